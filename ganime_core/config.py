@@ -1,0 +1,240 @@
+"""The experiment schema: one validated object from a YAML file plus `--set key=value` overrides.
+
+Unknown keys, wrong types and impossible values are rejected here, before anything runs, with the
+field named. This module imports neither TensorFlow nor Ray, so drivers can validate cheaply.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+from ganime_core.errors import ConfigError
+
+# Below 32 px the PatchGAN's three stride-2 blocks and two 4x4 valid convolutions leave no patch.
+MIN_IMAGE_SIZE = 32
+MAX_IMAGE_SIZE = 1024
+
+
+def default_cache_dir() -> Path:
+    """Where generated data and scan results are kept: $GANIME_CACHE_DIR or ~/.cache/ganime."""
+    return Path(os.environ.get("GANIME_CACHE_DIR") or Path.home() / ".cache" / "ganime")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SyntheticData(_Section):
+    """Generated sketch/colour pairs, used when `data.path` is not set."""
+
+    count: int = Field(500, ge=2, description="images generated, 80% train / 20% val")
+    seed: int = Field(0, ge=0)
+
+
+class DataConfig(_Section):
+    layout: Literal["paired", "unpaired"] = Field(
+        "paired",
+        description="paired: train/, val/ of colour|sketch images; unpaired: trainA/ (sketches), "
+        "trainB/ (colour), valA/, valB/",
+    )
+    path: Path | None = Field(
+        None, description="Kaggle-layout folder; unset = generated data in cache_dir"
+    )
+    image_size: int = 256
+    jitter: bool = Field(True, description="resize to 286/256 of the size, random crop, flip")
+    synthetic: SyntheticData = SyntheticData()
+    cache_dir: Path = Field(default_factory=default_cache_dir)
+
+    @field_validator("image_size")
+    @classmethod
+    def _power_of_two(cls, size: int) -> int:
+        if size < MIN_IMAGE_SIZE or size > MAX_IMAGE_SIZE or size & (size - 1):
+            raise ValueError(
+                f"must be a power of two from {MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE}, got {size}"
+            )
+        return size
+
+    @field_validator("path")
+    @classmethod
+    def _folders_exist(cls, path: Path | None, info: ValidationInfo) -> Path | None:
+        if path is None:
+            return None
+        if not path.is_dir():
+            raise ValueError(
+                f"folder {path} does not exist (point data.path at a folder in the Kaggle "
+                "layout, or remove it to train on generated data)"
+            )
+        layout = info.data.get("layout", "paired")
+        for split in ("train", "val"):
+            for folder in split_folders(layout, split):
+                if not (path / folder).is_dir():
+                    raise ValueError(
+                        f"{path} has no {folder}/ folder, which the {layout} layout needs"
+                    )
+        return path
+
+
+def split_folders(layout: str, split: str) -> tuple[str, ...]:
+    """Sub-folders that hold a split: (split,) if paired, (sketch domain, colour domain) if not."""
+    return (split,) if layout == "paired" else (f"{split}A", f"{split}B")
+
+
+class _NetworkSettings(_Section):
+    base_filters: int = Field(64, ge=1, description="filters of the first block; doubles to 8x")
+    dropout: float = Field(0.5, ge=0.0, lt=1.0, description="in the first three decoder blocks")
+    sync_batch_norm: bool = Field(
+        False, description="BatchNorm statistics over the global batch instead of per replica"
+    )
+
+
+class Pix2PixSettings(_NetworkSettings):
+    family: Literal["pix2pix"]
+    norm: Literal["batch", "instance"] = "batch"
+    lambda_l1: float = Field(100.0, ge=0.0)
+    lambda_tv: float = Field(1e-4, ge=0.0, description="0 = vanilla Pix2Pix")
+    tv_norm: Literal["l1", "l2"] = Field("l1", description="l1: anisotropic, l2: isotropic")
+
+
+class CycleGANSettings(_NetworkSettings):
+    family: Literal["cyclegan"]
+    norm: Literal["batch", "instance"] = "instance"
+    lambda_cycle: float = Field(10.0, ge=0.0, description="weight of each of the two cycle losses")
+    lambda_identity: float = Field(5.0, ge=0.0)
+
+
+ModelConfig = Annotated[Pix2PixSettings | CycleGANSettings, Field(discriminator="family")]
+
+
+class OptimizerConfig(_Section):
+    learning_rate: float = Field(2e-4, gt=0.0)
+    beta_1: float = Field(0.5, ge=0.0, lt=1.0)
+    beta_2: float = Field(0.999, ge=0.0, lt=1.0)
+
+
+class TrainConfig(_Section):
+    batch_size: int = Field(32, ge=1, description="global batch, split over replicas")
+    epochs: int = Field(150, ge=1)
+    checkpoint_every: int = Field(5, ge=1, description="epochs between checkpoints")
+    keep_checkpoints: int = Field(3, ge=1)
+    sample_images: int = Field(4, ge=1, description="validation rows in each epoch's sample grid")
+    deterministic: bool = Field(
+        False, description="TensorFlow op determinism: bit-identical reruns, somewhat slower"
+    )
+    output_dir: Path = Field(Path("runs"), description="runs land in output_dir/<name>")
+
+
+class ExperimentConfig(_Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    seed: int = Field(0, ge=0)
+    data: DataConfig = DataConfig()
+    model: ModelConfig
+    optimizer: OptimizerConfig = OptimizerConfig()
+    train: TrainConfig = TrainConfig()
+
+    @property
+    def run_dir(self) -> Path:
+        return self.train.output_dir / self.name
+
+    def fingerprint(self) -> str:
+        """Hash of everything that shapes the weights; a run resumes only under the same one.
+
+        The epoch budget and where outputs go are left out, so a run may be extended or moved.
+        """
+        shaping = self.model_dump(
+            mode="json",
+            exclude={
+                "name": True,
+                "data": {"cache_dir"},
+                "train": {
+                    "epochs",
+                    "output_dir",
+                    "checkpoint_every",
+                    "keep_checkpoints",
+                    "sample_images",
+                },
+            },
+        )
+        return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
+
+    def flat(self) -> dict[str, Any]:
+        """Every value under its dotted name, e.g. {"model.lambda_tv": 0.0001}."""
+        return _flatten(self.model_dump(mode="json"))
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return a copy of `raw` with each "dotted.key=value" set; values are parsed as YAML."""
+    tree = copy.deepcopy(raw)
+    for override in overrides:
+        key, sep, text = override.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {override!r}: expected key=value, e.g. model.lambda_tv=1e-3")
+        node = tree
+        *parents, leaf = key.split(".")
+        for part in parents:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {override!r}: {part} is a value, not a section")
+            node = child
+        node[leaf] = yaml.safe_load(text)
+    return tree
+
+
+def parse_config(raw: dict[str, Any], source: str = "config") -> ExperimentConfig:
+    """Validate a raw dict; any problem becomes one ConfigError line naming the field."""
+    try:
+        return ExperimentConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_describe(exc)}") from None
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Read an experiment YAML file, apply `--set` overrides, validate."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such experiment file") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections (name, data, model, ...)")
+    return parse_config(apply_overrides(raw, overrides or []), source=str(path))
+
+
+def _describe(exc: ValidationError) -> str:
+    """The first error as 'field.path: message'; pydantic's multi-line report is not for users."""
+    error = exc.errors()[0]
+    # Drop the union tag pydantic inserts ("model.pix2pix.lambda_tv" -> "model.lambda_tv").
+    loc = [str(p) for p in error["loc"] if p not in ("pix2pix", "cyclegan")]
+    field = ".".join(loc) or "config"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key (check the spelling against experiments/*.yaml)"
+    elif error["type"] == "union_tag_invalid":
+        message = f"unknown model family {error['ctx']['tag']!r}; choose pix2pix or cyclegan"
+    elif error["type"] == "union_tag_not_found":
+        message = "missing model.family (pix2pix or cyclegan)"
+    elif error["type"] not in ("missing", "value_error"):
+        message = f"{message} (got {error['input']!r})"
+    more = len(exc.errors()) - 1
+    return f"{field}: {message}" + (f" (+{more} more)" if more else "")

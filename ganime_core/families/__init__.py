@@ -1,0 +1,27 @@
+"""Model families by the name used in experiment files (`model.family`).
+
+Adding a family is one module with a ModelFamily subclass, one line here, and its settings class
+in config.py; the train loop, Ray, Tune and MLflow code do not change.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ganime_core.config import ExperimentConfig
+    from ganime_core.families.base import ModelFamily
+
+# Lazy "module:Class" paths, so listing families does not import TensorFlow.
+FAMILIES: dict[str, str] = {
+    "pix2pix": "ganime_core.families.pix2pix:Pix2Pix",
+    "cyclegan": "ganime_core.families.cyclegan:CycleGAN",
+}
+
+
+def build_family(config: ExperimentConfig) -> ModelFamily:
+    """Networks and optimizers of `config.model.family`; call inside the strategy's scope."""
+    module_name, class_name = FAMILIES[config.model.family].split(":")
+    family_class = getattr(importlib.import_module(module_name), class_name)
+    return family_class(config)

@@ -1,0 +1,69 @@
+"""The surface every model family shares; the train loop, Ray, Tune and MLflow see only this."""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, ClassVar
+
+import keras
+import tensorflow as tf
+
+from ganime_core.config import ExperimentConfig, OptimizerConfig
+
+Batch = dict[str, tf.Tensor]  # {"sketch": (B, S, S, 3), "color": (B, S, S, 3)}, float32 in [-1, 1]
+
+
+def adam(settings: OptimizerConfig, network: keras.Model) -> keras.optimizers.Adam:
+    """An Adam optimizer whose slots exist now, so a checkpoint restores into them directly."""
+    optimizer = keras.optimizers.Adam(
+        learning_rate=settings.learning_rate, beta_1=settings.beta_1, beta_2=settings.beta_2
+    )
+    optimizer.build(network.trainable_variables)
+    return optimizer
+
+
+def average(per_example: tf.Tensor) -> tf.Tensor:
+    """This replica's share of the mean over the global batch; replicas' shares sum to the mean."""
+    return tf.nn.compute_average_loss(per_example)
+
+
+class ModelFamily(abc.ABC):
+    """Networks and optimizers built from the config, one train step, and generation.
+
+    Construct inside `strategy.scope()`; call `train_step` inside `strategy.run`.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, config: ExperimentConfig) -> None:
+        self.config = config
+
+    @abc.abstractmethod
+    def networks(self) -> dict[str, keras.Model]:
+        """Every network, by the name used in checkpoints and `ganime describe`."""
+
+    @abc.abstractmethod
+    def optimizers(self) -> dict[str, keras.optimizers.Optimizer]:
+        """Every optimizer, by the name used in checkpoints."""
+
+    @abc.abstractmethod
+    def train_step(self, batch: Batch) -> dict[str, tf.Tensor]:
+        """Update every network on one per-replica batch; return this replica's loss shares."""
+
+    @abc.abstractmethod
+    def generate(self, sketch: tf.Tensor) -> tf.Tensor:
+        """Colour images for sketches, (B, S, S, 3) in [-1, 1], in inference mode."""
+
+    def checkpoint_items(self) -> dict[str, Any]:
+        """What a checkpoint holds: networks, optimizers and the dropout RNG state.
+
+        Keras keeps each Dropout's seed in a SeedGenerator variable that tf.train.Checkpoint does
+        not track through the model; without it a resumed run would draw other dropout masks.
+        """
+        rng = [
+            v
+            for net in self.networks().values()
+            for v in net.variables
+            if "seed_generator" in v.path
+        ]
+        return {**self.networks(), **self.optimizers(), "rng": rng}

@@ -1,0 +1,41 @@
+"""Loss terms of Pix2Pix (+TV) and CycleGAN as plain functions.
+
+Every function returns one value per example, shape (B,): the train steps average them over the
+global batch with tf.nn.compute_average_loss, which is what makes data-parallel training exact.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import tensorflow as tf
+
+# Keeps the isotropic TV's sqrt differentiable where the image is flat.
+TV_L2_EPSILON = 1e-8
+
+
+def _per_example_mean(x: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_mean(tf.reshape(x, [tf.shape(x)[0], -1]), axis=1)
+
+
+def adversarial_loss(logits: tf.Tensor, real: bool) -> tf.Tensor:
+    """Binary cross-entropy from raw PatchGAN logits against all-real or all-fake labels."""
+    labels = tf.ones_like(logits) if real else tf.zeros_like(logits)
+    return _per_example_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
+
+
+def l1_loss(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+    """Mean absolute difference: Pix2Pix reconstruction, CycleGAN cycle and identity terms."""
+    return _per_example_mean(tf.abs(a - b))
+
+
+def total_variation_loss(images: tf.Tensor, norm: Literal["l1", "l2"] = "l1") -> tf.Tensor:
+    """Total variation of (B, H, W, C) images: mean |dx| + mean |dy| (l1, anisotropic), or the
+    mean gradient magnitude sqrt(dx^2 + dy^2) over pixels that have both neighbours (l2, isotropic).
+    """
+    dx = images[:, :, 1:, :] - images[:, :, :-1, :]  # (B, H, W-1, C)
+    dy = images[:, 1:, :, :] - images[:, :-1, :, :]  # (B, H-1, W, C)
+    if norm == "l1":
+        return _per_example_mean(tf.abs(dx)) + _per_example_mean(tf.abs(dy))
+    magnitude = tf.sqrt(dx[:, :-1] ** 2 + dy[:, :, :-1] ** 2 + TV_L2_EPSILON)  # (B, H-1, W-1, C)
+    return _per_example_mean(magnitude)
