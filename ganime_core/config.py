@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from ganime_core.errors import ConfigError
 
@@ -29,7 +37,7 @@ def default_cache_dir() -> Path:
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SyntheticData(_Section):
@@ -102,12 +110,22 @@ class Pix2PixSettings(_NetworkSettings):
     lambda_tv: float = Field(1e-4, ge=0.0, description="0 = vanilla Pix2Pix")
     tv_norm: Literal["l1", "l2"] = Field("l1", description="l1: anisotropic, l2: isotropic")
 
+    @property
+    def paired(self) -> bool:
+        """Trains on aligned sketch/colour pairs."""
+        return True
+
 
 class CycleGANSettings(_NetworkSettings):
     family: Literal["cyclegan"]
     norm: Literal["batch", "instance"] = "instance"
     lambda_cycle: float = Field(10.0, ge=0.0, description="weight of each of the two cycle losses")
     lambda_identity: float = Field(5.0, ge=0.0)
+
+    @property
+    def paired(self) -> bool:
+        """Draws sketches and colours independently, even from paired files."""
+        return False
 
 
 ModelConfig = Annotated[Pix2PixSettings | CycleGANSettings, Field(discriminator="family")]
@@ -138,6 +156,14 @@ class ExperimentConfig(_Section):
     model: ModelConfig
     optimizer: OptimizerConfig = OptimizerConfig()
     train: TrainConfig = TrainConfig()
+
+    @model_validator(mode="after")
+    def _data_fits_family(self) -> ExperimentConfig:
+        if self.model.paired and self.data.layout != "paired":
+            raise ValueError(
+                f"data.layout: {self.model.family} needs paired data; use layout: paired"
+            )
+        return self
 
     @property
     def run_dir(self) -> Path:

@@ -39,3 +39,20 @@ def total_variation_loss(images: tf.Tensor, norm: Literal["l1", "l2"] = "l1") ->
         return _per_example_mean(tf.abs(dx)) + _per_example_mean(tf.abs(dy))
     magnitude = tf.sqrt(dx[:, :-1] ** 2 + dy[:, :, :-1] ** 2 + TV_L2_EPSILON)  # (B, H-1, W-1, C)
     return _per_example_mean(magnitude)
+
+
+def pix2pix_discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
+    """BCE(real, 1) + BCE(fake, 0), unscaled as in the paper."""
+    return adversarial_loss(real_logits, real=True) + adversarial_loss(fake_logits, real=False)
+
+
+def cyclegan_discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
+    """0.5 * (BCE(real, 1) + BCE(fake, 0)): halved so D learns slower than the generators."""
+    return 0.5 * pix2pix_discriminator_loss(real_logits, fake_logits)
+
+
+def cycle_consistency_loss(
+    real_x: tf.Tensor, cycled_x: tf.Tensor, real_y: tf.Tensor, cycled_y: tf.Tensor
+) -> tf.Tensor:
+    """|x - F(G(x))| + |y - G(F(y))|: both cycles, each weighted by lambda_cycle."""
+    return l1_loss(real_x, cycled_x) + l1_loss(real_y, cycled_y)

@@ -7,7 +7,12 @@ import tensorflow as tf
 
 from ganime_core.config import CycleGANSettings, ExperimentConfig
 from ganime_core.families.base import Batch, ModelFamily, adam, average
-from ganime_core.losses import adversarial_loss, l1_loss
+from ganime_core.losses import (
+    adversarial_loss,
+    cycle_consistency_loss,
+    cyclegan_discriminator_loss,
+    l1_loss,
+)
 from ganime_core.networks import patchgan_discriminator, unet_generator
 
 
@@ -75,19 +80,13 @@ class CycleGAN(ModelFamily):
 
             gen_g_adv = average(adversarial_loss(fake_y_logits, real=True))
             gen_f_adv = average(adversarial_loss(fake_x_logits, real=True))
-            cycle = average(l1_loss(x, cycled_x) + l1_loss(y, cycled_y))
+            cycle = average(cycle_consistency_loss(x, cycled_x, y, cycled_y))
             identity_g = average(l1_loss(y, same_y))
             identity_f = average(l1_loss(x, same_x))
             gen_g_total = gen_g_adv + s.lambda_cycle * cycle + s.lambda_identity * identity_g
             gen_f_total = gen_f_adv + s.lambda_cycle * cycle + s.lambda_identity * identity_f
-            disc_x = average(
-                0.5
-                * (adversarial_loss(real_x_logits, True) + adversarial_loss(fake_x_logits, False))
-            )
-            disc_y = average(
-                0.5
-                * (adversarial_loss(real_y_logits, True) + adversarial_loss(fake_y_logits, False))
-            )
+            disc_x = average(cyclegan_discriminator_loss(real_x_logits, fake_x_logits))
+            disc_y = average(cyclegan_discriminator_loss(real_y_logits, fake_y_logits))
 
         losses = {
             "generator": gen_g_total,

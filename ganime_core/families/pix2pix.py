@@ -7,7 +7,12 @@ import tensorflow as tf
 
 from ganime_core.config import ExperimentConfig, Pix2PixSettings
 from ganime_core.families.base import Batch, ModelFamily, adam, average
-from ganime_core.losses import adversarial_loss, l1_loss, total_variation_loss
+from ganime_core.losses import (
+    adversarial_loss,
+    l1_loss,
+    pix2pix_discriminator_loss,
+    total_variation_loss,
+)
 from ganime_core.networks import patchgan_discriminator, unet_generator
 
 
@@ -56,9 +61,7 @@ class Pix2Pix(ModelFamily):
             gen_l1 = average(l1_loss(color, fake))
             gen_tv = average(total_variation_loss(fake, s.tv_norm))
             gen_total = gen_adv + s.lambda_l1 * gen_l1 + s.lambda_tv * gen_tv
-            disc_total = average(
-                adversarial_loss(real_logits, real=True) + adversarial_loss(fake_logits, real=False)
-            )
+            disc_total = average(pix2pix_discriminator_loss(real_logits, fake_logits))
 
         self._apply(gen_tape, gen_total, self.generator, self.generator_optimizer)
         self._apply(disc_tape, disc_total, self.discriminator, self.discriminator_optimizer)

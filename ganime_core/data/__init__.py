@@ -1,0 +1,1 @@
+"""Data: the synthetic generator (no TensorFlow), folder scanning and the tf.data pipeline."""

@@ -1,0 +1,39 @@
+"""Shared fixtures. Every test that trains uses experiments/smoke.yaml, overridden as needed."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parent.parent
+EXPERIMENTS = REPO / "experiments"
+SMOKE = EXPERIMENTS / "smoke.yaml"
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private cache (generated data, scan results) so tests never share state."""
+    path = tmp_path / "cache"
+    monkeypatch.setenv("GANIME_CACHE_DIR", str(path))
+    return path
+
+
+@pytest.fixture
+def smoke_config(tmp_path: Path, cache_dir: Path):
+    """Load experiments/smoke.yaml with outputs under tmp_path, plus any overrides."""
+    from ganime_core.config import load_config
+
+    def load(*overrides: str):
+        return load_config(SMOKE, [f"train.output_dir={tmp_path / 'runs'}", *overrides])
+
+    return load
+
+
+def ganime_command() -> list[str]:
+    """The installed console script's interpreter and module, for subprocess tests."""
+    return [sys.executable, "-m", "orchestration.cli"]
