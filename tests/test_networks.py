@@ -154,7 +154,9 @@ def test_instance_norm_normalizes_each_sample_and_channel_over_h_and_w() -> None
     mean = x.mean(axis=(1, 2), keepdims=True)
     var = x.var(axis=(1, 2), keepdims=True)
     expected = 2.0 * (x - mean) / np.sqrt(var + 1e-5) + 0.5
-    np.testing.assert_allclose(norm(tf.constant(x, tf.float32)).numpy(), expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        norm(tf.constant(x, tf.float32)).numpy(), expected, rtol=1e-4, atol=1e-4
+    )
     # Another sample in the batch changes nothing: no cross-sample leakage.
     alone = norm(tf.constant(x[:1], tf.float32)).numpy()
     np.testing.assert_allclose(alone, expected[:1], rtol=1e-4, atol=1e-4)

@@ -8,6 +8,7 @@ single worker with the global batch.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,7 +119,9 @@ def data_root(data: DataConfig) -> Path:
     )
     if not (root / "train").is_dir():
         root.parent.mkdir(parents=True, exist_ok=True)
-        write_synthetic_dataset(root, synthetic.count, data.image_size, synthetic.seed)
+        # Another worker on this node may write it first: same seed, same bytes.
+        with contextlib.suppress(FileExistsError):
+            write_synthetic_dataset(root, synthetic.count, data.image_size, synthetic.seed)
     return root
 
 
