@@ -101,7 +101,7 @@ def train(
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json")))
 
-    step = _distributed_step(family, strategy)
+    step = distributed_step(family, strategy)
     samples = next(iter(data.eval_dataset("val", batch_size=config.train.sample_images)))
     result = TrainResult(run_dir, done, resumed_from=done, data_hash=data.content_hash)
 
@@ -135,7 +135,7 @@ def train(
     return result
 
 
-def _distributed_step(family: ModelFamily, strategy: tf.distribute.Strategy):
+def distributed_step(family: ModelFamily, strategy: tf.distribute.Strategy):
     """One tf.function: every replica's train step, losses summed into global-batch means."""
 
     @tf.function
