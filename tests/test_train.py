@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import time
@@ -92,7 +93,9 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path: Path, cache_dir:
             arg for s in sets for arg in ("--set", s)
         ]
 
-    subprocess.run(command("straight"), check=True, cwd=REPO, capture_output=True)
+    straight_run = subprocess.run(command("straight"), check=True, cwd=REPO, capture_output=True)
+    summary = json.loads(straight_run.stdout.decode().strip().splitlines()[-1])
+    assert summary["epochs_completed"] == 6 and summary["checkpoint"].endswith("epoch-0006")
 
     victim = subprocess.Popen(command("resumed"), cwd=REPO, stderr=subprocess.DEVNULL)
     checkpoints = tmp_path / "resumed" / "checkpoints"

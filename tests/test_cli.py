@@ -1,0 +1,98 @@
+"""The `ganime` command: describe, data synth, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from orchestration.cli import main
+from tests.conftest import EXPERIMENTS, REPO, ganime_command
+
+
+def run_main(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_describe_reports_the_paper_sized_networks(capsys) -> None:
+    code, out, _ = run_main(capsys, "describe", str(EXPERIMENTS / "pix2pix_tv.yaml"))
+    assert code == 0
+    described = json.loads(out)
+    generator, discriminator = (
+        described["networks"]["generator"],
+        described["networks"]["discriminator"],
+    )
+    assert generator["parameters"] == 54_425_859
+    assert generator["output_shape"] == [None, 256, 256, 3]
+    assert discriminator["parameters"] == 2_770_433
+    assert discriminator["input_shapes"] == [[None, 256, 256, 3], [None, 256, 256, 3]]
+    assert discriminator["output_shape"] == [None, 30, 30, 1]
+    assert described["total_parameters"] == 54_425_859 + 2_770_433
+    assert generator["float32_megabytes"] == pytest.approx(54_425_859 * 4 / 2**20, abs=0.01)
+
+
+def test_describe_follows_overrides_and_family(capsys) -> None:
+    code, out, _ = run_main(
+        capsys, "describe", str(EXPERIMENTS / "cyclegan.yaml"), "--set", "data.image_size=64"
+    )
+    networks = json.loads(out)["networks"]
+    assert set(networks) == {"generator", "generator_f", "discriminator_x", "discriminator_y"}
+    assert networks["generator_f"]["output_shape"] == [None, 64, 64, 3]
+    assert networks["discriminator_y"]["input_shapes"] == [[None, 64, 64, 3]]
+    assert networks["discriminator_y"]["output_shape"] == [None, 6, 6, 1]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "missing.yaml"], "missing.yaml: no such experiment file"),
+        (["train", "experiments/smoke.yaml", "--set", "model.lambda_tv=-1"], "model.lambda_tv"),
+        (["describe", "experiments/smoke.yaml", "--set", "data.image_size=48"], "power of two"),
+        (
+            ["train", "experiments/smoke.yaml", "--set", "data.path=/nowhere"],
+            "/nowhere does not exist",
+        ),
+    ],
+)
+def test_user_errors_are_one_line_without_traceback(args: list[str], message: str) -> None:
+    result = subprocess.run([*ganime_command(), *args], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.startswith("ganime:")]
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).parent / "ganime"
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert "train" in result.stdout and "describe" in result.stdout
+
+
+def test_data_synth_same_seed_same_bytes(tmp_path: Path, capsys) -> None:
+    for name in ("a", "b"):
+        code, out, _ = run_main(
+            capsys,
+            "data",
+            "synth",
+            "--out",
+            str(tmp_path / name),
+            "--count",
+            "6",
+            "--size",
+            "32",
+            "--seed",
+            "3",
+        )
+        assert code == 0 and json.loads(out)["count"] == 6
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.png"))
+    assert len(files) == 6
+    for rel in files:
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()
+    code, _, err = run_main(capsys, "data", "synth", "--out", str(tmp_path / "a"), "--count", "2")
+    assert code == 2 and err.startswith("ganime: error:")
