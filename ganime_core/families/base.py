@@ -22,6 +22,16 @@ def adam(settings: OptimizerConfig, network: keras.Model) -> keras.optimizers.Ad
     return optimizer
 
 
+def network_options(config: ExperimentConfig) -> dict[str, Any]:
+    """The size and normalization arguments every generator and discriminator takes."""
+    return {
+        "image_size": config.data.image_size,
+        "base_filters": config.model.base_filters,
+        "norm": config.model.norm,
+        "synchronized": config.model.sync_batch_norm,
+    }
+
+
 def average(per_example: tf.Tensor) -> tf.Tensor:
     """This replica's share of the mean over the global batch; replicas' shares sum to the mean."""
     return tf.nn.compute_average_loss(per_example)

@@ -6,7 +6,7 @@ import keras
 import tensorflow as tf
 
 from ganime_core.config import CycleGANSettings, ExperimentConfig
-from ganime_core.families.base import Batch, ModelFamily, adam, average
+from ganime_core.families.base import Batch, ModelFamily, adam, average, network_options
 from ganime_core.losses import (
     adversarial_loss,
     cycle_consistency_loss,
@@ -30,12 +30,7 @@ class CycleGAN(ModelFamily):
         super().__init__(config)
         settings: CycleGANSettings = config.model
         self.settings = settings
-        shape = dict(
-            image_size=config.data.image_size,
-            base_filters=settings.base_filters,
-            norm=settings.norm,
-            synchronized=settings.sync_batch_norm,
-        )
+        shape = network_options(config)
         # "generator" is sketch -> colour in every family: generation and export rely on the name.
         self.generator = unet_generator(dropout=settings.dropout, name="generator", **shape)
         self.generator_f = unet_generator(dropout=settings.dropout, name="generator_f", **shape)

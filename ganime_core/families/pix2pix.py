@@ -6,7 +6,7 @@ import keras
 import tensorflow as tf
 
 from ganime_core.config import ExperimentConfig, Pix2PixSettings
-from ganime_core.families.base import Batch, ModelFamily, adam, average
+from ganime_core.families.base import Batch, ModelFamily, adam, average, network_options
 from ganime_core.losses import (
     adversarial_loss,
     l1_loss,
@@ -29,12 +29,7 @@ class Pix2Pix(ModelFamily):
         super().__init__(config)
         settings: Pix2PixSettings = config.model
         self.settings = settings
-        shape = dict(
-            image_size=config.data.image_size,
-            base_filters=settings.base_filters,
-            norm=settings.norm,
-            synchronized=settings.sync_batch_norm,
-        )
+        shape = network_options(config)
         self.generator = unet_generator(dropout=settings.dropout, **shape)
         self.discriminator = patchgan_discriminator(conditional=True, **shape)
         self.generator_optimizer = adam(config.optimizer, self.generator)
