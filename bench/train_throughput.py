@@ -1,13 +1,17 @@
 """Pix2Pix train-step throughput fed from memory vs from files, against the 0.95 target.
 
 For each case (image size x global batch) one Pix2Pix model is built under the default strategy
-and the training loop's own step function (`train.distributed_step`) is timed with two feeds, in
-this fixed order:
+and the training loop's own step function (`train.distributed_step`) is timed with two feeds:
 
   memory: one real batch taken from the input pipeline once, fed again at every step, so only the
           train step is timed;
-  files:  the real input pipeline (`TrainingData.train_dataset`, epochs 0, 1, ... chained), so
-          decoding, splitting, jitter, batching and prefetch compete with the step for the CPU.
+  files:  the real input pipeline (`TrainingData.train_dataset`), so decoding, splitting, jitter,
+          batching and prefetch compete with the step for the CPU.
+
+The feeds take turns in rounds, in the order memory-files, files-memory, memory-files, ..., so a
+drift in machine speed during the case (other load, clock changes) falls on both feeds alike. Each
+round of a feed starts with one untimed step: for files it waits for a fresh pipeline to start up,
+which real training pays once per epoch, not once per step.
 
 images/s = steps * batch / seconds, each step finished by reading its losses back as floats. The
 target is files/memory >= 0.95: the input pipeline costs training at most 5%. The exit code is 0
@@ -25,8 +29,6 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import argparse
-import contextlib
-import itertools
 import json
 import shlex
 import shutil
@@ -52,7 +54,7 @@ REPO = Path(__file__).resolve().parent.parent
 EXPERIMENT = REPO / "experiments" / "pix2pix_tv.yaml"
 TARGET_RATIO = 0.95
 DEFAULT_CASES = "256x1,256x4,64x32"
-FEED_ORDER = ("memory", "files")
+FEEDS = ("memory", "files")
 # The Kaggle "anime-sketch-colorization-pair" files: 1024x512 JPEG, colour | sketch at 512 a side.
 KAGGLE_HALF_SIZE = 512
 KAGGLE_JPEG_QUALITY = 95
@@ -88,7 +90,8 @@ class CaseResult:
     case: Case
     warmup: int
     steps: int
-    steps_per_epoch: int  # of the files feed; >= warmup + steps means no epoch boundary was timed
+    rounds: int
+    steps_per_epoch: int  # of the files feed; > steps / rounds: no epoch boundary is timed
     memory: FeedTiming
     files: FeedTiming
 
@@ -164,13 +167,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--steps",
         type=positive_int,
         default=None,
-        help="timed steps per feed (default: 20 up to 64 px, 10 above)",
+        help="timed steps per feed, split evenly over the rounds (default: 24 up to 64 px, 12 "
+        "above)",
     )
     parser.add_argument(
         "--warmup",
         type=non_negative_int,
         default=3,
-        help="untimed steps per feed before timing; the first traces the step (default 3)",
+        help="untimed steps before the first round; the first traces the step (default 3)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=positive_int,
+        default=4,
+        help="alternating rounds per feed (default 4); each round starts a fresh pipeline",
     )
     parser.add_argument(
         "--base-filters",
@@ -191,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def default_steps(image_size: int) -> int:
     """Timed steps when --steps is not given: fewer for the slow large images."""
-    return 20 if image_size <= 64 else 10
+    return 24 if image_size <= 64 else 12
 
 
 # --- data -----------------------------------------------------------------------------------------
@@ -279,24 +289,17 @@ def repeated_batch(data: TrainingData) -> Generator[Batch, None, None]:
         yield batch
 
 
-def file_batches(data: TrainingData) -> Generator[Batch, None, None]:
-    """The real input pipeline, epoch 0, 1, ... chained, as the training loop reads it."""
-    context = tf.distribute.InputContext()
-    for epoch in itertools.count():
-        yield from data.train_dataset(epoch, context)
+def file_batches(data: TrainingData, epoch: int) -> Iterator[Batch]:
+    """The real input pipeline of `epoch`, as the training loop reads it."""
+    return iter(data.train_dataset(epoch, tf.distribute.InputContext()))
 
 
-def time_feed(
-    step: StepFunction, batches: Iterator[Batch], warmup: int, steps: int, batch_size: int
-) -> FeedTiming:
-    """Run `warmup` untimed steps, then time `steps` steps, each read back to force completion."""
-    for _ in range(warmup):
-        finish(step(next(batches)))
+def time_steps(step: StepFunction, batches: Iterator[Batch], steps: int) -> float:
+    """Seconds for `steps` steps, each read back to force completion."""
     start = time.perf_counter()
     for _ in range(steps):
         finish(step(next(batches)))
-    seconds = time.perf_counter() - start
-    return FeedTiming(steps, seconds, steps * batch_size / seconds)
+    return time.perf_counter() - start
 
 
 def finish(losses: dict[str, tf.Tensor]) -> dict[str, float]:
@@ -304,8 +307,15 @@ def finish(losses: dict[str, tf.Tensor]) -> dict[str, float]:
     return {name: float(value) for name, value in losses.items()}
 
 
-def run_case(case: Case, config: ExperimentConfig, warmup: int, steps: int) -> CaseResult:
-    """Both feeds of one case on one model, memory first, then files."""
+def round_orders(rounds: int) -> list[tuple[str, str]]:
+    """memory-files, files-memory, ...: a linear drift in speed cancels out over two rounds."""
+    return [FEEDS if r % 2 == 0 else FEEDS[::-1] for r in range(rounds)]
+
+
+def run_case(
+    case: Case, config: ExperimentConfig, warmup: int, steps: int, rounds: int
+) -> CaseResult:
+    """Both feeds of one case on one model, in alternating rounds of steps // rounds steps."""
     keras.backend.clear_session()  # drop earlier cases' models before building a new one
     prepare(config)
     data = TrainingData(config)
@@ -313,16 +323,29 @@ def run_case(case: Case, config: ExperimentConfig, warmup: int, steps: int) -> C
     with strategy.scope():
         family = build_family(config)
     step = distributed_step(family, strategy)
-    timings: dict[str, FeedTiming] = {}
-    for feed in FEED_ORDER:
-        progress(f"{case.label}: {feed} feed, {warmup} warm-up + {steps} timed steps")
-        batches = repeated_batch(data) if feed == "memory" else file_batches(data)
-        # Closing frees the pipeline's iterator, whose prefetch threads would otherwise keep
-        # taking CPU from the steps timed next.
-        with contextlib.closing(batches):
-            timings[feed] = time_feed(step, batches, warmup, steps, case.batch_size)
+    memory = repeated_batch(data)
+    progress(f"{case.label}: {warmup} warm-up steps (the first traces the step)")
+    for _ in range(warmup):
+        finish(step(next(memory)))
+
+    per_round = steps // rounds
+    seconds = dict.fromkeys(FEEDS, 0.0)
+    for number, order in enumerate(round_orders(rounds)):
+        progress(f"{case.label}: round {number + 1}/{rounds}, {' then '.join(order)}")
+        for feed in order:
+            # A fresh pipeline per round, closed after it: a live iterator's prefetch threads
+            # would otherwise fill their buffer during the memory round, taking CPU from it.
+            batches = memory if feed == "memory" else file_batches(data, number)
+            finish(step(next(batches)))
+            seconds[feed] += time_steps(step, batches, per_round)
+            del batches
+    timed = per_round * rounds
+    timings = {
+        feed: FeedTiming(timed, seconds[feed], timed * case.batch_size / seconds[feed])
+        for feed in FEEDS
+    }
     return CaseResult(
-        case, warmup, steps, data.steps_per_epoch, timings["memory"], timings["files"]
+        case, warmup, timed, rounds, data.steps_per_epoch, timings["memory"], timings["files"]
     )
 
 
@@ -381,7 +404,8 @@ def environment(
         "data_description": describe_data(args.data, kaggle_root),
         "experiment": str(EXPERIMENT.relative_to(REPO)),
         "base_filters": args.base_filters,
-        "feed_order": "per case, one model: " + " then ".join(FEED_ORDER),
+        "feed_order": f"per case, one model: {args.rounds} alternating rounds "
+        + ", ".join("-".join(order) for order in round_orders(min(args.rounds, 2))),
         "target_ratio": TARGET_RATIO,
     }
 
@@ -403,7 +427,7 @@ def table_lines(results: list[CaseResult]) -> list[str]:
     row = "{:<8} {:<7} {:>6} {:>7} {:>10} {:>13}  {}"
     lines = [row.format("case", "feed", "warmup", "steps", "images/s", "files/memory", "target")]
     for result in results:
-        for feed in FEED_ORDER:
+        for feed in FEEDS:
             timing: FeedTiming = getattr(result, feed)
             is_files = feed == "files"
             lines.append(
@@ -444,6 +468,7 @@ def result_json(result: CaseResult) -> dict[str, object]:
         "batch_size": result.case.batch_size,
         "warmup": result.warmup,
         "steps": result.steps,
+        "rounds": result.rounds,
         "steps_per_epoch": result.steps_per_epoch,
         "memory": feed(result.memory),
         "files": feed(result.files),
@@ -455,15 +480,17 @@ def result_json(result: CaseResult) -> dict[str, object]:
 # --- main -----------------------------------------------------------------------------------------
 
 
-def train_images_needed(case: Case, warmup: int, steps: int) -> int:
-    """Train files for one epoch to cover every warm-up and timed batch, so no epoch boundary
-    (a pipeline restart the real, much longer epochs rarely see) falls in the timed steps."""
-    return (warmup + steps) * case.batch_size
+def train_images_needed(case: Case, steps_per_round: int) -> int:
+    """Train files for one epoch to cover a files round (one untimed and the timed batches), so
+    no epoch boundary (a pipeline restart that real, much longer epochs rarely see) is timed."""
+    return (1 + steps_per_round) * case.batch_size
 
 
 def run(args: argparse.Namespace, argv: list[str], work_dir: Path) -> None:
     steps_of = {case: args.steps or default_steps(case.image_size) for case in args.cases}
-    needed = {case: train_images_needed(case, args.warmup, steps_of[case]) for case in args.cases}
+    if min(steps_of.values()) < args.rounds:
+        raise SystemExit(f"--steps must be at least --rounds ({args.rounds})")
+    needed = {case: train_images_needed(case, steps_of[case] // args.rounds) for case in args.cases}
     kaggle_root = (
         kaggle_like_folder(work_dir, max(needed.values())) if args.data == "kaggle-like" else None
     )
@@ -473,7 +500,7 @@ def run(args: argparse.Namespace, argv: list[str], work_dir: Path) -> None:
     results = []
     for case in args.cases:
         config = case_config(case, args.base_filters, work_dir, kaggle_root, needed[case])
-        results.append(run_case(case, config, args.warmup, steps_of[case]))
+        results.append(run_case(case, config, args.warmup, steps_of[case], args.rounds))
 
     print()
     print("\n".join(table_lines(results)))
