@@ -149,6 +149,30 @@ class TrainConfig(_Section):
     output_dir: Path = Field(Path("runs"), description="runs land in output_dir/<name>")
 
 
+class MetricsConfig(_Section):
+    """How FID, KID and SSIM are measured (ganime_core/metrics)."""
+
+    inception_weights: Path | None = Field(
+        None,
+        description="InceptionV3 no-top weights file; unset = $GANIME_INCEPTION_WEIGHTS, then the "
+        "Keras cache (~/.keras/models)",
+    )
+    allow_untrained_backbone: bool = Field(
+        False,
+        description="without ImageNet weights, measure with a seeded untrained InceptionV3; its "
+        "numbers are logged as fid_untrained, kid_*_untrained",
+    )
+    backbone_size: int = Field(
+        256, ge=75, description="images are resized (bilinear) to this side for InceptionV3"
+    )
+    batch_size: int = Field(32, ge=1, description="images per feature-extraction batch")
+    max_images: int | None = Field(
+        None, ge=2, description="evaluate on the first N images of the split; unset = all"
+    )
+    kid_subsets: int = Field(100, ge=1)
+    kid_subset_size: int = Field(1000, ge=2)
+
+
 class ExperimentConfig(_Section):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     seed: int = Field(0, ge=0)
@@ -156,6 +180,7 @@ class ExperimentConfig(_Section):
     model: ModelConfig
     optimizer: OptimizerConfig = OptimizerConfig()
     train: TrainConfig = TrainConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
     @model_validator(mode="after")
     def _data_fits_family(self) -> ExperimentConfig:
@@ -179,6 +204,7 @@ class ExperimentConfig(_Section):
             exclude={
                 "name": True,
                 "data": {"cache_dir"},
+                "metrics": True,
                 "train": {
                     "epochs",
                     "output_dir",

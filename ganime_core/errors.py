@@ -15,3 +15,7 @@ class DataError(GanimeError):
 
 class CheckpointError(GanimeError):
     """A checkpoint cannot be used for this run."""
+
+
+class MetricsError(GanimeError):
+    """The metrics cannot be measured as configured (e.g. no InceptionV3 weights)."""

@@ -1,0 +1,156 @@
+"""InceptionV3 pool features for FID and KID, with weights found locally and named in every output.
+
+The paper's extractor: InceptionV3(include_top=False, pooling='avg'), 2048-d, Keras' InceptionV3
+preprocessing. Its images were 256x256 and fed at that size, so `metrics.backbone_size` is 256 by
+default: uint8 images at any size are resized to it (bilinear, antialiased when shrinking), then
+scaled to [-1, 1] by `inception_v3.preprocess_input`.
+
+Weights, first found wins: `metrics.inception_weights`, $GANIME_INCEPTION_WEIGHTS, the file Keras'
+own `weights='imagenet'` download leaves in its cache. Nothing is downloaded here. Only where the
+config allows it, a seeded untrained InceptionV3 stands in; its numbers carry the `_untrained`
+suffix so they can never be compared with ImageNet-backbone numbers by mistake.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ganime_core.config import MetricsConfig
+from ganime_core.errors import MetricsError
+
+FEATURE_DIM = 2048
+WEIGHTS_ENV = "GANIME_INCEPTION_WEIGHTS"
+# The name and folder Keras' InceptionV3(include_top=False, weights="imagenet") downloads to.
+KERAS_WEIGHTS_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
+UNTRAINED_SEED = 0
+
+
+class Backbone:
+    """A feature extractor and the name its numbers are reported under."""
+
+    def __init__(self, model: keras.Model, weights_id: str, pretrained: bool) -> None:
+        self.model = model
+        self.input_size = int(model.input_shape[1])
+        self.pretrained = pretrained
+        # Identifies the exact weights, for cache keys (the file's content hash, or the seed).
+        self.weights_id = weights_id
+        kind = "imagenet" if pretrained else f"untrained-seed{UNTRAINED_SEED}"
+        self.name = f"inception_v3/{kind}@{self.input_size}px"
+        signature = [tf.TensorSpec([None, self.input_size, self.input_size, 3], tf.float32)]
+        self._extract = tf.function(self._pool_features, input_signature=signature)
+
+    @property
+    def metric_suffix(self) -> str:
+        """Appended to the FID/KID metric names: '' for ImageNet weights, '_untrained' otherwise."""
+        return "" if self.pretrained else "_untrained"
+
+    def features(self, images: np.ndarray | tf.Tensor) -> np.ndarray:
+        """(n, h, w, 3) uint8 images -> (n, 2048) float32 pool features."""
+        images = tf.convert_to_tensor(images)
+        if images.dtype != tf.uint8 or images.shape.rank != 4 or images.shape[-1] != 3:
+            raise ValueError(
+                f"need uint8 (n, h, w, 3) images, got {images.dtype.name} {images.shape}"
+            )
+        x = tf.cast(images, tf.float32)
+        if images.shape[1:3] != (self.input_size, self.input_size):
+            x = tf.image.resize(x, [self.input_size] * 2, method="bilinear", antialias=True)
+        return self._extract(keras.applications.inception_v3.preprocess_input(x)).numpy()
+
+    def _pool_features(self, x: tf.Tensor) -> tf.Tensor:
+        return self.model(x, training=False)
+
+
+def load_backbone(settings: MetricsConfig) -> Backbone:
+    """InceptionV3 with the configured weights, or a clear MetricsError saying how to get them."""
+    path = find_weights(settings)
+    if path is not None:
+        model = inception_v3(settings.backbone_size)
+        try:
+            model.load_weights(str(path))
+        except Exception as exc:  # Keras raises ValueError, OSError or h5py errors alike
+            raise MetricsError(
+                f"{path}: not InceptionV3 no-top weights ({type(exc).__name__}); use Keras' "
+                f"{KERAS_WEIGHTS_FILE}"
+            ) from None
+        return Backbone(model, weights_id=f"sha256:{file_digest(path)}", pretrained=True)
+    if not settings.allow_untrained_backbone:
+        raise MetricsError(
+            f"no InceptionV3 ImageNet weights: none in the Keras cache ({keras_cache_files()[0]}), "
+            f"and metrics.inception_weights and ${WEIGHTS_ENV} are unset. On a machine with "
+            'internet run: python -c "import keras; keras.applications.InceptionV3('
+            "include_top=False, weights='imagenet')\" and copy the file it downloads there, or set "
+            f"${WEIGHTS_ENV}=/path/to/{KERAS_WEIGHTS_FILE}. For smoke runs only: "
+            "--set metrics.allow_untrained_backbone=true (reported as fid_untrained)"
+        )
+    return Backbone(
+        untrained_inception_v3(settings.backbone_size, UNTRAINED_SEED),
+        weights_id=f"untrained-seed{UNTRAINED_SEED}",
+        pretrained=False,
+    )
+
+
+def find_weights(settings: MetricsConfig) -> Path | None:
+    """The weights file to load, or None if there is none and none was asked for.
+
+    A file named in the config or the environment must exist: a typo is an error, not a silent
+    fall-back to other weights.
+    """
+    explicit = settings.inception_weights or os.environ.get(WEIGHTS_ENV)
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            source = (
+                "metrics.inception_weights" if settings.inception_weights else f"${WEIGHTS_ENV}"
+            )
+            raise MetricsError(f"{source}: no such file {path}")
+        return path
+    return next((path for path in keras_cache_files() if path.is_file()), None)
+
+
+def keras_cache_files() -> list[Path]:
+    """Where Keras keeps the downloaded weights: $KERAS_HOME/models, or ~/.keras/models, or
+    /tmp/.keras/models when the home folder is not writable."""
+    home = os.environ.get("KERAS_HOME")
+    bases = [Path(home)] if home else [Path.home() / ".keras", Path("/tmp/.keras")]
+    return [base / "models" / KERAS_WEIGHTS_FILE for base in bases]
+
+
+def inception_v3(size: int) -> keras.Model:
+    """The paper's architecture, without weights: no top, average pooling, 2048-d output."""
+    return keras.applications.InceptionV3(
+        include_top=False, weights=None, pooling="avg", input_shape=(size, size, 3)
+    )
+
+
+def untrained_inception_v3(size: int, seed: int) -> keras.Model:
+    """InceptionV3 with every kernel drawn (He-uniform) from a NumPy generator seeded `seed`.
+
+    Keras' own initializers draw from process-wide seed state, which would tie these weights to
+    whatever ran before; the other variables (batch-norm) start at constants.
+    """
+    model = inception_v3(size)
+    rng = np.random.default_rng(seed)
+    for variable in model.weights:
+        if variable.path.endswith("kernel"):
+            shape = variable.shape
+            receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+            # He scaling keeps the activations' scale through 94 ReLU layers; Glorot shrinks
+            # them until every image gives nearly the same features.
+            limit = np.sqrt(6.0 / (shape[-2] * receptive))
+            variable.assign(rng.uniform(-limit, limit, shape).astype(np.float32))
+    return model
+
+
+def file_digest(path: Path) -> str:
+    """First 16 hex digits of the file's SHA-256."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
