@@ -1,4 +1,5 @@
-"""Epoch checkpoints: networks, optimizers, dropout RNG and the data position (the epoch).
+"""Epoch checkpoints: networks, optimizers, dropout RNG, the data position (the epoch) and the
+resolved configuration, so a checkpoint folder alone is enough to rebuild and use its model.
 
 Each checkpoint is a directory `epoch-NNNN/` written under a temporary name and renamed into place,
 so a crash during a save leaves the previous checkpoint intact and a half-written one is never
@@ -15,10 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import tensorflow as tf
+import yaml
 
+from ganime_core.config import ExperimentConfig, parse_config
 from ganime_core.errors import CheckpointError
+from ganime_core.families import build_family
+from ganime_core.families.base import ModelFamily
 
 STATE_FILE = "state.json"
+CONFIG_FILE = "config.yaml"
 _PREFIX = "ckpt"
 _NAME = re.compile(r"^epoch-(\d{4,})$")
 
@@ -30,15 +36,18 @@ def checkpoint_name(epochs_completed: int) -> str:
 class Checkpointer:
     """Saves and restores a model family's state under `directory`, keeping the newest `keep`."""
 
-    def __init__(self, directory: Path, items: dict[str, Any], fingerprint: str, keep: int) -> None:
+    def __init__(
+        self, directory: Path, items: dict[str, Any], config: ExperimentConfig, keep: int
+    ) -> None:
         self.directory = directory
-        self.fingerprint = fingerprint
+        self.config = config
+        self.fingerprint = config.fingerprint()
         self.keep = keep
         self._checkpoint = tf.train.Checkpoint(**items)
 
     def latest(self) -> Path | None:
         """The complete checkpoint with the most epochs, if any."""
-        found = self._complete()
+        found = complete_checkpoints(self.directory)
         return found[-1] if found else None
 
     def save(self, epochs_completed: int) -> Path:
@@ -49,11 +58,12 @@ class Checkpointer:
         shutil.rmtree(tmp, ignore_errors=True)
         self._checkpoint.write(str(tmp / _PREFIX))
         state = {"epochs_completed": epochs_completed, "fingerprint": self.fingerprint}
+        (tmp / CONFIG_FILE).write_text(config_yaml(self.config))
         (tmp / STATE_FILE).write_text(json.dumps(state))
         if final.exists():  # the same epoch saved again after a resume
             shutil.rmtree(final)
         os.rename(tmp, final)
-        for old in self._complete()[: -self.keep]:
+        for old in complete_checkpoints(self.directory)[: -self.keep]:
             shutil.rmtree(old, ignore_errors=True)
         return final
 
@@ -74,12 +84,53 @@ class Checkpointer:
         self._checkpoint.read(str(path / _PREFIX)).assert_existing_objects_matched()
         return int(state["epochs_completed"])
 
-    def _complete(self) -> list[Path]:
-        if not self.directory.is_dir():
-            return []
-        found = [
-            (int(m.group(1)), p)
-            for p in self.directory.iterdir()
-            if (m := _NAME.match(p.name)) and (p / STATE_FILE).is_file()
-        ]
-        return [p for _, p in sorted(found)]
+
+def complete_checkpoints(directory: Path) -> list[Path]:
+    """The finished epoch-NNNN folders in `directory`, oldest first."""
+    if not directory.is_dir():
+        return []
+    found = [
+        (int(m.group(1)), p)
+        for p in directory.iterdir()
+        if (m := _NAME.match(p.name)) and (p / STATE_FILE).is_file()
+    ]
+    return [p for _, p in sorted(found)]
+
+
+def config_yaml(config: ExperimentConfig) -> str:
+    """The resolved configuration as YAML, loadable with `parse_config`."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+def find_checkpoint(path: Path) -> Path:
+    """`path` if it is a checkpoint folder, else the newest checkpoint of a run or checkpoints
+    folder."""
+    if (path / STATE_FILE).is_file():
+        return path
+    for directory in (path / "checkpoints", path):
+        found = complete_checkpoints(directory)
+        if found:
+            return found[-1]
+    raise CheckpointError(
+        f"{path}: no GANime checkpoint here; pass an epoch-NNNN folder, or a run folder holding "
+        "checkpoints/"
+    )
+
+
+def open_checkpoint(path: Path) -> tuple[ExperimentConfig, ModelFamily, int]:
+    """Rebuild a checkpoint's model family from its own configuration and restore it.
+
+    Returns the configuration, the family and the epochs it had completed.
+    """
+    checkpoint = find_checkpoint(path)
+    try:
+        raw = yaml.safe_load((checkpoint / CONFIG_FILE).read_text())
+    except OSError:
+        raise CheckpointError(
+            f"{checkpoint} has no {CONFIG_FILE} (written by an older GANime?); it cannot be "
+            "rebuilt on its own"
+        ) from None
+    config = parse_config(raw, source=str(checkpoint / CONFIG_FILE))
+    family = build_family(config)
+    checkpointer = Checkpointer(checkpoint.parent, family.checkpoint_items(), config, keep=1)
+    return config, family, checkpointer.restore(checkpoint)

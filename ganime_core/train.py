@@ -16,10 +16,9 @@ from pathlib import Path
 
 import keras
 import tensorflow as tf
-import yaml
 from tqdm import tqdm
 
-from ganime_core.checkpoint import Checkpointer, checkpoint_name
+from ganime_core.checkpoint import Checkpointer, checkpoint_name, config_yaml
 from ganime_core.config import ExperimentConfig
 from ganime_core.data.pipeline import TrainingData
 from ganime_core.errors import GanimeError
@@ -90,7 +89,7 @@ def train(
     checkpointer = Checkpointer(
         run_dir / "checkpoints",
         family.checkpoint_items(),
-        config.fingerprint(),
+        config,
         keep=config.train.keep_checkpoints,
     )
     start = resume_from or checkpointer.latest()
@@ -99,7 +98,7 @@ def train(
         log.info("resumed from %s (%d epochs done)", start, done)
     if is_chief:
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json")))
+        (run_dir / "config.yaml").write_text(config_yaml(config))
 
     step = distributed_step(family, strategy)
     samples = next(iter(data.eval_dataset("val", batch_size=config.train.sample_images)))

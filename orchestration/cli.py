@@ -45,6 +45,29 @@ def build_parser() -> argparse.ArgumentParser:
     _add_experiment(describe)
     describe.set_defaults(run=_describe)
 
+    evaluate = commands.add_parser(
+        "evaluate", help="FID, KID and SSIM of a trained generator on a data split, as JSON"
+    )
+    source = evaluate.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--checkpoint", type=Path, help="an epoch-NNNN checkpoint folder, or a run folder (newest)"
+    )
+    evaluate.add_argument(
+        "--data", type=Path, required=True, help="Kaggle-layout folder (train/ and val/)"
+    )
+    evaluate.add_argument("--split", choices=("val", "train"), default="val")
+    evaluate.add_argument("--limit", type=int, default=None, help="first N images of the split")
+    evaluate.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a value of the model's config, e.g. metrics.batch_size=16 (repeatable)",
+    )
+    evaluate.add_argument("--no-progress", action="store_true", help="no progress bar")
+    evaluate.set_defaults(run=_evaluate)
+
     data = commands.add_parser("data", help="data sets").add_subparsers(
         dest="data_command", required=True, metavar="COMMAND"
     )
@@ -87,6 +110,23 @@ def _describe(args: argparse.Namespace) -> int:
     from ganime_core.describe import describe
 
     print(json.dumps(describe(config), indent=2))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from orchestration.evaluation import evaluate_checkpoint
+
+    if args.limit is not None and args.limit < 2:
+        raise GanimeError(f"--limit {args.limit}: FID needs at least 2 images")
+    summary = evaluate_checkpoint(
+        args.checkpoint,
+        args.data,
+        split=args.split,
+        limit=args.limit,
+        overrides=args.overrides,
+        progress=not args.no_progress,
+    )
+    print(json.dumps(summary))
     return 0
 
 

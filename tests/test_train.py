@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from ganime_core.checkpoint import Checkpointer
+from ganime_core.checkpoint import Checkpointer, open_checkpoint
 from ganime_core.config import load_config
 from ganime_core.errors import CheckpointError
 from ganime_core.families import build_family
@@ -130,7 +130,7 @@ def test_a_crash_during_a_save_leaves_the_previous_checkpoint_usable(
     config = smoke_config("model.base_filters=4")
     family = build_family(config)
     directory = config.run_dir / "checkpoints"
-    checkpointer = Checkpointer(directory, family.checkpoint_items(), config.fingerprint(), keep=3)
+    checkpointer = Checkpointer(directory, family.checkpoint_items(), config, keep=3)
     good = checkpointer.save(1)
     saved = family.generator.get_layer("down2").get_weights()[0].copy()
 
@@ -154,7 +154,7 @@ def test_a_crash_during_a_save_leaves_the_previous_checkpoint_usable(
 def test_restore_rejects_a_folder_that_is_not_a_checkpoint(smoke_config, tmp_path) -> None:
     config = smoke_config("model.base_filters=4")
     family = build_family(config)
-    checkpointer = Checkpointer(tmp_path / "c", family.checkpoint_items(), "x", keep=1)
+    checkpointer = Checkpointer(tmp_path / "c", family.checkpoint_items(), config, keep=1)
     with pytest.raises(CheckpointError, match="not a GANime checkpoint"):
         checkpointer.restore(tmp_path)
 
@@ -235,3 +235,24 @@ def test_cyclegan_trains_on_unpaired_samples(cyclegan_config) -> None:
         "disc_y",
     }
     assert all(np.isfinite(v) for v in result.history[0].losses.values())
+
+
+def test_a_checkpoint_folder_alone_rebuilds_its_model(smoke_config) -> None:
+    """Evaluation, promotion and Ray Train restore a checkpoint without the run's other files."""
+    config = smoke_config("train.epochs=1", "model.base_filters=4")
+    trained = {}
+    result = train(
+        config,
+        progress=False,
+        on_epoch_end=lambda report, family: trained.update(weights=family.generator.get_weights()),
+    )
+    checkpoint = result.history[-1].checkpoint
+    (result.run_dir / "config.yaml").unlink()
+
+    for path in (checkpoint, result.run_dir):  # the folder itself, or the run's newest
+        config_back, family, epochs = open_checkpoint(path)
+        assert config_back == config and epochs == 1
+        for restored, saved in zip(family.generator.get_weights(), trained["weights"], strict=True):
+            np.testing.assert_array_equal(restored, saved)
+    with pytest.raises(CheckpointError, match="no GANime checkpoint here"):
+        open_checkpoint(result.run_dir / "samples")

@@ -1,0 +1,145 @@
+"""Evaluating generators: known generators' numbers, the reference cache, `ganime evaluate`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import mlflow
+import numpy as np
+import pytest
+
+from ganime_core.data.pipeline import TrainingData
+from ganime_core.evaluation import Evaluator
+from ganime_core.metrics import load_backbone
+from ganime_core.metrics.backbone import WEIGHTS_ENV
+from tests.conftest import ganime_command
+
+# InceptionV3's smallest input keeps these tests fast; the size does not change the code path.
+FAST = ("metrics.backbone_size=75", "metrics.max_images=24", "metrics.kid_subset_size=12")
+
+
+@pytest.fixture(autouse=True)
+def no_imagenet_weights(tmp_path, monkeypatch) -> None:
+    """Like this machine: no ImageNet weights, so smoke.yaml's untrained backbone is used."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.delenv(WEIGHTS_ENV, raising=False)
+
+
+def colour_oracle(data: TrainingData, evaluator: Evaluator):
+    """A 'generator' that returns each sketch's true colour image, batch by batch in order."""
+    batches = iter(data.eval_dataset("val", evaluator.settings.batch_size, limit=evaluator.n))
+    return lambda sketch: next(batches)["color"]
+
+
+def test_a_perfect_generator_scores_zero_and_a_blank_one_does_not(smoke_config) -> None:
+    config = smoke_config(*FAST)
+    data = TrainingData(config)
+    evaluator = Evaluator(config, data)
+
+    perfect = evaluator.evaluate(colour_oracle(data, evaluator))
+    assert perfect.n == 24
+    assert perfect.fid == pytest.approx(0.0, abs=1e-6)
+    # KID's subsets of the two sets differ, so "identical" is zero only within its spread.
+    assert abs(perfect.kid.mean) < 3 * perfect.kid.std
+    assert perfect.ssim == pytest.approx(1.0, abs=1e-6)
+
+    blank = evaluator.evaluate(lambda sketch: sketch * 0.0)  # mid-grey everywhere
+    assert blank.fid > 1.0 and blank.kid.mean > 10 * (abs(perfect.kid.mean) + blank.kid.std)
+    assert blank.ssim < 0.5
+    assert blank.backbone == "inception_v3/untrained-seed0@75px"
+    assert set(blank.metrics()) == {
+        "fid_untrained",
+        "kid_mean_untrained",
+        "kid_std_untrained",
+        "ssim",
+    }
+
+
+def test_reference_features_are_computed_once_per_data_size_and_backbone(smoke_config) -> None:
+    config = smoke_config(*FAST)
+    data = TrainingData(config)
+    backbone = load_backbone(config.metrics)
+    calls = []
+    original = backbone.features
+    backbone.features = lambda images: calls.append(len(images)) or original(images)
+
+    first = Evaluator(config, data, backbone=backbone)
+    assert first.reference_cache_path().is_file() and sum(calls) == 24
+    again = Evaluator(config, data, backbone=backbone)
+    assert sum(calls) == 24  # read from the cache
+    np.testing.assert_array_equal(again.reference_features, first.reference_features)
+
+    fewer = Evaluator(smoke_config(*FAST, "metrics.max_images=16"), data, backbone=backbone)
+    assert fewer.reference_cache_path() != first.reference_cache_path()
+    assert sum(calls) == 24 + 16
+
+
+def test_ganime_evaluate_measures_a_trained_checkpoint_and_logs_to_mlflow(
+    smoke_config, tmp_path, cache_dir
+) -> None:
+    from ganime_core.data.pipeline import data_root
+    from ganime_core.train import train
+
+    config = smoke_config("train.epochs=1", "model.base_filters=8")
+    result = train(config, progress=False)
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env_overrides = {"MLFLOW_TRACKING_URI": tracking, "GANIME_CACHE_DIR": str(cache_dir)}
+    command = [
+        *ganime_command(),
+        "evaluate",
+        "--checkpoint",
+        str(result.run_dir),
+        "--data",
+        str(data_root(config.data)),
+        "--limit",
+        "16",
+        "--set",
+        "metrics.backbone_size=75",
+        "--set",
+        "metrics.kid_subset_size=8",
+        "--no-progress",
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, **env_overrides}, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["n"] == 16 and summary["epochs"] == 1
+    assert summary["backbone"] == "inception_v3/untrained-seed0@75px"
+    assert summary["fid_untrained"] > 0 and "fid" not in summary
+    assert 0 < summary["ssim"] < 1
+    assert summary["checkpoint"].endswith("checkpoints/epoch-0001")
+
+    run = mlflow.tracking.MlflowClient(tracking).get_run(summary["mlflow_run_id"])
+    assert run.data.metrics["fid_untrained"] == pytest.approx(summary["fid_untrained"])
+    assert run.data.metrics["ssim"] == pytest.approx(summary["ssim"])
+    assert run.data.params["backbone"] == summary["backbone"]
+
+
+def test_ganime_evaluate_says_how_to_get_weights_when_untrained_is_not_allowed(
+    smoke_config,
+) -> None:
+    from ganime_core.data.pipeline import data_root
+    from ganime_core.train import train
+
+    config = smoke_config("train.epochs=1", "model.base_filters=8")
+    result = train(config, progress=False)
+    done = subprocess.run(
+        [
+            *ganime_command(),
+            "evaluate",
+            "--checkpoint",
+            str(result.run_dir / "checkpoints" / "epoch-0001"),
+            "--data",
+            str(data_root(config.data)),
+            "--set",
+            "metrics.allow_untrained_backbone=false",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("ganime: error: no InceptionV3")
