@@ -60,6 +60,12 @@ class DataConfig(_Section):
     jitter: bool = Field(True, description="resize to 286/256 of the size, random crop, flip")
     synthetic: SyntheticData = SyntheticData()
     cache_dir: Path = Field(default_factory=default_cache_dir)
+    decoded_cache_mb: int = Field(
+        1024,
+        ge=0,
+        description="keep the training images decoded in memory (per worker) when they fit in "
+        "this many MB, so later epochs skip decoding; 0 = always decode; batches are the same",
+    )
 
     @field_validator("image_size")
     @classmethod
@@ -203,7 +209,7 @@ class ExperimentConfig(_Section):
             mode="json",
             exclude={
                 "name": True,
-                "data": {"cache_dir"},
+                "data": {"cache_dir", "decoded_cache_mb"},
                 "metrics": True,
                 "train": {
                     "epochs",

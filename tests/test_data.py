@@ -182,6 +182,32 @@ def test_epoch_order_is_seeded_and_changes_per_epoch(kaggle_folder: Path, tmp_pa
     assert any(not np.array_equal(first, data.examples("train", e).key) for e in range(1, 5))
 
 
+@pytest.mark.parametrize("family", ["pix2pix", "cyclegan"])
+def test_decoded_images_in_memory_give_the_same_batches_as_decoding_files(
+    kaggle_folder: Path, tmp_path, family: str
+) -> None:
+    """The memory cache only saves decoding: every epoch's batches stay bit-identical."""
+
+    def batches(cache_mb: int) -> tuple[list[np.ndarray], TrainingData]:
+        raw = config_for(kaggle_folder, tmp_path / "cache", family=family).model_dump(mode="json")
+        raw["data"]["decoded_cache_mb"] = cache_mb
+        data = TrainingData(parse_config(raw))
+        return [
+            np.concatenate([b["sketch"].numpy(), b["color"].numpy()], axis=-1)
+            for epoch in (0, 1)
+            for b in data.train_dataset(epoch)
+        ], data
+
+    from_files, data_files = batches(0)
+    from_memory, data_memory = batches(1)
+    assert data_files._decoded == {("train", round(SIZE * 286 / 256)): None}
+    (decoded,) = data_memory._decoded.values()
+    assert decoded is not None and decoded.sketch.dtype == np.uint8
+    assert len(from_files) == len(from_memory) == 2 * data_files.steps_per_epoch
+    for a, b in zip(from_files, from_memory, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_shards_union_to_the_single_worker_global_batch(kaggle_folder: Path, tmp_path) -> None:
     """Two input pipelines with per-replica batch b see, step by step, the examples one pipeline
     with batch 2b sees: the basis of exact data-parallel training."""
