@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument(
         "--checkpoint", type=Path, help="an epoch-NNNN checkpoint folder, or a run folder (newest)"
     )
+    source.add_argument(
+        "--model", help="an MLflow model URI, e.g. runs:/RUN_ID/generator or models:/NAME@ALIAS"
+    )
     evaluate.add_argument(
         "--data", type=Path, required=True, help="Kaggle-layout folder (train/ and val/)"
     )
@@ -114,18 +117,17 @@ def _describe(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from orchestration.evaluation import evaluate_checkpoint
+    from orchestration.evaluation import evaluate_checkpoint, evaluate_model
 
     if args.limit is not None and args.limit < 2:
         raise GanimeError(f"--limit {args.limit}: FID needs at least 2 images")
-    summary = evaluate_checkpoint(
-        args.checkpoint,
-        args.data,
-        split=args.split,
-        limit=args.limit,
-        overrides=args.overrides,
-        progress=not args.no_progress,
+    options = dict(
+        split=args.split, limit=args.limit, overrides=args.overrides, progress=not args.no_progress
     )
+    if args.checkpoint is not None:
+        summary = evaluate_checkpoint(args.checkpoint, args.data, **options)
+    else:
+        summary = evaluate_model(args.model, args.data, **options)
     print(json.dumps(summary))
     return 0
 

@@ -1,44 +1,73 @@
-"""`ganime evaluate`: FID, KID and SSIM of a checkpoint on a data split, logged to MLflow when a
-tracking server is configured. The measuring is ganime_core.evaluation's; this module finds the
-model, points it at the data and records the result."""
+"""`ganime evaluate`: FID, KID and SSIM of a checkpoint or an MLflow model on a data split, logged
+to MLflow when a tracking server is configured. The measuring is ganime_core.evaluation's; this
+module finds the model, points it at the data and records the result."""
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from ganime_core.errors import GanimeError
 
 log = logging.getLogger(__name__)
 
 EVALUATION_EXPERIMENT = "ganime-evaluations"
 
 
-def evaluate_checkpoint(
-    checkpoint: Path,
+def evaluate_checkpoint(checkpoint: Path, data: Path, **options: Any) -> dict[str, object]:
+    """Measure the generator of `checkpoint` (an epoch folder or a run folder) on `data`."""
+    from ganime_core.checkpoint import find_checkpoint, open_checkpoint
+
+    found = find_checkpoint(checkpoint)
+    trained, family, _ = open_checkpoint(found)
+    return measure(trained, family.generate, data, source=str(found), **options)
+
+
+def evaluate_model(uri: str, data: Path, **options: Any) -> dict[str, object]:
+    """Measure an MLflow model (orchestration.model) on `data`, through its pyfunc `predict`."""
+    import mlflow
+
+    from ganime_core.data.pipeline import to_float, to_uint8
+
+    try:
+        model = mlflow.pyfunc.load_model(uri)
+    except Exception as exc:  # MlflowException, OSError, ...: all mean "not loadable"
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise GanimeError(f"--model {uri}: cannot load it ({first_line})") from None
+    trained = model.unwrap_python_model().config
+
+    def generate(sketch):
+        return to_float(model.predict(to_uint8(sketch).numpy()))
+
+    return measure(trained, generate, data, source=uri, **options)
+
+
+def measure(
+    trained: Any,
+    generate: Callable,
     data: Path,
+    *,
+    source: str,
     split: str = "val",
     limit: int | None = None,
     overrides: list[str] | None = None,
     progress: bool = True,
 ) -> dict[str, object]:
-    """Measure the generator of `checkpoint` (an epoch folder or a run folder) on `data`.
-
-    The model is rebuilt from the checkpoint's own configuration; `data`, `limit` and any
-    `--set` overrides (e.g. metrics.*) change only what it is measured on and how.
-    """
-    from ganime_core.checkpoint import find_checkpoint, open_checkpoint
+    """Evaluate `generate` under the config it was trained with, pointed at `data`; `limit` and
+    `--set` overrides (e.g. metrics.*) change only what it is measured on and how."""
     from ganime_core.config import apply_overrides, parse_config
     from ganime_core.evaluation import Evaluator
 
-    found = find_checkpoint(checkpoint)
-    trained, family, epochs = open_checkpoint(found)
     raw = trained.model_dump(mode="json")
     raw["data"]["path"] = str(data)
     if limit is not None:
         raw["metrics"]["max_images"] = limit
     config = parse_config(apply_overrides(raw, overrides or []), source="ganime evaluate")
-    result = Evaluator(config, split=split, progress=progress).evaluate(family.generate)
-    summary = {**result.summary(), "split": split, "checkpoint": str(found), "epochs": epochs}
+    result = Evaluator(config, split=split, progress=progress).evaluate(generate)
+    summary = {**result.summary(), "split": split, "source": source}
     if os.environ.get("MLFLOW_TRACKING_URI"):
         summary["mlflow_run_id"] = log_evaluation(summary, result.metrics(), data)
     return summary
@@ -49,12 +78,11 @@ def log_evaluation(summary: dict[str, object], metrics: dict[str, float], data: 
     import mlflow
 
     mlflow.set_experiment(EVALUATION_EXPERIMENT)
-    source = Path(str(summary["checkpoint"]))
-    name = f"{source.parent.parent.name}/{source.name} on {data.name}/{summary['split']}"
+    name = f"{summary['source']} on {data.name}/{summary['split']}"
     with mlflow.start_run(run_name=name) as run:
         mlflow.log_params(
             {
-                "checkpoint": summary["checkpoint"],
+                "source": summary["source"],
                 "data": str(data),
                 "split": summary["split"],
                 "n": summary["n"],

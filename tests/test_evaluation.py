@@ -110,7 +110,7 @@ def test_ganime_evaluate_measures_a_trained_checkpoint_and_logs_to_mlflow(
     assert summary["backbone"] == "inception_v3/untrained-seed0@75px"
     assert summary["fid_untrained"] > 0 and "fid" not in summary
     assert 0 < summary["ssim"] < 1
-    assert summary["checkpoint"].endswith("checkpoints/epoch-0001")
+    assert summary["source"].endswith("checkpoints/epoch-0001")
 
     run = mlflow.tracking.MlflowClient(tracking).get_run(summary["mlflow_run_id"])
     assert run.data.metrics["fid_untrained"] == pytest.approx(summary["fid_untrained"])
@@ -143,3 +143,41 @@ def test_ganime_evaluate_says_how_to_get_weights_when_untrained_is_not_allowed(
     )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith("ganime: error: no InceptionV3")
+
+
+def test_an_mlflow_model_measures_the_same_as_its_checkpoint(
+    smoke_config, tmp_path, monkeypatch, capsys
+) -> None:
+    """`--model` runs the logged pyfunc model's predict: same uint8 outputs, same numbers."""
+    from ganime_core.checkpoint import open_checkpoint
+    from ganime_core.data.pipeline import data_root
+    from ganime_core.train import train
+    from orchestration.cli import main
+    from orchestration.model import log_generator_model
+
+    config = smoke_config("train.epochs=1", "model.base_filters=8")
+    result = train(config, progress=False)
+    _, family, _ = open_checkpoint(result.run_dir)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    sketch = np.full((1, 32, 32, 3), 255, np.uint8)
+    with mlflow.start_run():
+        info = log_generator_model(family.generator, config, "generator", sketch)
+
+    model = mlflow.pyfunc.load_model(info.model_uri)
+    odd = np.random.default_rng(0).integers(0, 256, (2, 37, 50, 3), dtype=np.uint8)
+    colour = model.predict(odd)
+    assert colour.dtype == np.uint8 and colour.shape == (2, 37, 50, 3)
+
+    common = ["--data", str(data_root(config.data)), "--limit", "16", "--no-progress"]
+    common += ["--set", "metrics.backbone_size=75", "--set", "metrics.kid_subset_size=8"]
+    summaries = {}
+    for source in (["--model", info.model_uri], ["--checkpoint", str(result.run_dir)]):
+        assert main(["evaluate", *source, *common]) == 0
+        summaries[source[0]] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    by_model, by_checkpoint = summaries["--model"], summaries["--checkpoint"]
+    assert by_model["source"] == info.model_uri
+    for name in ("fid_untrained", "kid_mean_untrained", "ssim"):
+        assert by_model[name] == pytest.approx(by_checkpoint[name], rel=1e-6, abs=1e-9)
+
+    assert main(["evaluate", "--model", "runs:/0123456789abcdef/nothing", *common]) == 2
+    assert "cannot load it" in capsys.readouterr().err
