@@ -17,8 +17,11 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -c requirements.lock -e ".[dev]"
 	touch $@
 
+# The main job on embedded defaults: a short Pix2Pix+TV training on generated data.
+# (Becomes a small Ray Tune sweep logged to MLflow when the sweep work lands.)
 quickstart: install
-	$(BIN)/ganime quickstart
+	$(BIN)/ganime train experiments/smoke.yaml
+	@echo "Sample grids (sketch | generated | target): runs/smoke/samples/  checkpoints: runs/smoke/checkpoints/"
 
 test: install
 	$(BIN)/python -m pytest

@@ -106,7 +106,7 @@ def test_ganime_evaluate_measures_a_trained_checkpoint_and_logs_to_mlflow(
     )
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])
-    assert summary["n"] == 16 and summary["epochs"] == 1
+    assert summary["n"] == 16
     assert summary["backbone"] == "inception_v3/untrained-seed0@75px"
     assert summary["fid_untrained"] > 0 and "fid" not in summary
     assert 0 < summary["ssim"] < 1
