@@ -56,7 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", help="an MLflow model URI, e.g. runs:/RUN_ID/generator or models:/NAME@ALIAS"
     )
     evaluate.add_argument(
-        "--data", type=Path, required=True, help="Kaggle-layout folder (train/ and val/)"
+        "--data",
+        type=Path,
+        default=None,
+        help="Kaggle-layout folder (train/ and val/); default: the data the model was trained on",
     )
     evaluate.add_argument("--split", choices=("val", "train"), default="val")
     evaluate.add_argument("--limit", type=int, default=None, help="first N images of the split")

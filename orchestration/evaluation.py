@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 EVALUATION_EXPERIMENT = "ganime-evaluations"
 
 
-def evaluate_checkpoint(checkpoint: Path, data: Path, **options: Any) -> dict[str, object]:
+def evaluate_checkpoint(checkpoint: Path, data: Path | None, **options: Any) -> dict[str, object]:
     """Measure the generator of `checkpoint` (an epoch folder or a run folder) on `data`."""
     from ganime_core.checkpoint import find_checkpoint, open_checkpoint
 
@@ -26,7 +26,7 @@ def evaluate_checkpoint(checkpoint: Path, data: Path, **options: Any) -> dict[st
     return measure(trained, family.generate, data, source=str(found), **options)
 
 
-def evaluate_model(uri: str, data: Path, **options: Any) -> dict[str, object]:
+def evaluate_model(uri: str, data: Path | None, **options: Any) -> dict[str, object]:
     """Measure an MLflow model (orchestration.model) on `data`, through its pyfunc `predict`."""
     import mlflow
 
@@ -48,7 +48,7 @@ def evaluate_model(uri: str, data: Path, **options: Any) -> dict[str, object]:
 def measure(
     trained: Any,
     generate: Callable,
-    data: Path,
+    data: Path | None,
     *,
     source: str,
     split: str = "val",
@@ -56,20 +56,23 @@ def measure(
     overrides: list[str] | None = None,
     progress: bool = True,
 ) -> dict[str, object]:
-    """Evaluate `generate` under the config it was trained with, pointed at `data`; `limit` and
-    `--set` overrides (e.g. metrics.*) change only what it is measured on and how."""
+    """Evaluate `generate` under the config it was trained with, pointed at `data` (None: the
+    data it was trained on); `limit` and `--set` overrides (e.g. metrics.*) change only what it
+    is measured on and how."""
     from ganime_core.config import apply_overrides, parse_config
+    from ganime_core.data.pipeline import data_root
     from ganime_core.evaluation import Evaluator
 
     raw = trained.model_dump(mode="json")
-    raw["data"]["path"] = str(data)
+    if data is not None:
+        raw["data"]["path"] = str(data)
     if limit is not None:
         raw["metrics"]["max_images"] = limit
     config = parse_config(apply_overrides(raw, overrides or []), source="ganime evaluate")
     result = Evaluator(config, split=split, progress=progress).evaluate(generate)
     summary = {**result.summary(), "split": split, "source": source}
     if os.environ.get("MLFLOW_TRACKING_URI"):
-        summary["mlflow_run_id"] = log_evaluation(summary, result.metrics(), data)
+        summary["mlflow_run_id"] = log_evaluation(summary, result.metrics(), data_root(config.data))
     return summary
 
 
