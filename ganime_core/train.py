@@ -41,6 +41,7 @@ class EpochReport:
     seconds: float
     sample_grid: Path | None
     checkpoint: Path | None  # written at the end of this epoch, if any
+    resumed_from: int  # epochs done by the checkpoint this run started from (0: a fresh start)
 
 
 @dataclass
@@ -119,7 +120,9 @@ def train(
         checkpoint = None
         if completed % config.train.checkpoint_every == 0 or completed == config.train.epochs:
             checkpoint = checkpointer.save(completed)
-        report = EpochReport(completed, losses, images_per_second, seconds, grid_path, checkpoint)
+        report = EpochReport(
+            completed, losses, images_per_second, seconds, grid_path, checkpoint, resumed_from=done
+        )
         log.info(
             "epoch %d/%d  %s  %.1f img/s",
             completed,

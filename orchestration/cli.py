@@ -37,6 +37,21 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train an experiment on this machine")
     _add_experiment(train)
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ray_options = train.add_argument_group("data-parallel training on Ray Train")
+    ray_options.add_argument(
+        "--workers", type=int, default=None, help="Ray Train workers (one replica each)"
+    )
+    ray_options.add_argument("--cpus-per-worker", type=int, default=1)
+    ray_options.add_argument("--gpus-per-worker", type=int, default=0)
+    ray_options.add_argument(
+        "--address", default=None, help="Ray cluster address (default: $RAY_ADDRESS or local Ray)"
+    )
+    ray_options.add_argument(
+        "--storage", default=None, help="checkpoint storage: folder, s3:// or gs:// URI"
+    )
+    ray_options.add_argument(
+        "--max-failures", type=int, default=0, help="worker failures to recover from"
+    )
     train.set_defaults(run=_train)
 
     describe = commands.add_parser(
@@ -90,6 +105,8 @@ def _train(args: argparse.Namespace) -> int:
     from ganime_core.config import load_config
 
     config = load_config(args.experiment, args.overrides)
+    if args.workers is not None:
+        return _train_on_ray(config, args)
     from ganime_core.train import train
 
     result = train(config, progress=not args.no_progress)
@@ -103,6 +120,34 @@ def _train(args: argparse.Namespace) -> int:
                 "losses": last.losses if last else None,
                 "sample_grid": str(last.sample_grid) if last else None,
                 "checkpoint": str(last.checkpoint) if last and last.checkpoint else None,
+            }
+        )
+    )
+    return 0
+
+
+def _train_on_ray(config, args: argparse.Namespace) -> int:
+    from orchestration.distributed import Scaling, train_on_ray
+
+    if args.workers < 1 or args.cpus_per_worker < 1 or args.gpus_per_worker < 0:
+        raise GanimeError("--workers and --cpus-per-worker must be >= 1, --gpus-per-worker >= 0")
+    scaling = Scaling(args.workers, args.cpus_per_worker, args.gpus_per_worker)
+    result = train_on_ray(
+        config,
+        scaling,
+        address=args.address,
+        storage=args.storage,
+        max_failures=args.max_failures,
+    )
+    if result.error is not None:
+        raise GanimeError(f"training on Ray failed: {result.error}")
+    print(
+        json.dumps(
+            {
+                "workers": args.workers,
+                "epochs_completed": result.metrics.get("epoch"),
+                "metrics": result.metrics,
+                "checkpoint": result.checkpoint.path if result.checkpoint else None,
             }
         )
     )

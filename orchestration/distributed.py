@@ -1,0 +1,124 @@
+"""Data-parallel training on Ray Train: the driver side and the per-worker loop.
+
+The driver validates the config, connects to Ray and starts a Train V2 TensorflowTrainer; it never
+imports TensorFlow. Each worker runs ganime_core's train loop under a MultiWorkerMirroredStrategy
+(Ray sets TF_CONFIG), reads only its shard of the files, and reports every epoch to Ray; rank 0
+attaches the epoch's checkpoint, which Ray persists and hands back on a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ganime_core.config import ExperimentConfig, parse_config
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """How a training job is spread: Ray Train workers, each one replica."""
+
+    workers: int = 1
+    cpus_per_worker: int = 1
+    gpus_per_worker: int = 0
+
+
+def train_on_ray(
+    config: ExperimentConfig,
+    scaling: Scaling,
+    *,
+    address: str | None = None,
+    storage: str | None = None,
+    max_failures: int = 0,
+) -> Any:
+    """Run `config` on Ray Train; return the ray.train.Result.
+
+    `storage` (a folder, s3:// or gs:// URI) holds the persisted checkpoints; by default
+    `train.output_dir/ray`. A job started again under the same name and storage resumes from
+    its newest checkpoint.
+    """
+    import ray
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.tensorflow import TensorflowTrainer
+
+    if not ray.is_initialized():
+        ray.init(address=address, log_to_driver=True)
+    resources = {"CPU": scaling.cpus_per_worker}
+    if scaling.gpus_per_worker:
+        resources["GPU"] = scaling.gpus_per_worker
+    trainer = TensorflowTrainer(
+        train_loop_per_worker=worker_loop,
+        train_loop_config={
+            "config": config.model_dump(mode="json"),
+            "cpus_per_worker": scaling.cpus_per_worker,
+        },
+        scaling_config=ScalingConfig(
+            num_workers=scaling.workers,
+            use_gpu=scaling.gpus_per_worker > 0,
+            resources_per_worker=resources,
+        ),
+        run_config=RunConfig(
+            name=config.name,
+            storage_path=storage or str((config.train.output_dir / "ray").resolve()),
+            failure_config=FailureConfig(max_failures=max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=config.train.keep_checkpoints),
+        ),
+    )
+    return trainer.fit()
+
+
+def worker_loop(loop_config: dict[str, Any]) -> None:
+    """One Ray Train worker: ganime_core's train loop under MultiWorkerMirroredStrategy."""
+    import ray.train
+    import tensorflow as tf
+
+    from ganime_core.train import train
+
+    # Ray pins OMP threads only; TensorFlow's own pools would otherwise take every core of the
+    # node, and workers sharing a node would fight over them.
+    cpus = int(loop_config["cpus_per_worker"])
+    tf.config.threading.set_intra_op_parallelism_threads(cpus)
+    tf.config.threading.set_inter_op_parallelism_threads(max(2, cpus))
+
+    context = ray.train.get_context()
+    rank = context.get_world_rank()
+    # Each worker writes its own copy of the run locally; rank 0's checkpoints reach storage
+    # through ray.train.report.
+    local = Path(tempfile.mkdtemp(prefix=f"ganime-rank{rank}-"))
+    raw = dict(loop_config["config"])
+    raw["train"] = {**raw["train"], "output_dir": str(local)}
+    config = parse_config(raw, source="worker config")
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+
+    resume_from = None
+    restored = ray.train.get_checkpoint()
+    if restored is not None:
+        resume_from = Path(restored.to_directory(str(local / "restored" / "checkpoint")))
+
+    def report(epoch_report, family) -> None:
+        metrics = {
+            "epoch": epoch_report.epoch,
+            **epoch_report.losses,
+            "images_per_second": epoch_report.images_per_second,
+            "resumed_from": epoch_report.resumed_from,
+        }
+        checkpoint, name = None, None
+        if rank == 0 and epoch_report.checkpoint is not None:
+            checkpoint = ray.train.Checkpoint.from_directory(str(epoch_report.checkpoint))
+            name = epoch_report.checkpoint.name  # epoch-NNNN in storage too
+        # Every worker reports every epoch: report is a barrier across workers.
+        ray.train.report(metrics, checkpoint=checkpoint, checkpoint_dir_name=name)
+
+    train(
+        config,
+        strategy=strategy,
+        on_epoch_end=report,
+        resume_from=resume_from,
+        is_chief=rank == 0,
+        progress=False,
+    )
