@@ -147,12 +147,31 @@ class TrainConfig(_Section):
     batch_size: int = Field(32, ge=1, description="global batch, split over replicas")
     epochs: int = Field(150, ge=1)
     checkpoint_every: int = Field(5, ge=1, description="epochs between checkpoints")
+    eval_every: int = Field(
+        5,
+        ge=0,
+        description="epochs between FID/KID/SSIM evaluations when tracked in MLflow, taken at "
+        "checkpoints (a multiple of checkpoint_every); the last epoch is always evaluated; 0 = "
+        "never",
+    )
     keep_checkpoints: int = Field(3, ge=1)
     sample_images: int = Field(4, ge=1, description="validation rows in each epoch's sample grid")
     deterministic: bool = Field(
         False, description="TensorFlow op determinism: bit-identical reruns, somewhat slower"
     )
     output_dir: Path = Field(Path("runs"), description="runs land in output_dir/<name>")
+
+
+    @model_validator(mode="after")
+    def _evaluations_at_checkpoints(self) -> TrainConfig:
+        # A resumed run restarts at its last checkpoint; evaluations taken there are never
+        # repeated, and the best generator is the one the checkpoint holds.
+        if self.eval_every % self.checkpoint_every:
+            raise ValueError(
+                f"eval_every ({self.eval_every}) must be a multiple of "
+                f"checkpoint_every ({self.checkpoint_every})"
+            )
+        return self
 
 
 class MetricsConfig(_Section):
@@ -215,6 +234,7 @@ class ExperimentConfig(_Section):
                     "epochs",
                     "output_dir",
                     "checkpoint_every",
+                    "eval_every",
                     "keep_checkpoints",
                     "sample_images",
                 },

@@ -46,6 +46,11 @@ def train_on_ray(
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.tensorflow import TensorflowTrainer
 
+    from orchestration.tracking import RunLogger, open_run, tracking_uri
+
+    storage = storage or str((config.train.output_dir / "ray").resolve())
+    uri = tracking_uri()
+    run_id = open_run(config, uri, job=f"{storage}/{config.name}")  # fails before any worker
     if not ray.is_initialized():
         ray.init(address=address, log_to_driver=True)
     resources = {"CPU": scaling.cpus_per_worker}
@@ -56,6 +61,8 @@ def train_on_ray(
         train_loop_config={
             "config": config.model_dump(mode="json"),
             "cpus_per_worker": scaling.cpus_per_worker,
+            "tracking_uri": uri,
+            "run_id": run_id,
         },
         scaling_config=ScalingConfig(
             num_workers=scaling.workers,
@@ -64,12 +71,14 @@ def train_on_ray(
         ),
         run_config=RunConfig(
             name=config.name,
-            storage_path=storage or str((config.train.output_dir / "ray").resolve()),
+            storage_path=storage,
             failure_config=FailureConfig(max_failures=max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=config.train.keep_checkpoints),
         ),
     )
-    return trainer.fit()
+    result = trainer.fit()
+    RunLogger(uri, run_id).finish("FINISHED" if result.error is None else "FAILED")
+    return result
 
 
 def worker_loop(loop_config: dict[str, Any]) -> None:
@@ -78,6 +87,7 @@ def worker_loop(loop_config: dict[str, Any]) -> None:
     import tensorflow as tf
 
     from ganime_core.train import train
+    from orchestration.tracking import TrainingTracker
 
     # Ray pins OMP threads only; TensorFlow's own pools would otherwise take every core of the
     # node, and workers sharing a node would fight over them.
@@ -100,8 +110,14 @@ def worker_loop(loop_config: dict[str, Any]) -> None:
     if restored is not None:
         resume_from = Path(restored.to_directory(str(local / "restored" / "checkpoint")))
 
+    tracker = None
+    if rank == 0:
+        tracker = TrainingTracker(config, loop_config["tracking_uri"], loop_config["run_id"])
+
     def report(epoch_report, family) -> None:
+        evaluation = tracker(epoch_report, family) if tracker else {}
         metrics = {
+            **evaluation,
             "epoch": epoch_report.epoch,
             **epoch_report.losses,
             "images_per_second": epoch_report.images_per_second,

@@ -44,6 +44,12 @@ def test_paper_settings_are_the_defaults_of_the_paper_files() -> None:
         ({"name": "t", "model": {"family": "cyclegan", "lambda_cycle": -0.1}}, "lambda_cycle"),
         ({"name": "t", "model": {"family": "pix2pix", "lambda_tv": float("nan")}}, "lambda_tv"),
         (minimal(data={"image_size": 100}), "data.image_size: must be a power of two"),
+        (
+            minimal(train={"checkpoint_every": 2, "eval_every": 3}),
+            "train: eval_every (3) must be a multiple of checkpoint_every (2)",
+        ),
+        (minimal(metrics={"backbone_size": 64}), "metrics.backbone_size"),
+        (minimal(metrics={"inceptionweights": "x"}), "metrics.inceptionweights: unknown key"),
         (minimal(data={"image_size": 16}), "data.image_size"),
         (minimal(train={"batch_size": 0}), "train.batch_size"),
         (minimal(train={"epochs": 0}), "train.epochs"),

@@ -16,6 +16,15 @@ from orchestration.distributed import Scaling, train_on_ray
 ray = pytest.importorskip("ray")
 
 
+@pytest.fixture(autouse=True)
+def tracking(tmp_path, monkeypatch) -> str:
+    """A private MLflow store per test; no ImageNet weights, like this machine."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    return uri
+
+
 @pytest.fixture(scope="module")
 def local_ray():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -35,6 +44,7 @@ def test_two_workers_reach_the_weights_of_one_worker_with_the_global_batch(
         "model.sync_batch_norm=true",
         "train.deterministic=true",
         "train.epochs=1",
+        "train.eval_every=0",
     )
     single = train(smoke_config(*overrides, f"train.output_dir={tmp_path / 'one'}"), progress=False)
     config = smoke_config(*overrides, f"train.output_dir={tmp_path / 'two'}")
@@ -89,3 +99,72 @@ def test_ganime_train_with_workers_runs_on_ray_and_resumes_its_checkpoint(
     assert second["epochs_completed"] == 2 and second["checkpoint"].endswith("epoch-0002")
     assert second["metrics"]["resumed_from"] == 1  # epoch 1 was not trained again
     assert "gen_l1" in second["metrics"] and second["metrics"]["images_per_second"] > 0
+
+
+def test_a_two_worker_run_is_tracked_in_mlflow_by_rank_0(local_ray, smoke_config, tracking) -> None:
+    from mlflow.tracking import MlflowClient
+
+    config = smoke_config(
+        "data.synthetic.count=40",
+        "model.base_filters=8",
+        "train.epochs=2",
+        "train.eval_every=2",
+        "metrics.backbone_size=75",
+        "metrics.kid_subset_size=4",
+    )
+    result = train_on_ray(config, Scaling(workers=2))
+    assert result.error is None
+    assert result.metrics["fid_untrained"] > 0  # evaluations reach Ray's metrics too
+
+    client = MlflowClient(tracking)
+    experiment = client.get_experiment_by_name("smoke")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FINISHED"
+    assert run.data.params["model.lambda_tv"] == "0.0001"
+    assert run.data.params["train.batch_size"] == "8"
+    assert run.data.tags["ganime.family"] == "pix2pix"
+    assert len(run.data.tags["ganime.data_hash"]) == 16
+    assert len(run.data.tags["ganime.git_commit"]) in (40, len("unknown"))
+
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "gen_l1")]
+    assert steps == [1, 2]  # each epoch once, step = epoch
+    (fid,) = client.get_metric_history(run.info.run_id, "fid_untrained")
+    assert fid.step == 2 and "fid" not in run.data.metrics
+    assert run.data.metrics["best_fid_untrained"] == pytest.approx(fid.value)
+    assert {"ssim", "kid_mean_untrained", "images_per_second"} <= set(run.data.metrics)
+    samples = [a.path for a in client.list_artifacts(run.info.run_id, "samples")]
+    assert samples == ["samples/epoch-0001.png", "samples/epoch-0002.png"]
+
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking)
+    models = mlflow.search_logged_models(
+        experiment_ids=[experiment.experiment_id], output_format="list"
+    )
+    assert sorted(m.name for m in models) == ["best_generator", "final_generator"]
+    assert all(m.source_run_id == run.info.run_id for m in models)
+    colorizer = mlflow.pyfunc.load_model(f"models:/{models[0].model_id}")
+    assert colorizer.metadata.signature is not None
+    out = colorizer.predict(np.zeros((1, 32, 32, 3), np.uint8))
+    assert out.shape == (1, 32, 32, 3) and out.dtype == np.uint8
+
+
+def test_an_unreachable_tracking_server_is_one_line_before_any_worker_starts(
+    monkeypatch, capsys, tmp_path
+) -> None:
+    import socket
+
+    from orchestration.cli import main
+    from tests.conftest import SMOKE
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
+    started = ray.is_initialized()
+    code = main(["train", str(SMOKE), "--workers", "2", "--set", f"train.output_dir={tmp_path}"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err[-1].startswith(f"ganime: error: MLflow tracking server http://127.0.0.1:{port}")
+    assert "unreachable" in err[-1]
+    assert ray.is_initialized() == started  # nothing was started

@@ -1,0 +1,233 @@
+"""MLflow tracking of a training job: one run, logged by rank 0 only.
+
+The driver opens (or, for a resumed job, finds) the run before any worker starts, so an
+unreachable tracking server is one clear error, not a crash inside a worker. Rank 0 then logs
+each epoch's losses, the evaluations and sample grids, and the best and final generator as
+MLflow models. Epochs are logged when a checkpoint covers them: a restarted job resumes from its
+last checkpoint, so no epoch is ever logged twice. A transient tracking error is retried, then
+logged as a warning: tracking never stops training.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ganime_core.config import ExperimentConfig
+from ganime_core.errors import GanimeError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+JOB_TAG = "ganime.job"  # storage/name of the Ray Train run: the same job resumes the same run
+REPO = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+
+def tracking_uri() -> str:
+    """$MLFLOW_TRACKING_URI, or the embedded default (a SQLite file in the working folder)."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        # Workers run in other folders: pin a relative SQLite path to this one.
+        uri = f"sqlite:///{Path(uri.removeprefix('sqlite:///')).resolve()}"
+    return uri
+
+
+@contextmanager
+def _fail_fast():
+    """One quick attempt instead of MLflow's minutes of HTTP retries, for the start-up check."""
+    saved = {
+        k: os.environ.get(k)
+        for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")
+    }
+    os.environ.update(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="10")
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def open_run(config: ExperimentConfig, uri: str, job: str) -> str:
+    """The MLflow run of this training job: found by its job tag if the job ran before, else
+    created with every config value as a param. Raises one-line GanimeError if unreachable."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    try:
+        with _fail_fast():
+            experiment = client.get_experiment_by_name(config.name)
+            experiment_id = (
+                experiment.experiment_id if experiment else client.create_experiment(config.name)
+            )
+            found = client.search_runs(
+                [experiment_id], filter_string=f"tags.`{JOB_TAG}` = '{job}'", max_results=1
+            )
+    except Exception as exc:  # connection refused, DNS, HTTP errors, bad database URL ...
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise GanimeError(
+            f"MLflow tracking server {uri} is unreachable ({reason}); start it, or set "
+            "MLFLOW_TRACKING_URI (unset = sqlite:///mlflow.db)"
+        ) from None
+    if found:
+        run_id = found[0].info.run_id
+        log.info("MLflow: resuming run %s", run_id)
+        client.update_run(run_id, status="RUNNING")
+        return run_id
+    run = client.create_run(
+        experiment_id,
+        run_name=f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}",
+        tags={
+            JOB_TAG: job,
+            "ganime.family": config.model.family,
+            "ganime.git_commit": git_commit(),
+            mlflow.utils.mlflow_tags.MLFLOW_SOURCE_NAME: "ganime train",
+        },
+    )
+    params = [mlflow.entities.Param(k, str(v)) for k, v in config.flat().items()]
+    for start in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
+        client.log_batch(run.info.run_id, params=params[start : start + 100])
+    return run.info.run_id
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+class RunLogger:
+    """Rank 0's side: buffers epochs until a checkpoint covers them, then logs them."""
+
+    def __init__(self, uri: str, run_id: str, attempts: int = 4, backoff_seconds: float = 1.0):
+        from mlflow.tracking import MlflowClient
+
+        self.client = MlflowClient(uri)
+        self.uri = uri
+        self.run_id = run_id
+        self.attempts = attempts
+        self.backoff_seconds = backoff_seconds
+        self.pending: list[tuple[int, dict[str, float], Path | None]] = []
+
+    def retrying(self, what: str, action: Callable[[], T]) -> T | None:
+        """Run `action`; on an error retry with backoff, then warn and go on without it."""
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return action()
+            except Exception as exc:  # any tracking failure; training must go on
+                if attempt == self.attempts:
+                    log.warning("MLflow: %s failed %d times, skipped (%s)", what, attempt, exc)
+                    return None
+                time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+        return None
+
+    def epoch(self, epoch: int, metrics: dict[str, float], sample_grid: Path | None) -> None:
+        self.pending.append((epoch, metrics, sample_grid))
+
+    def commit(self) -> None:
+        """A checkpoint now covers the pending epochs: log them."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        for epoch, metrics, grid in self.pending:
+            batch = [Metric(k, float(v), now, epoch) for k, v in metrics.items()]
+            self.retrying(
+                f"epoch {epoch} metrics",
+                lambda b=batch: self.client.log_batch(self.run_id, metrics=b),
+            )
+            if grid is not None:
+                self.retrying(
+                    f"epoch {epoch} sample grid",
+                    lambda g=grid: self.client.log_artifact(self.run_id, str(g), "samples"),
+                )
+        self.pending.clear()
+
+    def latest(self, metric: str) -> float | None:
+        """The last logged value of `metric`, also from before a restart; None if never logged."""
+        run = self.retrying("read run", lambda: self.client.get_run(self.run_id))
+        return None if run is None else run.data.metrics.get(metric)
+
+    def log_model(self, generator: Any, config: ExperimentConfig, name: str, example: Any) -> None:
+        import mlflow
+
+        from orchestration.model import log_generator_model
+
+        def log() -> None:
+            mlflow.set_tracking_uri(self.uri)
+            with mlflow.start_run(run_id=self.run_id):
+                log_generator_model(generator, config, name, example)
+
+        self.retrying(f"model {name}", log)
+
+    def finish(self, status: str = "FINISHED") -> None:
+        self.retrying("end run", lambda: self.client.set_terminated(self.run_id, status))
+
+
+class TrainingTracker:
+    """Rank 0's epoch callback: epoch metrics, evaluations at checkpoints, best/final models."""
+
+    def __init__(self, config: ExperimentConfig, uri: str, run_id: str) -> None:
+        from ganime_core.data.pipeline import TrainingData
+
+        self.config = config
+        self.logger = RunLogger(uri, run_id)
+        self.data = TrainingData(config)  # scan results are cached: cheap after the first
+        self.logger.retrying(
+            "data hash tag",
+            lambda: self.logger.client.set_tag(run_id, "ganime.data_hash", self.data.content_hash),
+        )
+        self._evaluator = None
+
+    def __call__(self, report: Any, family: Any) -> dict[str, float]:
+        """Log one finished epoch; return the evaluation metrics taken at it, if any."""
+        metrics = {**report.losses, "images_per_second": report.images_per_second}
+        evaluation: dict[str, float] = {}
+        if report.checkpoint is not None and self._evaluates(report.epoch):
+            evaluation = self._evaluate(family)
+            metrics.update(evaluation)
+        self.logger.epoch(report.epoch, metrics, report.sample_grid)
+        if report.checkpoint is not None:
+            self.logger.commit()
+            if report.epoch == self.config.train.epochs:
+                self._log_generator(family, "final_generator")
+        return evaluation
+
+    def _evaluates(self, epoch: int) -> bool:
+        every = self.config.train.eval_every
+        return every > 0 and (epoch % every == 0 or epoch == self.config.train.epochs)
+
+    def _evaluate(self, family: Any) -> dict[str, float]:
+        from ganime_core.evaluation import Evaluator
+
+        if self._evaluator is None:
+            self._evaluator = Evaluator(self.config, self.data)
+        result = self._evaluator.evaluate(family.generate)
+        metrics = result.metrics()
+        best_name = f"best_fid{result.metric_suffix}"
+        best = self.logger.latest(best_name)
+        if best is None or result.fid < best:
+            best = result.fid
+            self._log_generator(family, "best_generator")
+        metrics[best_name] = best
+        return metrics
+
+    def _log_generator(self, family: Any, name: str) -> None:
+        """Log the generator with one validation sketch (uint8) as its input example."""
+        from ganime_core.data.pipeline import to_uint8
+
+        batch = next(iter(self.data.eval_dataset("val", batch_size=1)))
+        example = to_uint8(batch["sketch"]).numpy()
+        self.logger.log_model(family.generator, self.config, name, example)
