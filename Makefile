@@ -33,7 +33,7 @@ lint: install
 
 # Re-pin the whole stack (CPU and CUDA extras) after changing dependencies in pyproject.toml.
 lock: install
-	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --extra gpu --python-version 3.11 \
+	UV_CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/uv pip compile --quiet pyproject.toml --extra dev --extra gpu --extra aws --python-version 3.11 \
 		--python-platform x86_64-manylinux_2_28 -o requirements.lock
 
 bench: install

@@ -47,7 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--address", default=None, help="Ray cluster address (default: $RAY_ADDRESS or local Ray)"
     )
     ray_options.add_argument(
-        "--storage", default=None, help="checkpoint storage: folder, s3:// or gs:// URI"
+        "--storage",
+        default=os.environ.get("GANIME_RAY_STORAGE"),
+        help="checkpoint storage: folder, s3:// or gs:// URI (default: $GANIME_RAY_STORAGE, "
+        "else train.output_dir/ray)",
     )
     ray_options.add_argument(
         "--max-failures", type=int, default=0, help="worker failures to recover from"

@@ -13,6 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from ganime_core.config import ExperimentConfig, parse_config
 
@@ -53,6 +54,7 @@ def train_on_ray(
     run_id = open_run(config, uri, job=f"{storage}/{config.name}")  # fails before any worker
     if not ray.is_initialized():
         ray.init(address=address, log_to_driver=True)
+    uri = reachable_from_workers(uri)
     resources = {"CPU": scaling.cpus_per_worker}
     if scaling.gpus_per_worker:
         resources["GPU"] = scaling.gpus_per_worker
@@ -79,6 +81,18 @@ def train_on_ray(
     result = trainer.fit()
     RunLogger(uri, run_id).finish("FINISHED" if result.error is None else "FAILED")
     return result
+
+
+def reachable_from_workers(uri: str) -> str:
+    """A tracking server the driver reaches at 127.0.0.1 is on the driver's node: on a
+    multi-node cluster, workers elsewhere reach it at that node's address."""
+    import ray
+
+    parsed = urlparse(uri)
+    if parsed.hostname not in ("127.0.0.1", "localhost") or len(ray.nodes()) < 2:
+        return uri
+    node = ray.util.get_node_ip_address()
+    return parsed._replace(netloc=parsed.netloc.replace(parsed.hostname, node, 1)).geturl()
 
 
 def worker_loop(loop_config: dict[str, Any]) -> None:

@@ -1,0 +1,67 @@
+"""cluster.yaml passes Ray's own cluster-config validation and keeps every service off the internet;
+the driver side of orchestration stays free of TensorFlow."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+
+import yaml
+
+from tests.conftest import REPO
+
+
+def load_cluster() -> dict:
+    return yaml.safe_load((REPO / "cluster.yaml").read_text())
+
+
+def test_cluster_yaml_passes_rays_validation() -> None:
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    prepared = prepare_config(copy.deepcopy(load_cluster()))  # what `ray up` does before AWS
+    validate_config(prepared)
+    assert prepared["provider"]["type"] == "aws"
+    assert prepared["head_node_type"] == "head"
+    workers = prepared["available_node_types"]["gpu_worker"]
+    assert workers["min_workers"] == 0 and workers["max_workers"] >= 1
+    assert workers["node_config"]["InstanceType"].startswith(("g", "p"))  # GPU instances
+
+
+def test_only_ssh_is_open_to_the_internet_and_services_listen_inside() -> None:
+    cluster = load_cluster()
+    (rule,) = cluster["provider"]["security_group"]["IpPermissions"]
+    assert (rule["FromPort"], rule["ToPort"]) == (22, 22)
+    start = " ".join(cluster["head_start_ray_commands"])
+    assert "--dashboard-host=127.0.0.1" in start
+    assert "mlflow server" in start and "--backend-store-uri sqlite:" in start
+    assert "--artifacts-destination s3://" in start
+    setup = " ".join(cluster["setup_commands"])
+    assert '-c requirements.lock -e ".[gpu,aws]"' in setup
+    assert "GANIME_RAY_STORAGE=s3://" in setup
+
+
+def test_driver_side_modules_do_not_import_tensorflow() -> None:
+    """A Tune driver or Train controller that imports TensorFlow pays seconds for nothing."""
+    code = (
+        "import sys, orchestration.cli, orchestration.distributed, orchestration.tracking; "
+        "print('tensorflow' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_a_localhost_tracking_server_is_given_to_workers_at_the_drivers_address(
+    monkeypatch,
+) -> None:
+    import ray
+
+    from orchestration.distributed import reachable_from_workers
+
+    monkeypatch.setattr(ray, "nodes", lambda: [{}, {}])
+    monkeypatch.setattr(ray.util, "get_node_ip_address", lambda: "10.0.0.5")
+    assert reachable_from_workers("http://127.0.0.1:5000") == "http://10.0.0.5:5000"
+    assert reachable_from_workers("http://mlflow.internal:5000") == "http://mlflow.internal:5000"
+    assert reachable_from_workers("sqlite:////tmp/m.db") == "sqlite:////tmp/m.db"
+    monkeypatch.setattr(ray, "nodes", lambda: [{}])
+    assert reachable_from_workers("http://localhost:5000") == "http://localhost:5000"
