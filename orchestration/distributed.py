@@ -129,7 +129,7 @@ def worker_loop(loop_config: dict[str, Any]) -> None:
         tracker = TrainingTracker(config, loop_config["tracking_uri"], loop_config["run_id"])
 
     def report(epoch_report, family) -> None:
-        evaluation = tracker(epoch_report, family) if tracker else {}
+        evaluation = tracker.evaluate(epoch_report, family) if tracker else {}
         metrics = {
             **evaluation,
             "epoch": epoch_report.epoch,
@@ -143,6 +143,8 @@ def worker_loop(loop_config: dict[str, Any]) -> None:
             name = epoch_report.checkpoint.name  # epoch-NNNN in storage too
         # Every worker reports every epoch: report is a barrier across workers.
         ray.train.report(metrics, checkpoint=checkpoint, checkpoint_dir_name=name)
+        if tracker:
+            tracker.record(epoch_report, family, evaluation)
 
     train(
         config,

@@ -3,8 +3,9 @@
 The driver opens (or, for a resumed job, finds) the run before any worker starts, so an
 unreachable tracking server is one clear error, not a crash inside a worker. Rank 0 then logs
 each epoch's losses, the evaluations and sample grids, and the best and final generator as
-MLflow models. Epochs are logged when a checkpoint covers them: a restarted job resumes from its
-last checkpoint, so no epoch is ever logged twice. A transient tracking error is retried, then
+MLflow models. Epochs are logged once Ray holds a checkpoint that covers them, and an epoch the
+run already holds is never logged again: a restarted job retrains from its last checkpoint, and
+no epoch appears twice. A transient tracking error is retried, then
 logged as a warning: tracking never stops training.
 """
 
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 JOB_TAG = "ganime.job"  # storage/name of the Ray Train run: the same job resumes the same run
+EPOCH_METRIC = "epoch"  # logged with every epoch: which epochs the run already holds
 REPO = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
 
@@ -121,6 +123,12 @@ class RunLogger:
         self.attempts = attempts
         self.backoff_seconds = backoff_seconds
         self.pending: list[tuple[int, dict[str, float], Path | None]] = []
+        # Epochs already in the run, e.g. logged just before a worker died and its checkpoint
+        # was lost: the retrained epoch is not logged again.
+        history = self.retrying(
+            "read logged epochs", lambda: self.client.get_metric_history(run_id, EPOCH_METRIC)
+        )
+        self.logged = {int(m.step) for m in history or []}
 
     def retrying(self, what: str, action: Callable[[], T]) -> T | None:
         """Run `action`; on an error retry with backoff, then warn and go on without it."""
@@ -143,7 +151,10 @@ class RunLogger:
 
         now = int(time.time() * 1000)
         for epoch, metrics, grid in self.pending:
-            batch = [Metric(k, float(v), now, epoch) for k, v in metrics.items()]
+            if epoch in self.logged:
+                continue
+            values = {**metrics, EPOCH_METRIC: epoch}
+            batch = [Metric(k, float(v), now, epoch) for k, v in values.items()]
             self.retrying(
                 f"epoch {epoch} metrics",
                 lambda b=batch: self.client.log_batch(self.run_id, metrics=b),
@@ -153,6 +164,7 @@ class RunLogger:
                     f"epoch {epoch} sample grid",
                     lambda g=grid: self.client.log_artifact(self.run_id, str(g), "samples"),
                 )
+            self.logged.add(epoch)
         self.pending.clear()
 
     def latest(self, metric: str) -> float | None:
@@ -190,20 +202,28 @@ class TrainingTracker:
             lambda: self.logger.client.set_tag(run_id, "ganime.data_hash", self.data.content_hash),
         )
         self._evaluator = None
+        self._best_improved = False
 
-    def __call__(self, report: Any, family: Any) -> dict[str, float]:
-        """Log one finished epoch; return the evaluation metrics taken at it, if any."""
-        metrics = {**report.losses, "images_per_second": report.images_per_second}
-        evaluation: dict[str, float] = {}
-        if report.checkpoint is not None and self._evaluates(report.epoch):
-            evaluation = self._evaluate(family)
-            metrics.update(evaluation)
+    def evaluate(self, report: Any, family: Any) -> dict[str, float]:
+        """FID/KID/SSIM at this epoch if it is an evaluation epoch (always a checkpoint epoch),
+        for Ray's report as well as MLflow."""
+        if report.checkpoint is None or not self._evaluates(report.epoch):
+            return {}
+        return self._evaluate(family)
+
+    def record(self, report: Any, family: Any, evaluation: dict[str, float]) -> None:
+        """Log the epoch, once Ray holds its checkpoint (called after ray.train.report): an
+        epoch that a restart would train again is not logged yet."""
+        metrics = {**report.losses, "images_per_second": report.images_per_second, **evaluation}
         self.logger.epoch(report.epoch, metrics, report.sample_grid)
-        if report.checkpoint is not None:
-            self.logger.commit()
-            if report.epoch == self.config.train.epochs:
-                self._log_generator(family, "final_generator")
-        return evaluation
+        if report.checkpoint is None:
+            return
+        self.logger.commit()
+        if self._best_improved:
+            self._log_generator(family, "best_generator")
+            self._best_improved = False
+        if report.epoch == self.config.train.epochs:
+            self._log_generator(family, "final_generator")
 
     def _evaluates(self, epoch: int) -> bool:
         every = self.config.train.eval_every
@@ -220,7 +240,7 @@ class TrainingTracker:
         best = self.logger.latest(best_name)
         if best is None or result.fid < best:
             best = result.fid
-            self._log_generator(family, "best_generator")
+            self._best_improved = True
         metrics[best_name] = best
         return metrics
 

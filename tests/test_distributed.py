@@ -168,3 +168,64 @@ def test_an_unreachable_tracking_server_is_one_line_before_any_worker_starts(
     assert err[-1].startswith(f"ganime: error: MLflow tracking server http://127.0.0.1:{port}")
     assert "unreachable" in err[-1]
     assert ray.is_initialized() == started  # nothing was started
+
+
+def train_worker_pids() -> list[int]:
+    """Processes of Ray Train workers on this machine (their title names the actor class)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"RayTrainWorker" in cmdline:
+                pids.append(int(entry.name))
+    return pids
+
+
+def test_a_killed_worker_resumes_from_the_last_checkpoint_and_no_epoch_is_logged_twice(
+    local_ray, smoke_config, tracking, tmp_path
+) -> None:
+    import os
+    import signal
+    import threading
+    import time
+
+    from mlflow.tracking import MlflowClient
+
+    config = smoke_config(
+        "model.base_filters=8",
+        "train.epochs=3",
+        "train.eval_every=0",
+        f"train.output_dir={tmp_path / 'runs'}",
+    )
+    outcome = {}
+    job = threading.Thread(
+        target=lambda: outcome.update(result=train_on_ray(config, Scaling(2), max_failures=1))
+    )
+    job.start()
+    # Ray writes this snapshot once a reported checkpoint is registered: from then on a restart
+    # resumes from it.
+    registered = tmp_path / "runs" / "ray" / "smoke" / "checkpoint_manager_snapshot.json"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and job.is_alive():
+        if registered.exists() and "epoch-0001" in registered.read_text():
+            break
+        time.sleep(0.2)
+    assert "epoch-0002" not in registered.read_text(), "too late: epoch 2 already finished"
+    victims = train_worker_pids()
+    assert len(victims) == 2
+    os.kill(victims[-1], signal.SIGKILL)  # mid-epoch 2
+    job.join(timeout=600)
+
+    result = outcome["result"]
+    assert result.error is None
+    assert result.metrics["epoch"] == 3
+    assert result.metrics["resumed_from"] >= 1  # restarted from a checkpoint, not from scratch
+
+    client = MlflowClient(tracking)
+    (run,) = client.search_runs([client.get_experiment_by_name("smoke").experiment_id])
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "gen_l1")]
+    assert steps == [1, 2, 3]
+    assert run.info.status == "FINISHED"
