@@ -1,5 +1,5 @@
-"""cluster.yaml passes Ray's own cluster-config validation and keeps every service off the internet;
-the driver side of orchestration stays free of TensorFlow."""
+"""Orchestration without Ray workers: cluster.yaml against Ray's own validation, the driver's
+imports, how workers reach the tracking server, and tracking that never stops training."""
 
 from __future__ import annotations
 
@@ -65,3 +65,27 @@ def test_a_localhost_tracking_server_is_given_to_workers_at_the_drivers_address(
     assert reachable_from_workers("sqlite:////tmp/m.db") == "sqlite:////tmp/m.db"
     monkeypatch.setattr(ray, "nodes", lambda: [{}])
     assert reachable_from_workers("http://localhost:5000") == "http://localhost:5000"
+
+
+def test_a_transient_tracking_error_is_retried_and_a_lasting_one_never_stops_training(
+    tmp_path, caplog
+) -> None:
+    from orchestration.tracking import RunLogger
+
+    logger = RunLogger(f"sqlite:///{tmp_path / 'm.db'}", run_id="none", backoff_seconds=0.0)
+    calls = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise ConnectionError("server restarting")
+        return "logged"
+
+    assert logger.retrying("metrics", flaky) == "logged" and len(calls) == 3
+
+    def down() -> None:
+        raise ConnectionError("server gone")
+
+    with caplog.at_level("WARNING"):
+        assert logger.retrying("metrics", down) is None  # no exception reaches the train loop
+    assert "MLflow: metrics failed 4 times, skipped (server gone)" in caplog.text
