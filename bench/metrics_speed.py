@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.train_throughput import git_commit, usable_cpus
+from bench.machine import git_commit, usable_cpus
 from ganime_core.config import MetricsConfig
 from ganime_core.metrics import FeatureStatistics, frechet_distance, frechet_distance_sqrtm
 

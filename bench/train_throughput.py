@@ -37,7 +37,6 @@ import argparse
 import json
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,6 +48,7 @@ import keras
 import tensorflow as tf
 from PIL import Image
 
+from bench.machine import git_commit, usable_cpus
 from ganime_core.config import (
     MAX_IMAGE_SIZE,
     MIN_IMAGE_SIZE,
@@ -397,27 +397,6 @@ def run_case(
 def progress(message: str) -> None:
     """Progress goes to stderr, so stdout holds only the report."""
     print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-def git_commit() -> str:
-    """HEAD of the checkout being measured, or 'unknown' (the tree may also hold edits)."""
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def describe_data(kind: str, kaggle_root: Path | None) -> str:

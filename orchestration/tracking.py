@@ -214,7 +214,12 @@ class TrainingTracker:
     def record(self, report: Any, family: Any, evaluation: dict[str, float]) -> None:
         """Log the epoch, once Ray holds its checkpoint (called after ray.train.report): an
         epoch that a restart would train again is not logged yet."""
-        metrics = {**report.losses, "images_per_second": report.images_per_second, **evaluation}
+        metrics = {
+            **report.losses,
+            "images_per_second": report.images_per_second,
+            "epoch_seconds": report.seconds,
+            **evaluation,
+        }
         self.logger.epoch(report.epoch, metrics, report.sample_grid)
         if report.checkpoint is None:
             return
