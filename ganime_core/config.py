@@ -161,7 +161,6 @@ class TrainConfig(_Section):
     )
     output_dir: Path = Field(Path("runs"), description="runs land in output_dir/<name>")
 
-
     @model_validator(mode="after")
     def _evaluations_at_checkpoints(self) -> TrainConfig:
         # A resumed run restarts at its last checkpoint; evaluations taken there are never
