@@ -123,12 +123,7 @@ class RunLogger:
         self.attempts = attempts
         self.backoff_seconds = backoff_seconds
         self.pending: list[tuple[int, dict[str, float], Path | None]] = []
-        # Epochs already in the run, e.g. logged just before a worker died and its checkpoint
-        # was lost: the retrained epoch is not logged again.
-        history = self.retrying(
-            "read logged epochs", lambda: self.client.get_metric_history(run_id, EPOCH_METRIC)
-        )
-        self.logged = {int(m.step) for m in history or []}
+        self._logged: set[int] | None = None  # read at the first commit, see logged_epochs()
 
     def retrying(self, what: str, action: Callable[[], T]) -> T | None:
         """Run `action`; on an error retry with backoff, then warn and go on without it."""
@@ -145,13 +140,25 @@ class RunLogger:
     def epoch(self, epoch: int, metrics: dict[str, float], sample_grid: Path | None) -> None:
         self.pending.append((epoch, metrics, sample_grid))
 
+    def logged_epochs(self) -> set[int]:
+        """Epochs already in the run, e.g. logged just before a worker died and its checkpoint
+        was lost: the retrained epoch is not logged again. Read once, then kept up to date."""
+        if self._logged is None:
+            history = self.retrying(
+                "read logged epochs",
+                lambda: self.client.get_metric_history(self.run_id, EPOCH_METRIC),
+            )
+            self._logged = {int(m.step) for m in history or []}
+        return self._logged
+
     def commit(self) -> None:
         """A checkpoint now covers the pending epochs: log them."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
+        logged = self.logged_epochs()
         for epoch, metrics, grid in self.pending:
-            if epoch in self.logged:
+            if epoch in logged:
                 continue
             values = {**metrics, EPOCH_METRIC: epoch}
             batch = [Metric(k, float(v), now, epoch) for k, v in values.items()]
@@ -164,7 +171,7 @@ class RunLogger:
                     f"epoch {epoch} sample grid",
                     lambda g=grid: self.client.log_artifact(self.run_id, str(g), "samples"),
                 )
-            self.logged.add(epoch)
+            logged.add(epoch)
         self.pending.clear()
 
     def latest(self, metric: str) -> float | None:
@@ -203,6 +210,7 @@ class TrainingTracker:
         )
         self._evaluator = None
         self._best_improved = False
+        self._example = None
 
     def evaluate(self, report: Any, family: Any) -> dict[str, float]:
         """FID/KID/SSIM at this epoch if it is an evaluation epoch (always a checkpoint epoch),
@@ -253,6 +261,7 @@ class TrainingTracker:
         """Log the generator with one validation sketch (uint8) as its input example."""
         from ganime_core.data.pipeline import to_uint8
 
-        batch = next(iter(self.data.eval_dataset("val", batch_size=1)))
-        example = to_uint8(batch["sketch"]).numpy()
-        self.logger.log_model(family.generator, self.config, name, example)
+        if self._example is None:  # read once: every logged model gets the same example
+            batch = next(iter(self.data.eval_dataset("val", batch_size=1)))
+            self._example = to_uint8(batch["sketch"]).numpy()
+        self.logger.log_model(family.generator, self.config, name, self._example)
