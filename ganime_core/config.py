@@ -159,6 +159,12 @@ class TrainConfig(_Section):
     deterministic: bool = Field(
         False, description="TensorFlow op determinism: bit-identical reruns, somewhat slower"
     )
+    gradient_allreduce: Literal["float32", "bfloat16"] = Field(
+        "float32",
+        description="dtype the replicas' gradients are summed in; bfloat16 halves the bytes each "
+        "step sends between workers (the optimizer still updates in float32; one replica ignores "
+        "it)",
+    )
     output_dir: Path = Field(Path("runs"), description="runs land in output_dir/<name>")
 
     @model_validator(mode="after")
@@ -263,15 +269,20 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         key, sep, text = override.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set {override!r}: expected key=value, e.g. model.lambda_tv=1e-3")
-        node = tree
-        *parents, leaf = key.split(".")
-        for part in parents:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"--set {override!r}: {part} is a value, not a section")
-            node = child
-        node[leaf] = yaml.safe_load(text)
+        set_dotted(tree, key, yaml.safe_load(text), what=f"--set {override!r}")
     return tree
+
+
+def set_dotted(tree: dict[str, Any], key: str, value: Any, what: str | None = None) -> None:
+    """tree["a"]["b"] = value for key "a.b", creating sections as needed (in place)."""
+    node = tree
+    *parents, leaf = key.split(".")
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{what or key}: {part} is a value, not a section")
+        node = child
+    node[leaf] = value
 
 
 def parse_config(raw: dict[str, Any], source: str = "config") -> ExperimentConfig:
@@ -279,26 +290,32 @@ def parse_config(raw: dict[str, Any], source: str = "config") -> ExperimentConfi
     try:
         return ExperimentConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"{source}: {_describe(exc)}") from None
+        raise ConfigError(f"{source}: {describe_validation_error(exc)}") from None
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
     """Read an experiment YAML file, apply `--set` overrides, validate."""
+    raw = read_yaml_mapping(path, "experiment", "name, data, model, ...")
+    return parse_config(apply_overrides(raw, overrides or []), source=str(path))
+
+
+def read_yaml_mapping(path: str | Path, kind: str, expected_keys: str) -> dict[str, Any]:
+    """A YAML file's top-level mapping; a missing file or bad YAML is one ConfigError line."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such experiment file") from None
+        raise ConfigError(f"{path}: no such {kind} file") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}: not valid YAML{where}") from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of sections (name, data, model, ...)")
-    return parse_config(apply_overrides(raw, overrides or []), source=str(path))
+        raise ConfigError(f"{path}: expected a mapping of sections ({expected_keys})")
+    return raw
 
 
-def _describe(exc: ValidationError) -> str:
+def describe_validation_error(exc: ValidationError) -> str:
     """The first error as 'field.path: message'; pydantic's multi-line report is not for users."""
     error = exc.errors()[0]
     # Drop the union tag pydantic inserts ("model.pix2pix.lambda_tv" -> "model.lambda_tv").

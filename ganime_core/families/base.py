@@ -37,6 +37,27 @@ def average(per_example: tf.Tensor) -> tf.Tensor:
     return tf.nn.compute_average_loss(per_example)
 
 
+def apply_gradients(
+    optimizer: keras.optimizers.Optimizer,
+    grads: list[tf.Tensor],
+    variables: list[tf.Variable],
+    allreduce_dtype: str,
+) -> None:
+    """Sum `grads` over the replicas in `allreduce_dtype` and update `variables` with them.
+
+    Under a multi-replica strategy Keras' optimizer all-reduces the gradients it is given, then
+    casts them to each variable's dtype: casting first is what makes the wire format bfloat16.
+    """
+    if allreduce_dtype != "float32" and _replicas_in_sync() > 1:
+        grads = [tf.cast(grad, allreduce_dtype) for grad in grads]
+    optimizer.apply_gradients(zip(grads, variables, strict=True))
+
+
+def _replicas_in_sync() -> int:
+    context = tf.distribute.get_replica_context()
+    return 1 if context is None else context.num_replicas_in_sync
+
+
 class ModelFamily(abc.ABC):
     """Networks and optimizers built from the config, one train step, and generation.
 

@@ -6,7 +6,14 @@ import keras
 import tensorflow as tf
 
 from ganime_core.config import CycleGANSettings, ExperimentConfig
-from ganime_core.families.base import Batch, ModelFamily, adam, average, network_options
+from ganime_core.families.base import (
+    Batch,
+    ModelFamily,
+    adam,
+    apply_gradients,
+    average,
+    network_options,
+)
 from ganime_core.losses import (
     adversarial_loss,
     cycle_consistency_loss,
@@ -90,9 +97,12 @@ class CycleGAN(ModelFamily):
             "discriminator_y": disc_y,
         }
         for name, net in self.networks().items():
-            grads = tape.gradient(losses[name], net.trainable_variables)
-            self._optimizers[f"{name}_optimizer"].apply_gradients(
-                zip(grads, net.trainable_variables, strict=True)
+            variables = net.trainable_variables
+            apply_gradients(
+                self._optimizers[f"{name}_optimizer"],
+                tape.gradient(losses[name], variables),
+                variables,
+                self.config.train.gradient_allreduce,
             )
         del tape
         return {

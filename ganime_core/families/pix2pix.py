@@ -6,7 +6,14 @@ import keras
 import tensorflow as tf
 
 from ganime_core.config import ExperimentConfig, Pix2PixSettings
-from ganime_core.families.base import Batch, ModelFamily, adam, average, network_options
+from ganime_core.families.base import (
+    Batch,
+    ModelFamily,
+    adam,
+    apply_gradients,
+    average,
+    network_options,
+)
 from ganime_core.losses import (
     adversarial_loss,
     l1_loss,
@@ -58,8 +65,17 @@ class Pix2Pix(ModelFamily):
             gen_total = gen_adv + s.lambda_l1 * gen_l1 + s.lambda_tv * gen_tv
             disc_total = average(pix2pix_discriminator_loss(real_logits, fake_logits))
 
-        self._apply(gen_tape, gen_total, self.generator, self.generator_optimizer)
-        self._apply(disc_tape, disc_total, self.discriminator, self.discriminator_optimizer)
+        for tape, loss, net, optimizer in (
+            (gen_tape, gen_total, self.generator, self.generator_optimizer),
+            (disc_tape, disc_total, self.discriminator, self.discriminator_optimizer),
+        ):
+            variables = net.trainable_variables
+            apply_gradients(
+                optimizer,
+                tape.gradient(loss, variables),
+                variables,
+                self.config.train.gradient_allreduce,
+            )
         return {
             "gen_total": gen_total,
             "gen_adv": gen_adv,
@@ -67,11 +83,6 @@ class Pix2Pix(ModelFamily):
             "gen_tv": gen_tv,
             "disc_total": disc_total,
         }
-
-    @staticmethod
-    def _apply(tape: tf.GradientTape, loss: tf.Tensor, net: keras.Model, optimizer) -> None:
-        grads = tape.gradient(loss, net.trainable_variables)
-        optimizer.apply_gradients(zip(grads, net.trainable_variables, strict=True))
 
     def generate(self, sketch: tf.Tensor) -> tf.Tensor:
         return self.generator(sketch, training=False)
