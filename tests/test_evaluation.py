@@ -13,7 +13,7 @@ import pytest
 from ganime_core.data.pipeline import TrainingData
 from ganime_core.evaluation import Evaluator
 from ganime_core.metrics import load_backbone
-from ganime_core.metrics.backbone import WEIGHTS_ENV
+from ganime_core.pretrained import INCEPTION_WEIGHTS_ENV
 from tests.conftest import ganime_command
 
 # InceptionV3's smallest input keeps these tests fast; the size does not change the code path.
@@ -24,7 +24,7 @@ FAST = ("metrics.backbone_size=75", "metrics.max_images=24", "metrics.kid_subset
 def no_imagenet_weights(tmp_path, monkeypatch) -> None:
     """Like this machine: no ImageNet weights, so smoke.yaml's untrained backbone is used."""
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    monkeypatch.delenv(WEIGHTS_ENV, raising=False)
+    monkeypatch.delenv(INCEPTION_WEIGHTS_ENV, raising=False)
 
 
 def colour_oracle(data: TrainingData, evaluator: Evaluator):

@@ -19,7 +19,12 @@ from ganime_core.metrics import (
     ssim,
     ssim_per_pair,
 )
-from ganime_core.metrics.backbone import KERAS_WEIGHTS_FILE, WEIGHTS_ENV, untrained_inception_v3
+from ganime_core.metrics.backbone import untrained_inception_v3
+from ganime_core.pretrained import (
+    INCEPTION_WEIGHTS_ENV,
+    KERAS_INCEPTION_FILE,
+    inception_metric_suffix,
+)
 
 # --- Fréchet distance ----------------------------------------------------------------------------
 
@@ -185,7 +190,7 @@ SMALL = 75  # InceptionV3's smallest input: the weights do not depend on the siz
 def no_weights(tmp_path, monkeypatch) -> MetricsConfig:
     """A machine without the ImageNet weights: empty Keras cache, no environment variable."""
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    monkeypatch.delenv(WEIGHTS_ENV, raising=False)
+    monkeypatch.delenv(INCEPTION_WEIGHTS_ENV, raising=False)
     return MetricsConfig(backbone_size=SMALL)
 
 
@@ -194,13 +199,32 @@ def test_missing_weights_give_one_error_saying_how_to_provide_them(no_weights) -
         load_backbone(no_weights)
     message = str(error.value)
     assert "\n" not in message
-    for hint in (KERAS_WEIGHTS_FILE, WEIGHTS_ENV, "weights='imagenet'", "allow_untrained"):
+    for hint in (
+        KERAS_INCEPTION_FILE,
+        INCEPTION_WEIGHTS_ENV,
+        "weights='imagenet'",
+        "allow_untrained",
+    ):
         assert hint in message
 
 
+def test_a_driver_knows_the_metric_names_before_loading_the_backbone(
+    no_weights, tmp_path, monkeypatch
+) -> None:
+    """Sweeps pick their Tune metric (fid or fid_untrained) without importing TensorFlow."""
+    with pytest.raises(MetricsError, match="no InceptionV3 ImageNet weights"):
+        inception_metric_suffix(no_weights)
+    allowed = no_weights.model_copy(update={"allow_untrained_backbone": True})
+    assert inception_metric_suffix(allowed) == "_untrained"
+    weights = tmp_path / "inception.h5"
+    weights.write_bytes(b"not read here")
+    monkeypatch.setenv(INCEPTION_WEIGHTS_ENV, str(weights))
+    assert inception_metric_suffix(allowed) == ""
+
+
 def test_a_named_weights_file_that_does_not_exist_is_an_error(no_weights, monkeypatch) -> None:
-    monkeypatch.setenv(WEIGHTS_ENV, "/nowhere/weights.h5")
-    with pytest.raises(MetricsError, match=rf"\${WEIGHTS_ENV}: no such file /nowhere"):
+    monkeypatch.setenv(INCEPTION_WEIGHTS_ENV, "/nowhere/weights.h5")
+    with pytest.raises(MetricsError, match=rf"\${INCEPTION_WEIGHTS_ENV}: no such file /nowhere"):
         load_backbone(no_weights)
     settings = no_weights.model_copy(update={"inception_weights": "/nowhere/x.h5"})
     with pytest.raises(MetricsError, match="metrics.inception_weights: no such file"):
@@ -226,7 +250,7 @@ def test_weights_are_found_in_the_keras_cache_and_in_an_explicit_file(
     from keras.src.legacy.saving import legacy_h5_format
 
     model = untrained_inception_v3(SMALL, seed=1)
-    cache = tmp_path / "keras" / "models" / KERAS_WEIGHTS_FILE
+    cache = tmp_path / "keras" / "models" / KERAS_INCEPTION_FILE
     cache.parent.mkdir(parents=True)
     with h5py.File(cache, "w") as handle:
         legacy_h5_format.save_weights_to_hdf5_group(handle, model)
@@ -240,7 +264,7 @@ def test_weights_are_found_in_the_keras_cache_and_in_an_explicit_file(
 
     explicit = tmp_path / "mine.weights.h5"
     model.save_weights(explicit)
-    monkeypatch.setenv(WEIGHTS_ENV, str(explicit))
+    monkeypatch.setenv(INCEPTION_WEIGHTS_ENV, str(explicit))
     from_env = load_backbone(no_weights)
     np.testing.assert_allclose(from_env.features(images), expected, rtol=1e-4, atol=1e-5)
     assert from_env.weights_id != from_cache.weights_id  # cache keys follow the file's bytes

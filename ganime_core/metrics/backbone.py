@@ -5,8 +5,8 @@ preprocessing. Its images were 256x256 and fed at that size, so `metrics.backbon
 default: uint8 images at any size are resized to it (bilinear, antialiased when shrinking), then
 scaled to [-1, 1] by `inception_v3.preprocess_input`.
 
-Weights, first found wins: `metrics.inception_weights`, $GANIME_INCEPTION_WEIGHTS, the file Keras'
-own `weights='imagenet'` download leaves in its cache. Nothing is downloaded here. Only where the
+Weights are found by `ganime_core.pretrained` (config, $GANIME_INCEPTION_WEIGHTS, Keras' cache);
+nothing is downloaded here. Only where the
 config allows it, a seeded untrained InceptionV3 stands in; its numbers carry the `_untrained`
 suffix so they can never be compared with ImageNet-backbone numbers by mistake.
 """
@@ -14,7 +14,6 @@ suffix so they can never be compared with ImageNet-backbone numbers by mistake.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import keras
@@ -23,11 +22,13 @@ import tensorflow as tf
 
 from ganime_core.config import MetricsConfig
 from ganime_core.errors import MetricsError
+from ganime_core.pretrained import (
+    KERAS_INCEPTION_FILE,
+    find_inception_weights,
+    inception_metric_suffix,
+)
 
 FEATURE_DIM = 2048
-WEIGHTS_ENV = "GANIME_INCEPTION_WEIGHTS"
-# The name and folder Keras' InceptionV3(include_top=False, weights="imagenet") downloads to.
-KERAS_WEIGHTS_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
 UNTRAINED_SEED = 0
 
 
@@ -68,57 +69,22 @@ class Backbone:
 
 def load_backbone(settings: MetricsConfig) -> Backbone:
     """InceptionV3 with the configured weights, or a clear MetricsError saying how to get them."""
-    path = find_weights(settings)
-    if path is not None:
-        model = inception_v3(settings.backbone_size)
-        try:
-            model.load_weights(str(path))
-        except Exception as exc:  # Keras raises ValueError, OSError or h5py errors alike
-            raise MetricsError(
-                f"{path}: not InceptionV3 no-top weights ({type(exc).__name__}); use Keras' "
-                f"{KERAS_WEIGHTS_FILE}"
-            ) from None
-        return Backbone(model, weights_id=f"sha256:{file_digest(path)}", pretrained=True)
-    if not settings.allow_untrained_backbone:
-        raise MetricsError(
-            f"no InceptionV3 ImageNet weights: none in the Keras cache ({keras_cache_files()[0]}), "
-            f"and metrics.inception_weights and ${WEIGHTS_ENV} are unset. On a machine with "
-            'internet run: python -c "import keras; keras.applications.InceptionV3('
-            "include_top=False, weights='imagenet')\" and copy the file it downloads there, or set "
-            f"${WEIGHTS_ENV}=/path/to/{KERAS_WEIGHTS_FILE}. For smoke runs only: "
-            "--set metrics.allow_untrained_backbone=true (reported as fid_untrained)"
+    if inception_metric_suffix(settings):  # raises if untrained is not allowed
+        return Backbone(
+            untrained_inception_v3(settings.backbone_size, UNTRAINED_SEED),
+            weights_id=f"untrained-seed{UNTRAINED_SEED}",
+            pretrained=False,
         )
-    return Backbone(
-        untrained_inception_v3(settings.backbone_size, UNTRAINED_SEED),
-        weights_id=f"untrained-seed{UNTRAINED_SEED}",
-        pretrained=False,
-    )
-
-
-def find_weights(settings: MetricsConfig) -> Path | None:
-    """The weights file to load, or None if there is none and none was asked for.
-
-    A file named in the config or the environment must exist: a typo is an error, not a silent
-    fall-back to other weights.
-    """
-    explicit = settings.inception_weights or os.environ.get(WEIGHTS_ENV)
-    if explicit:
-        path = Path(explicit).expanduser()
-        if not path.is_file():
-            source = (
-                "metrics.inception_weights" if settings.inception_weights else f"${WEIGHTS_ENV}"
-            )
-            raise MetricsError(f"{source}: no such file {path}")
-        return path
-    return next((path for path in keras_cache_files() if path.is_file()), None)
-
-
-def keras_cache_files() -> list[Path]:
-    """Where Keras keeps the downloaded weights: $KERAS_HOME/models, or ~/.keras/models, or
-    /tmp/.keras/models when the home folder is not writable."""
-    home = os.environ.get("KERAS_HOME")
-    bases = [Path(home)] if home else [Path.home() / ".keras", Path("/tmp/.keras")]
-    return [base / "models" / KERAS_WEIGHTS_FILE for base in bases]
+    path = find_inception_weights(settings)
+    model = inception_v3(settings.backbone_size)
+    try:
+        model.load_weights(str(path))
+    except Exception as exc:  # Keras raises ValueError, OSError or h5py errors alike
+        raise MetricsError(
+            f"{path}: not InceptionV3 no-top weights ({type(exc).__name__}); use Keras' "
+            f"{KERAS_INCEPTION_FILE}"
+        ) from None
+    return Backbone(model, weights_id=f"sha256:{file_digest(path)}", pretrained=True)
 
 
 def inception_v3(size: int) -> keras.Model:
