@@ -1,9 +1,10 @@
 """Data-parallel training on Ray Train: the driver side and the per-worker loop.
 
-The driver validates the config, connects to Ray and starts a Train V2 TensorflowTrainer; it never
-imports TensorFlow. Each worker runs ganime_core's train loop under a MultiWorkerMirroredStrategy
-(Ray sets TF_CONFIG), reads only its shard of the files, and reports every epoch to Ray; rank 0
-attaches the epoch's checkpoint, which Ray persists and hands back on a restart.
+The driver validates the config, connects to Ray and starts a Train V2 data-parallel trainer with
+a TensorFlow backend (orchestration.tf_backend); it never imports TensorFlow. Each worker runs
+ganime_core's train loop under a MultiWorkerMirroredStrategy (the backend sets TF_CONFIG), reads
+only its shard of the files, and reports every epoch to Ray; rank 0 attaches the epoch's
+checkpoint, which Ray persists and hands back on a restart.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ganime_core.config import ExperimentConfig, parse_config
+from ganime_core.errors import GanimeError
 
 log = logging.getLogger(__name__)
+
+TRACKED = "tracked"  # set in the report made after rank 0 logged the epoch to MLflow
 
 
 @dataclass(frozen=True)
@@ -41,11 +45,10 @@ def train_on_ray(
 
     `storage` (a folder, s3:// or gs:// URI) holds the persisted checkpoints; by default
     `train.output_dir/ray`. A job started again under the same name and storage resumes from
-    its newest checkpoint.
+    its newest checkpoint. A failed run raises GanimeError with the failing worker's reason.
     """
     import ray
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-    from ray.train.tensorflow import TensorflowTrainer
+    from ray.train import TrainingFailedError
 
     from orchestration.tracking import RunLogger, open_run, tracking_uri
 
@@ -54,16 +57,58 @@ def train_on_ray(
     run_id = open_run(config, uri, job=f"{storage}/{config.name}")  # fails before any worker
     if not ray.is_initialized():
         ray.init(address=address, log_to_driver=True)
-    uri = reachable_from_workers(uri)
+    trainer = make_trainer(
+        config,
+        scaling,
+        storage=storage,
+        name=config.name,
+        tracking_uri=reachable_from_workers(uri),
+        run_id=run_id,
+        max_failures=max_failures,
+    )
+    try:
+        result = trainer.fit()
+    except TrainingFailedError as exc:
+        RunLogger(uri, run_id).finish("FAILED")
+        raise GanimeError(f"training on Ray failed: {failure_reason(exc)}") from None
+    RunLogger(uri, run_id).finish("FINISHED")
+    return result
+
+
+def make_trainer(
+    config: ExperimentConfig,
+    scaling: Scaling,
+    *,
+    storage: str,
+    name: str,
+    tracking_uri: str,
+    run_id: str,
+    max_failures: int = 0,
+    callbacks: list[Any] | None = None,
+) -> Any:
+    """A Train V2 trainer running `worker_loop` for `config`, logging to `run_id`.
+
+    Ray's TensorflowTrainer is this DataParallelTrainer with its TensorflowConfig backend; that
+    backend lives in `ray.train.tensorflow`, whose package imports TensorFlow, so the driver and
+    every Train controller (which unpickles the backend) would import it for nothing.
+    `TensorflowBackendConfig` sets the same TF_CONFIG without it. Ray persists checkpoints under
+    storage/name; the same name and storage resume them.
+    """
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
+
+    from orchestration.tf_backend import TensorflowBackendConfig
+
     resources = {"CPU": scaling.cpus_per_worker}
     if scaling.gpus_per_worker:
         resources["GPU"] = scaling.gpus_per_worker
-    trainer = TensorflowTrainer(
-        train_loop_per_worker=worker_loop,
+    return DataParallelTrainer(
+        worker_loop,
+        backend_config=TensorflowBackendConfig(),
         train_loop_config={
             "config": config.model_dump(mode="json"),
             "cpus_per_worker": scaling.cpus_per_worker,
-            "tracking_uri": uri,
+            "tracking_uri": tracking_uri,
             "run_id": run_id,
         },
         scaling_config=ScalingConfig(
@@ -72,15 +117,24 @@ def train_on_ray(
             resources_per_worker=resources,
         ),
         run_config=RunConfig(
-            name=config.name,
+            name=name,
             storage_path=storage,
             failure_config=FailureConfig(max_failures=max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=config.train.keep_checkpoints),
+            callbacks=callbacks or [],
         ),
     )
-    result = trainer.fit()
-    RunLogger(uri, run_id).finish("FINISHED" if result.error is None else "FAILED")
-    return result
+
+
+def failure_reason(error: Exception) -> str:
+    """One line saying why a Train run failed: the lowest failing rank's own message."""
+    failures = getattr(error, "worker_failures", None) or {}
+    cause = failures[min(failures)] if failures else error
+    cause = getattr(cause, "cause", None) or cause  # a RayTaskError wraps the worker's exception
+    if isinstance(cause, GanimeError):
+        return str(cause)
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    return lines[-1] if lines else type(cause).__name__
 
 
 def reachable_from_workers(uri: str) -> str:
@@ -152,6 +206,9 @@ def worker_loop(loop_config: dict[str, Any]) -> None:
         ray.train.report(metrics, checkpoint=checkpoint, checkpoint_dir_name=name)
         if tracker:
             tracker.record(epoch_report, family, evaluation)
+        # A second barrier once rank 0 has logged the epoch to MLflow: only this report reaches a
+        # sweep's scheduler, so a trial it stops never loses the epoch it was judged on.
+        ray.train.report({**metrics, TRACKED: 1})
 
     train(
         config,

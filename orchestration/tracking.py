@@ -59,20 +59,58 @@ def _fail_fast():
                 os.environ[key] = value
 
 
-def open_run(config: ExperimentConfig, uri: str, job: str) -> str:
-    """The MLflow run of this training job: found by its job tag if the job ran before, else
-    created with every config value as a param. Raises one-line GanimeError if unreachable."""
+def open_run(
+    config: ExperimentConfig,
+    uri: str,
+    job: str,
+    *,
+    run_name: str | None = None,
+    parent_run_id: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> str:
+    """The MLflow run of this training job, in the experiment named after the config: found by
+    its job tag if the job ran before, else created with every config value as a param. A
+    sweep's trials pass their sweep's run as `parent_run_id`. Raises one-line GanimeError if
+    the tracking server is unreachable."""
+    import mlflow
+
+    return find_or_create_run(
+        uri,
+        config.name,
+        job,
+        params=config.flat(),
+        tags={
+            "ganime.family": config.model.family,
+            "ganime.git_commit": git_commit(),
+            mlflow.utils.mlflow_tags.MLFLOW_SOURCE_NAME: "ganime train",
+            **(tags or {}),
+        },
+        run_name=run_name or f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}",
+        parent_run_id=parent_run_id,
+    )
+
+
+def find_or_create_run(
+    uri: str,
+    experiment: str,
+    job: str,
+    *,
+    params: dict[str, Any],
+    tags: dict[str, str],
+    run_name: str,
+    parent_run_id: str | None = None,
+) -> str:
+    """The run tagged `job` in `experiment` (set RUNNING again), or a new one with these params
+    and tags; nested under `parent_run_id` if given."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(uri)
     try:
         with _fail_fast():
-            experiment = client.get_experiment_by_name(config.name)
-            experiment_id = (
-                experiment.experiment_id if experiment else client.create_experiment(config.name)
-            )
-            found = client.search_runs(
+            found = client.get_experiment_by_name(experiment)
+            experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+            runs = client.search_runs(
                 [experiment_id], filter_string=f"tags.`{JOB_TAG}` = '{job}'", max_results=1
             )
     except Exception as exc:  # connection refused, DNS, HTTP errors, bad database URL ...
@@ -81,24 +119,18 @@ def open_run(config: ExperimentConfig, uri: str, job: str) -> str:
             f"MLflow tracking server {uri} is unreachable ({reason}); start it, or set "
             "MLFLOW_TRACKING_URI (unset = sqlite:///mlflow.db)"
         ) from None
-    if found:
-        run_id = found[0].info.run_id
+    if runs:
+        run_id = runs[0].info.run_id
         log.info("MLflow: resuming run %s", run_id)
         client.update_run(run_id, status="RUNNING")
         return run_id
-    run = client.create_run(
-        experiment_id,
-        run_name=f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}",
-        tags={
-            JOB_TAG: job,
-            "ganime.family": config.model.family,
-            "ganime.git_commit": git_commit(),
-            mlflow.utils.mlflow_tags.MLFLOW_SOURCE_NAME: "ganime train",
-        },
-    )
-    params = [mlflow.entities.Param(k, str(v)) for k, v in config.flat().items()]
-    for start in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
-        client.log_batch(run.info.run_id, params=params[start : start + 100])
+    all_tags = {JOB_TAG: job, **tags}
+    if parent_run_id:
+        all_tags[mlflow.utils.mlflow_tags.MLFLOW_PARENT_RUN_ID] = parent_run_id
+    run = client.create_run(experiment_id, run_name=run_name, tags=all_tags)
+    batch = [mlflow.entities.Param(k, str(v)) for k, v in params.items()]
+    for start in range(0, len(batch), 100):  # MLflow takes at most 100 params per batch
+        client.log_batch(run.info.run_id, params=batch[start : start + 100])
     return run.info.run_id
 
 
@@ -245,10 +277,12 @@ class TrainingTracker:
     def _evaluate(self, family: Any) -> dict[str, float]:
         from ganime_core.evaluation import Evaluator
 
+        started = time.perf_counter()
         if self._evaluator is None:
             self._evaluator = Evaluator(self.config, self.data)
         result = self._evaluator.evaluate(family.generate)
         metrics = result.metrics()
+        metrics["eval_seconds"] = time.perf_counter() - started  # the first includes the backbone
         best_name = f"best_fid{result.metric_suffix}"
         best = self.logger.latest(best_name)
         if best is None or result.fid < best:
