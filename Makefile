@@ -17,13 +17,15 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -c requirements.lock -e ".[dev]"
 	touch $@
 
-# The main job on embedded defaults: a short Pix2Pix+TV training on generated data, evaluated and
-# logged to MLflow at sqlite:///mlflow.db. (Becomes a small Ray Tune sweep when the sweep lands.)
+# The main job on embedded defaults: a small Ray Tune sweep (Optuna + ASHA) of Pix2Pix+TV on
+# generated data, on local Ray, logged to MLflow at sqlite:///mlflow.db. Run again, it continues
+# the same sweep (or, if it finished, prints its result again).
 quickstart: install
-	$(BIN)/ganime train experiments/smoke.yaml
-	MLFLOW_TRACKING_URI=sqlite:///mlflow.db $(BIN)/ganime evaluate --checkpoint runs/smoke
-	@echo "Sample grids (sketch | generated | target): runs/smoke/samples/  checkpoints: runs/smoke/checkpoints/"
-	@echo "Browse the evaluation in the MLflow UI: $(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --port 5000, then open http://127.0.0.1:5000"
+	@if [ -f runs/ray/quickstart/ganime-sweep.json ]; then \
+		$(BIN)/ganime sweep --resume quickstart; \
+	else \
+		$(BIN)/ganime sweep experiments/quickstart.yaml; \
+	fi
 
 test: install
 	$(BIN)/python -m pytest

@@ -15,6 +15,17 @@ EXPERIMENTS = REPO / "experiments"
 SMOKE = EXPERIMENTS / "smoke.yaml"
 
 
+def _is_sweep(path: Path) -> bool:
+    import yaml
+
+    return "experiment" in (yaml.safe_load(path.read_text()) or {})
+
+
+# experiments/ holds both kinds: a sweep file names its base experiment.
+SWEEP_FILES = sorted(p for p in EXPERIMENTS.glob("*.yaml") if _is_sweep(p))
+EXPERIMENT_FILES = sorted(p for p in EXPERIMENTS.glob("*.yaml") if not _is_sweep(p))
+
+
 @pytest.fixture
 def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private cache (generated data, scan results) so tests never share state."""

@@ -6,14 +6,14 @@ import pytest
 
 from ganime_core.config import apply_overrides, load_config, parse_config
 from ganime_core.errors import ConfigError
-from tests.conftest import EXPERIMENTS, SMOKE
+from tests.conftest import EXPERIMENT_FILES, EXPERIMENTS, SMOKE
 
 
 def minimal(**sections) -> dict:
     return {"name": "t", "model": {"family": "pix2pix"}, **sections}
 
 
-@pytest.mark.parametrize("path", sorted(EXPERIMENTS.glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", EXPERIMENT_FILES, ids=lambda p: p.name)
 def test_every_experiment_file_validates(path: Path) -> None:
     config = load_config(path)
     assert config.name == path.stem

@@ -1,0 +1,249 @@
+"""A sweep file: a base experiment, a search space over its config keys, and how to search it.
+
+    name: quickstart
+    experiment: pix2pix_tv.yaml            # relative to this file
+    overrides: {data.image_size: 32}       # set on the base experiment before the searched values
+    search:
+      model.lambda_tv: {loguniform: [1.0e-6, 1.0e-2]}
+      model.lambda_l1: {uniform: [50, 200]}
+      model.tv_norm: {choice: [l1, l2]}
+    start_with: [{model.lambda_tv: 1.0e-4, model.lambda_l1: 100, model.tv_norm: l1}]
+    num_samples: 6                         # trials, start_with's included
+    metric: fid                            # fid | kid | ssim: mode min, min, max
+    asha: {grace_period: 1, max_epochs: 4, reduction_factor: 2}
+    max_concurrent_trials: 2
+    trial: {workers: 1, cpus_per_worker: 1, gpus_per_worker: 0}
+
+Neither TensorFlow nor Ray is imported here: the driver validates a sweep, and every value it
+may give a trial, before anything starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ganime_core.config import (
+    ExperimentConfig,
+    apply_overrides,
+    describe_validation_error,
+    parse_config,
+    read_yaml_mapping,
+    set_dotted,
+)
+from ganime_core.errors import ConfigError
+from ganime_core.pretrained import inception_metric_suffix
+
+# Lower FID/KID is better, higher SSIM is better.
+METRIC_MODES = {"fid": "min", "kid": "min", "ssim": "max"}
+# `--set` keys under these go to the base experiment; every other key to the sweep file.
+EXPERIMENT_SECTIONS = ("data", "model", "optimizer", "train", "metrics")
+KINDS = ("loguniform", "uniform", "integer", "choice")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class Dimension(_Strict):
+    """One searched config key: exactly one of the four kinds."""
+
+    loguniform: tuple[float, float] | None = None
+    uniform: tuple[float, float] | None = None
+    integer: tuple[int, int] | None = Field(None, description="inclusive bounds")
+    choice: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Dimension:
+        given = [kind for kind in KINDS if getattr(self, kind) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of loguniform, uniform, integer, choice")
+        if self.choice is not None:
+            if not self.choice:
+                raise ValueError("choice needs at least one value")
+            return self
+        low, high = getattr(self, given[0])
+        if not low < high:
+            raise ValueError(f"{given[0]}: lower bound {low} must be below upper bound {high}")
+        if self.loguniform is not None and low <= 0:
+            raise ValueError(f"loguniform: bounds must be positive, got {low}")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(kind for kind in KINDS if getattr(self, kind) is not None)
+
+    def extremes(self) -> list[Any]:
+        """The values that bound what a trial may get: both bounds, or every choice."""
+        return list(getattr(self, self.kind))
+
+    def contains(self, value: Any) -> bool:
+        if self.choice is not None:
+            return value in self.choice
+        low, high = getattr(self, self.kind)
+        return isinstance(value, int | float) and low <= value <= high
+
+    def __str__(self) -> str:
+        return f"{self.kind}({', '.join(map(str, self.extremes()))})"
+
+
+class AshaSettings(_Strict):
+    grace_period: int = Field(1, ge=1, description="epochs every trial runs before any stop")
+    max_epochs: int = Field(ge=1, description="epochs of a trial that is never stopped")
+    reduction_factor: int = Field(2, ge=2, description="1/reduction_factor of a rung continues")
+
+    @model_validator(mode="after")
+    def _grace_within_budget(self) -> AshaSettings:
+        if self.grace_period > self.max_epochs:
+            raise ValueError(
+                f"grace_period ({self.grace_period}) exceeds max_epochs ({self.max_epochs})"
+            )
+        return self
+
+    def rungs(self) -> list[int]:
+        """The epochs at which ASHA compares trials (it stops the worse ones there)."""
+        rungs, epoch = [], self.grace_period
+        while epoch < self.max_epochs:
+            rungs.append(epoch)
+            epoch *= self.reduction_factor
+        return rungs
+
+
+class TrialResources(_Strict):
+    workers: int = Field(1, ge=1, description="Ray Train workers per trial (one replica each)")
+    cpus_per_worker: int = Field(1, ge=1)
+    gpus_per_worker: int = Field(0, ge=0)
+    max_failures: int = Field(0, ge=0, description="worker failures a trial recovers from")
+
+
+class SweepConfig(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    experiment: Path = Field(description="base experiment file, relative to the sweep file")
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    search: dict[str, Dimension] = Field(min_length=1)
+    start_with: list[dict[str, Any]] = Field(
+        default_factory=list, description="trials to run first (Optuna's points_to_evaluate)"
+    )
+    num_samples: int = Field(ge=1, description="trials in all, start_with's included")
+    metric: Literal["fid", "kid", "ssim"] = "fid"
+    mode: Literal["min", "max"] | None = Field(None, description="follows the metric if unset")
+    seed: int = Field(0, ge=0, description="seeds Optuna's TPE sampler")
+    asha: AshaSettings
+    max_concurrent_trials: int | None = Field(
+        None, ge=1, description="unset = as many as the cluster's resources hold"
+    )
+    trial: TrialResources = TrialResources()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SweepConfig:
+        if self.mode is not None and self.mode != METRIC_MODES[self.metric]:
+            raise ValueError(
+                f"mode {self.mode} contradicts metric {self.metric} "
+                f"({METRIC_MODES[self.metric]} is better); leave mode unset"
+            )
+        for i, point in enumerate(self.start_with):
+            if set(point) != set(self.search):
+                raise ValueError(f"start_with[{i}] must give exactly the searched keys")
+            for key, value in point.items():
+                if not self.search[key].contains(value):
+                    raise ValueError(
+                        f"start_with[{i}]: {key}={value!r} is outside {self.search[key]}"
+                    )
+        if len(self.start_with) > self.num_samples:
+            raise ValueError("start_with has more trials than num_samples")
+        return self
+
+    @property
+    def objective_mode(self) -> str:
+        return METRIC_MODES[self.metric]
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A validated sweep: its file, the base experiment every trial starts from, and the name
+    of the metric the trials report (fid or fid_untrained, per the backbone the workers load)."""
+
+    config: SweepConfig
+    base: ExperimentConfig
+    metric_key: str
+    source: Path
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def trial_config(self, params: dict[str, Any]) -> ExperimentConfig:
+        """The base experiment with one trial's searched values."""
+        return parse_config(self._trial_raw(params), source=f"sweep {self.name} trial {params}")
+
+    def _trial_raw(self, params: dict[str, Any]) -> dict[str, Any]:
+        raw = self.base.model_dump(mode="json")
+        for key, value in params.items():
+            set_dotted(raw, key, value)
+        return raw
+
+
+def load_sweep(path: str | Path, overrides: list[str] | None = None) -> Sweep:
+    """Read and validate a sweep file and its base experiment; one ConfigError line if wrong."""
+    path = Path(path)
+    raw = read_yaml_mapping(path, "sweep", "name, experiment, search, asha, ...")
+    sweep_sets, experiment_sets = [], []
+    for override in overrides or []:
+        section = override.split(".", 1)[0]
+        (experiment_sets if section in EXPERIMENT_SECTIONS else sweep_sets).append(override)
+    try:
+        config = SweepConfig.model_validate(apply_overrides(raw, sweep_sets))
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {describe_validation_error(exc)}") from None
+
+    experiment_path = config.experiment
+    if not experiment_path.is_absolute():
+        experiment_path = path.parent / experiment_path
+    base_raw = read_yaml_mapping(experiment_path, "experiment", "name, data, model, ...")
+    for key, value in config.overrides.items():
+        set_dotted(base_raw, key, value)
+    base_raw = apply_overrides(base_raw, experiment_sets)  # the command line wins
+    # Trials are named after the sweep (its MLflow experiment) and run ASHA's epoch budget.
+    base_raw["name"] = config.name
+    set_dotted(base_raw, "train.epochs", config.asha.max_epochs)
+    base = parse_config(base_raw, source=f"{path} (base experiment {experiment_path})")
+    sweep = Sweep(config, base, _metric_key(config, base), path)
+
+    known = base.flat()
+    for key, dimension in config.search.items():
+        if key not in known or key in ("name", "seed"):
+            raise ConfigError(f"{path}: search.{key}: not a searchable key of {experiment_path}")
+        for value in dimension.extremes():
+            try:
+                ExperimentConfig.model_validate(sweep._trial_raw({key: value}))
+            except ValidationError as exc:
+                raise ConfigError(
+                    f"{path}: search.{key}: {value!r} is not valid: "
+                    f"{describe_validation_error(exc)}"
+                ) from None
+    _check_evaluations_meet_rungs(sweep)
+    return sweep
+
+
+def _metric_key(config: SweepConfig, base: ExperimentConfig) -> str:
+    if config.metric == "ssim":
+        return "ssim"
+    suffix = inception_metric_suffix(base.metrics)  # raises if no backbone can be had
+    return f"fid{suffix}" if config.metric == "fid" else f"kid_mean{suffix}"
+
+
+def _check_evaluations_meet_rungs(sweep: Sweep) -> None:
+    """ASHA decides at its rungs on the metric: every rung must be an evaluation epoch."""
+    every = sweep.base.train.eval_every
+    if every == 0:
+        raise ConfigError(f"{sweep.source}: a sweep needs evaluations; set train.eval_every >= 1")
+    missed = [epoch for epoch in sweep.config.asha.rungs() if epoch % every]
+    if missed:
+        raise ConfigError(
+            f"{sweep.source}: ASHA compares trials at epochs {sweep.config.asha.rungs()}, but "
+            f"train.eval_every={every} evaluates none at {missed}; use eval_every=1 or a grace "
+            "period that is a multiple of it"
+        )

@@ -1,0 +1,172 @@
+"""Sweeps on a real local Ray cluster (2 CPUs) with a real MLflow store: the parent/child layout,
+ASHA stopping a worse trial, a killed driver resumed, and a NaN trial failing alone."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from orchestration.sweep import STOP_TAG, SWEEP_TAG, TRIAL_TAG, run_sweep
+from orchestration.sweep_config import load_sweep
+from tests.conftest import EXPERIMENTS, ganime_command
+
+ray = pytest.importorskip("ray")
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+GOOD, WORSE, NAN = 2e-4, 1e-12, 1e30  # learning rates: trains, barely moves, blows up
+
+
+@pytest.fixture(autouse=True)
+def tracking(tmp_path, monkeypatch) -> str:
+    """A private MLflow store and cache per test; no ImageNet weights, like this machine."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setenv("GANIME_CACHE_DIR", str(tmp_path / "cache"))
+    return uri
+
+
+def tiny_sweep(tmp_path: Path, rates: list[float], **changes) -> Path:
+    """32 px, 8 base filters, 4 steps of 8 per epoch, searching only the learning rate; the
+    trials are exactly `rates`, in order, one at a time (so ASHA's comparisons are fixed)."""
+    raw = {
+        "name": "tiny",
+        "experiment": str(EXPERIMENTS / "smoke.yaml"),
+        "overrides": {
+            "data.synthetic.count": 40,
+            "model.base_filters": 8,
+            "train.checkpoint_every": 1,
+            "train.eval_every": 1,
+            "train.sample_images": 2,
+            "metrics.backbone_size": 75,
+            "metrics.kid_subset_size": 8,
+            "metrics.kid_subsets": 10,
+        },
+        "search": {"optimizer.learning_rate": {"loguniform": [1e-12, 1e30]}},
+        "start_with": [{"optimizer.learning_rate": rate} for rate in rates],
+        "num_samples": len(rates),
+        "metric": "fid",
+        "asha": {"grace_period": 2, "max_epochs": 3, "reduction_factor": 2},
+        "max_concurrent_trials": 1,
+        **changes,
+    }
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def child_runs(client: MlflowClient, parent_run_id: str) -> dict[str, object]:
+    experiment = client.get_experiment_by_name("tiny")
+    runs = client.search_runs(
+        [experiment.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}'"
+    )
+    return {run.data.tags[TRIAL_TAG]: run for run in runs}
+
+
+def test_a_sweep_logs_its_trials_under_one_parent_and_asha_stops_the_worse(
+    tmp_path, tracking
+) -> None:
+    sweep = load_sweep(tiny_sweep(tmp_path, [GOOD, WORSE]))
+    ray.init(num_cpus=2, include_dashboard=True, log_to_driver=False)
+    try:
+        outcome = run_sweep(sweep, storage=str(tmp_path / "ray"), progress=False)
+    finally:
+        ray.shutdown()
+
+    by_rate = {row["optimizer.learning_rate"]: row for row in outcome.trials}
+    assert set(by_rate) == {GOOD, WORSE}
+    assert by_rate[GOOD]["stop_reason"] == "completed" and by_rate[GOOD]["epochs"] == 3
+    assert by_rate[WORSE]["stop_reason"] == "stopped early by ASHA at epoch 2"
+    assert by_rate[WORSE]["epochs"] == 2
+    assert by_rate[WORSE]["fid_untrained"] > by_rate[GOOD]["fid_untrained"]
+    assert outcome.best["optimizer.learning_rate"] == GOOD
+
+    client = MlflowClient(tracking)
+    parent = client.get_run(outcome.parent_run_id)
+    assert parent.data.tags[SWEEP_TAG] == "tiny" and parent.info.status == "FINISHED"
+    assert parent.data.params["search.optimizer.learning_rate"] == "loguniform(1e-12, 1e+30)"
+    assert parent.data.params["sampler"] == "optuna.TPESampler(seed=0)"
+    assert "ASHA(time_attr=epoch, grace_period=2, max_t=3" in parent.data.params["scheduler"]
+    assert float(parent.data.params["best.optimizer.learning_rate"]) == GOOD
+    assert parent.data.metrics["best_fid_untrained"] == pytest.approx(
+        by_rate[GOOD]["fid_untrained"]
+    )
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"trials.csv", "trials.md", "fid_untrained_vs_params.png"} <= artifacts
+    table = client.download_artifacts(parent.info.run_id, "trials.csv", str(tmp_path))
+    assert len(list(csv.DictReader(io.StringIO(Path(table).read_text())))) == 2
+
+    children = child_runs(client, outcome.parent_run_id)
+    assert len(children) == 2
+    for run in children.values():
+        rate = float(run.data.params["optimizer.learning_rate"])
+        assert run.info.run_name.startswith("tiny-t0") and "learning_rate=" in run.info.run_name
+        assert run.data.tags[SWEEP_TAG] == "tiny" and run.data.tags[STOP_TAG]
+        assert run.data.params["model.base_filters"] == "8"  # every config value as a param
+        history = client.get_metric_history(run.info.run_id, "fid_untrained")
+        assert [m.step for m in history] == list(range(1, 4 if rate == GOOD else 3))
+        assert "samples" in {a.path for a in client.list_artifacts(run.info.run_id)}
+    good = next(run for run in children.values() if run.data.tags[STOP_TAG] == "completed")
+    assert good.info.status == "FINISHED"
+    models = {m.name for m in client.search_logged_models([good.info.experiment_id])}
+    assert {"best_generator", "final_generator"} <= models
+
+
+def test_a_killed_driver_resumes_keeping_finished_trials_and_a_nan_trial_fails_alone(
+    tmp_path, tracking
+) -> None:
+    path = tiny_sweep(
+        tmp_path, [GOOD, NAN], asha={"grace_period": 1, "max_epochs": 1, "reduction_factor": 2}
+    )
+    storage = str(tmp_path / "ray")
+    command = [*ganime_command(), "sweep", "--storage", storage, "--no-progress"]
+    driver = subprocess.Popen(
+        [*command, str(path)],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: the local Ray it starts dies with it
+    )
+    client = MlflowClient(tracking)
+    deadline = time.time() + 400
+    finished = []
+    while time.time() < deadline and not finished and driver.poll() is None:
+        time.sleep(3)
+        experiment = client.get_experiment_by_name("tiny")
+        if experiment is not None:
+            finished = client.search_runs(
+                [experiment.experiment_id], filter_string=f"tags.`{STOP_TAG}` = 'completed'"
+            )
+    assert finished and driver.poll() is None, "the first trial never finished"
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait()
+    first = finished[0]
+
+    resumed = subprocess.run(
+        [*command, "--resume", "tiny"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "sweep tiny: 2 trials (1 completed, 1 failed)" in resumed.stdout
+
+    runs = client.search_runs(
+        [first.info.experiment_id], filter_string=f"tags.`{SWEEP_TAG}` = 'tiny'"
+    )
+    parents = [run for run in runs if TRIAL_TAG not in run.data.tags]
+    assert len(parents) == 1
+    children = child_runs(client, parents[0].info.run_id)
+    assert len(children) == 2  # no trial ran twice into a new run
+    rerun = client.get_metric_history(first.info.run_id, "epoch")
+    assert [m.step for m in rerun] == [1]  # the finished trial was not trained again
+    nan = next(run for run in children.values() if run.info.run_id != first.info.run_id)
+    assert client.get_run(first.info.run_id).info.status == "FINISHED"
+    assert nan.info.status == "FAILED"
+    reason = nan.data.tags[STOP_TAG]
+    assert reason.startswith("failed: loss ") and " became nan at epoch 1" in reason

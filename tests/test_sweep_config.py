@@ -1,0 +1,149 @@
+"""Sweep files: validation, --set routing, the search space and the dry-run plan (no Ray)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ganime_core.errors import ConfigError, MetricsError
+from orchestration.sweep import plan_sweep, trial_name, trial_number, trial_run_name
+from orchestration.sweep_config import AshaSettings, load_sweep
+from tests.conftest import EXPERIMENTS, SWEEP_FILES, ganime_command
+
+QUICKSTART = EXPERIMENTS / "quickstart.yaml"
+
+
+@pytest.fixture(autouse=True)
+def no_weights(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.delenv("GANIME_INCEPTION_WEIGHTS", raising=False)
+
+
+def write_sweep(tmp_path: Path, **changes) -> Path:
+    raw = yaml.safe_load(QUICKSTART.read_text())
+    raw["experiment"] = str(EXPERIMENTS / "pix2pix_tv.yaml")
+    if "search" in changes:
+        raw["start_with"] = []  # the quickstart's point may not fit another space
+    raw.update(changes)
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_the_quickstart_sweep_resolves_its_base_experiment() -> None:
+    sweep = load_sweep(QUICKSTART)
+    assert sweep.name == "quickstart"
+    assert sweep.metric_key == "fid_untrained"  # no ImageNet weights on this machine
+    assert sweep.base.name == "quickstart"  # trials log to the sweep's MLflow experiment
+    assert sweep.base.train.epochs == sweep.config.asha.max_epochs == 4
+    assert sweep.base.data.image_size == 32 and sweep.base.model.base_filters == 16
+    trial = sweep.trial_config(
+        {"model.lambda_tv": 3e-5, "model.lambda_l1": 120.0, "model.tv_norm": "l2"}
+    )
+    assert (trial.model.lambda_tv, trial.model.lambda_l1, trial.model.tv_norm) == (
+        3e-5,
+        120.0,
+        "l2",
+    )
+    assert trial.fingerprint() != sweep.base.fingerprint()
+
+
+@pytest.mark.parametrize("path", SWEEP_FILES, ids=lambda p: p.name)
+def test_every_sweep_file_validates(path) -> None:
+    # Real sweeps need the ImageNet weights; this machine has none.
+    sweep = load_sweep(path, ["metrics.allow_untrained_backbone=true"])
+    assert all(epoch % sweep.base.train.eval_every == 0 for epoch in sweep.config.asha.rungs())
+    if path != QUICKSTART:
+        assert sweep.config.trial.gpus_per_worker >= 1  # the cluster sweeps
+
+
+def test_set_reaches_the_sweep_or_the_base_experiment_by_its_first_key() -> None:
+    sweep = load_sweep(QUICKSTART, ["num_samples=2", "asha.max_epochs=2", "data.image_size=64"])
+    assert sweep.config.num_samples == 2
+    assert sweep.base.train.epochs == 2
+    assert sweep.base.data.image_size == 64
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"search": {"model.lambda_tvv": {"uniform": [0, 1]}}}, "not a searchable key"),
+        ({"search": {"model.lambda_tv": {"uniform": [1, 0]}}}, "must be below"),
+        ({"search": {"model.lambda_tv": {"loguniform": [0, 1]}}}, "must be positive"),
+        ({"search": {"model.lambda_tv": {"uniform": [0, 1], "choice": [1]}}}, "exactly one"),
+        ({"search": {"model.tv_norm": {"choice": ["l1", "l3"]}}}, "'l3' is not valid"),
+        ({"search": {"model.lambda_l1": {"uniform": [-5.0, 1.0]}}}, "-5.0 is not valid"),
+        ({"metric": "fid", "mode": "max"}, "contradicts"),
+        ({"asha": {"grace_period": 5, "max_epochs": 4}}, "exceeds max_epochs"),
+        ({"start_with": [{"model.lambda_tv": 1.0}]}, "exactly the searched keys"),
+        ({"num_samples": 0}, "num_samples"),
+        ({"surprise": 1}, "unknown key"),
+    ],
+)
+def test_a_wrong_sweep_is_one_error_naming_the_field(tmp_path, changes, message) -> None:
+    with pytest.raises(ConfigError, match=message) as error:
+        load_sweep(write_sweep(tmp_path, **changes))
+    assert "\n" not in str(error.value)
+
+
+def test_every_asha_rung_must_be_an_evaluation_epoch(tmp_path) -> None:
+    """ASHA decides on the metric at its rungs; an unevaluated rung would decide on nothing."""
+    with pytest.raises(ConfigError, match=r"epochs \[1, 2\].*none at \[1\]"):
+        load_sweep(write_sweep(tmp_path), ["train.eval_every=2", "train.checkpoint_every=2"])
+    with pytest.raises(ConfigError, match="needs evaluations"):
+        load_sweep(write_sweep(tmp_path), ["train.eval_every=0"])
+    assert AshaSettings(grace_period=2, max_epochs=20, reduction_factor=3).rungs() == [2, 6, 18]
+
+
+def test_a_sweep_without_a_backbone_fails_before_anything_starts(tmp_path) -> None:
+    with pytest.raises(MetricsError, match="no InceptionV3 ImageNet weights"):
+        load_sweep(write_sweep(tmp_path), ["metrics.allow_untrained_backbone=false"])
+    # SSIM needs no backbone.
+    assert load_sweep(write_sweep(tmp_path, metric="ssim")).metric_key == "ssim"
+
+
+def test_the_plan_counts_the_trials_that_fit() -> None:
+    sweep = load_sweep(QUICKSTART, ["trial.workers=2", "max_concurrent_trials=8"])
+    plan = plan_sweep(sweep, {"CPU": 9.0}, "test")
+    assert (plan.trial_cpus, plan.at_once) == (2, 4)
+    assert plan_sweep(sweep, {"CPU": 1.0}, "test").at_once == 0
+    gpus = load_sweep(QUICKSTART, ["trial.gpus_per_worker=1", "num_samples=20"])
+    assert plan_sweep(gpus, {"CPU": 64.0, "GPU": 3.0}, "test").at_once == 2  # capped at 2 by file
+    assert plan_sweep(gpus, {"CPU": 64.0, "GPU": 0.0}, "test").at_once == 0
+
+
+def test_trials_get_numbers_and_names_a_person_can_read() -> None:
+    class Trial:  # what Tune's search generator makes: a counter first in the tag
+        experiment_tag = "12_lambda_tv=0.0001"
+        trial_id = "7fa96938"
+
+    assert trial_name(Trial()) == "t12-7fa96938"
+    assert trial_number("t12-7fa96938") == 12 and trial_number("odd") == 0
+    name = trial_run_name(
+        "quickstart", 3, {"model.lambda_tv": 2.1234e-05, "model.lambda_l1": 97.31, "x.n": "l2"}
+    )
+    assert name == "quickstart-t03 lambda_tv=2.1e-05 lambda_l1=97.3 n=l2"
+
+
+def test_dry_run_prints_the_plan_and_starts_nothing(tmp_path) -> None:
+    out = subprocess.run(
+        [*ganime_command(), "sweep", str(QUICKSTART), "--dry-run", "--set", "num_samples=3"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
+    ).stdout
+    for expected in (
+        "model.lambda_tv  loguniform(1e-06, 0.01)",
+        "model.tv_norm    choice(l1, l2)",
+        "3 trials",
+        "compared at epochs 1, 2",
+        "= 1 CPU, 0 GPU",
+        "trial(s) at once",
+        "nothing started",
+    ):
+        assert expected in out
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "mlflow.db").exists()
