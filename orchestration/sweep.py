@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -538,7 +539,7 @@ def report_lines(sweep: Sweep, outcome: SweepOutcome) -> list[str]:
         metrics = ", ".join(
             f"{name} {best[name]:.4g}"
             for name in _final_metric_names(sweep.metric_key)
-            if name in best
+            if name in best and not name.startswith("kid_std")
         )
         lines += [
             f"best trial {best['trial']} (MLflow run {best['run_id']}): {params}",
@@ -549,9 +550,11 @@ def report_lines(sweep: Sweep, outcome: SweepOutcome) -> list[str]:
     if uri.startswith(("http://", "https://")):
         lines.append(f"browse it: {uri.rstrip('/')}/{where}")
     else:
+        # The mlflow next to this Python: the venv's, which need not be on PATH.
+        mlflow = Path(sys.executable).with_name("mlflow")
         lines.append(
-            f"browse it: mlflow ui --backend-store-uri {uri} --port 5000, then open "
-            f"http://127.0.0.1:5000/{where}"
+            f"browse it: {mlflow if mlflow.exists() else 'mlflow'} ui --backend-store-uri {uri} "
+            f"--port 5000, then open http://127.0.0.1:5000/{where}"
         )
     return lines
 

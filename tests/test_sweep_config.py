@@ -147,3 +147,26 @@ def test_dry_run_prints_the_plan_and_starts_nothing(tmp_path) -> None:
     ):
         assert expected in out
     assert not (tmp_path / "runs").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+def test_the_end_of_a_sweep_names_the_best_trial_and_how_to_browse_it(monkeypatch) -> None:
+    from orchestration.sweep import SweepOutcome, report_lines
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////tmp/somewhere/mlflow.db")
+    sweep = load_sweep(QUICKSTART)
+    rows = [
+        {"trial": 1, "stop_reason": "completed", "run_id": "r1", "best_epoch": 4,
+         "model.lambda_tv": 1e-4, "model.lambda_l1": 100.0, "model.tv_norm": "l1",
+         "fid_untrained": 5.926, "kid_mean_untrained": 0.0088, "kid_std_untrained": 1e-16,
+         "ssim": 0.3233},
+        {"trial": 2, "stop_reason": "stopped early by ASHA at epoch 1"},
+        {"trial": 3, "stop_reason": "failed: loss gen_total became nan at epoch 1, step 2"},
+    ]  # fmt: skip
+    lines = report_lines(sweep, SweepOutcome("parent", "7", rows, rows[0]))
+    assert lines[0] == (
+        "sweep quickstart: 3 trials (1 completed, 1 stopped early by ASHA, 1 failed)"
+    )
+    assert "model.lambda_tv=0.0001, model.lambda_l1=100, model.tv_norm=l1" in lines[1]
+    assert lines[2] == "  at epoch 4: fid_untrained 5.926, kid_mean_untrained 0.0088, ssim 0.3233"
+    assert "mlflow ui --backend-store-uri sqlite:////tmp/somewhere/mlflow.db" in lines[3]
+    assert lines[3].endswith("http://127.0.0.1:5000/#/experiments/7/runs/parent")
