@@ -126,6 +126,12 @@ def make_trainer(
     )
 
 
+def last_line(text: str) -> str:
+    """The last non-empty line: where a traceback names its exception."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
 def failure_reason(error: Exception) -> str:
     """One line saying why a Train run failed: the lowest failing rank's own message."""
     failures = getattr(error, "worker_failures", None) or {}
@@ -133,8 +139,7 @@ def failure_reason(error: Exception) -> str:
     cause = getattr(cause, "cause", None) or cause  # a RayTaskError wraps the worker's exception
     if isinstance(cause, GanimeError):
         return str(cause)
-    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
-    return lines[-1] if lines else type(cause).__name__
+    return last_line(str(cause)) or type(cause).__name__
 
 
 def reachable_from_workers(uri: str) -> str:

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ganime_core.config import parse_config
 from ganime_core.errors import GanimeError
+from orchestration.distributed import last_line
 from orchestration.sweep_config import Sweep, SweepConfig
 
 log = logging.getLogger(__name__)
@@ -138,13 +138,7 @@ def _filesystem(uri: str) -> tuple[Any, str]:
 def save_sweep(sweep: Sweep, root: str, parent_run_id: str) -> None:
     fs, path = _filesystem(f"{root}/{sweep.name}")
     fs.create_dir(path, recursive=True)
-    record = {
-        "sweep": sweep.config.model_dump(mode="json"),
-        "base": sweep.base.model_dump(mode="json"),
-        "metric_key": sweep.metric_key,
-        "source": str(sweep.source),
-        "parent_run_id": parent_run_id,
-    }
+    record = {**sweep.to_record(), "parent_run_id": parent_run_id}
     with fs.open_output_stream(f"{path}/{SWEEP_FILE}") as out:
         out.write(json.dumps(record, indent=2).encode())
 
@@ -169,13 +163,7 @@ def load_saved_sweep(name: str, root: str) -> tuple[Sweep, str]:
             f"no sweep {name!r} in {root}; start it with ganime sweep SWEEP.yaml, or pass the "
             "--storage it was started with"
         ) from None
-    sweep = Sweep(
-        SweepConfig.model_validate(record["sweep"]),
-        parse_config(record["base"], source=f"{root}/{name}/{SWEEP_FILE}"),
-        record["metric_key"],
-        Path(record["source"]),
-    )
-    return sweep, record["parent_run_id"]
+    return Sweep.from_record(record), record["parent_run_id"]
 
 
 # --- the driver --------------------------------------------------------------------------------
@@ -225,9 +213,7 @@ def run_sweep(
         )
     save_sweep(sweep, root, parent_run_id)
     context = {
-        "sweep": sweep.config.model_dump(mode="json"),
-        "base": sweep.base.model_dump(mode="json"),
-        "metric_key": sweep.metric_key,
+        **sweep.to_record(),
         "storage": root,
         "tracking_uri": reachable_from_workers(uri),
         "parent_run_id": parent_run_id,
@@ -361,12 +347,7 @@ def run_trial(params: dict[str, Any], context: dict[str, Any]) -> None:
     from orchestration.sweep_callbacks import ReportEvaluationsToTune
     from orchestration.tracking import EPOCH_METRIC, RunLogger, open_run
 
-    sweep = Sweep(
-        SweepConfig.model_validate(context["sweep"]),
-        parse_config(context["base"], source="sweep base"),
-        context["metric_key"],
-        Path("."),
-    )
+    sweep = Sweep.from_record(context)
     trial_id = tune.get_context().get_trial_id()
     config = sweep.trial_config(params)
     number = trial_number(tune.get_context().get_trial_name())
@@ -420,8 +401,7 @@ def find_trial_run(uri: str, sweep: str, trial_id: str) -> str | None:
 def trial_outcome(epochs: int, max_epochs: int, error: str | None) -> tuple[str, str]:
     """(stop reason, MLflow status) of a trial whose run holds `epochs` epochs."""
     if error is not None:
-        lines = [line.strip() for line in error.splitlines() if line.strip()]
-        return f"failed: {lines[-1] if lines else 'error'}", "FAILED"
+        return f"failed: {last_line(error) or 'error'}", "FAILED"
     if epochs >= max_epochs:
         return "completed", "FINISHED"
     return f"stopped early by ASHA at epoch {epochs}", "KILLED"
@@ -485,6 +465,8 @@ def _summarize(sweep: Sweep, uri: str, parent_run_id: str, results: Any) -> Swee
     metric-against-each-hyperparameter plot on the parent run."""
     from mlflow.tracking import MlflowClient
 
+    from orchestration.tracking import EPOCH_METRIC
+
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name(sweep.name)
     children = {
@@ -499,14 +481,14 @@ def _summarize(sweep: Sweep, uri: str, parent_run_id: str, results: Any) -> Swee
     max_epochs = sweep.config.asha.max_epochs
     rows = []
     for result in results:
-        trial_id = (result.metrics or {}).get("trial_id") or _trial_id_of(result)
+        trial_id = Path(result.path).name  # trial folders are named by id (_trial_dirname)
         run = children.get(trial_id)
         number = run.data.tags.get("ganime.trial_number", "0") if run else "0"
         row: dict[str, Any] = {"trial": int(number), "trial_id": trial_id}
         row.update({k: result.config.get(k) for k in sweep.config.search})
         # MLflow, not Tune's result files, is the record: it holds every epoch rank 0 logged,
         # also for trials that finished before a killed driver was resumed.
-        row["epochs"] = int(run.data.metrics.get("epoch", 0)) if run else 0
+        row["epochs"] = int(run.data.metrics.get(EPOCH_METRIC, 0)) if run else 0
         if run is not None:
             row.update(_best_evaluation(client, run.info.run_id, key, better))
         if run is not None and run.info.status == "RUNNING":  # its driver was killed as it ended
@@ -573,11 +555,6 @@ def _best_evaluation(client: Any, run_id: str, key: str, better: Any) -> dict[st
     return found
 
 
-def _trial_id_of(result: Any) -> str | None:
-    path = getattr(result, "path", None) or ""
-    return Path(path).name or None
-
-
 def _final_metric_names(metric_key: str) -> list[str]:
     suffix = "_untrained" if metric_key.endswith("_untrained") else ""
     return [f"{name}{suffix}" if name != "ssim" else name for name in FINAL_METRICS]
@@ -607,20 +584,22 @@ def _log_summary(
                 f"sweep {file.name}", lambda f=file: client.log_artifact(parent_run_id, str(f))
             )
     if best is not None:
-        tags = {"ganime.best_trial_run_id": best["run_id"], "ganime.best_trial": str(best["trial"])}
-        for name, value in tags.items():
-            logger.retrying(name, lambda n=name, v=value: client.set_tag(parent_run_id, n, v))
-        for key in sweep.config.search:
-            logger.retrying(
-                "best params",
-                lambda k=key: client.log_param(parent_run_id, f"best.{k}", best[k]),
-            )
-        for name in _final_metric_names(sweep.metric_key):
-            if name in best:
-                logger.retrying(
-                    "best metrics",
-                    lambda n=name: client.log_metric(parent_run_id, f"best_{n}", best[n]),
-                )
+        from mlflow.entities import Metric, Param, RunTag
+
+        now = int(time.time() * 1000)
+        batch = {
+            "tags": [
+                RunTag("ganime.best_trial_run_id", best["run_id"]),
+                RunTag("ganime.best_trial", str(best["trial"])),
+            ],
+            "params": [Param(f"best.{key}", str(best[key])) for key in sweep.config.search],
+            "metrics": [
+                Metric(f"best_{name}", best[name], now, 0)
+                for name in _final_metric_names(sweep.metric_key)
+                if name in best
+            ],
+        }
+        logger.retrying("best trial", lambda: client.log_batch(parent_run_id, **batch))
     logger.finish("FINISHED" if best is not None else "FAILED")
 
 

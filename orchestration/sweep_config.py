@@ -175,6 +175,24 @@ class Sweep:
     def name(self) -> str:
         return self.config.name
 
+    def to_record(self) -> dict[str, Any]:
+        """The resolved sweep as JSON-able data: saved with the sweep, handed to each trial."""
+        return {
+            "sweep": self.config.model_dump(mode="json"),
+            "base": self.base.model_dump(mode="json"),
+            "metric_key": self.metric_key,
+            "source": str(self.source),
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Sweep:
+        return cls(
+            SweepConfig.model_validate(record["sweep"]),
+            parse_config(record["base"], source=f"sweep {record['sweep']['name']}"),
+            record["metric_key"],
+            Path(record["source"]),
+        )
+
     def trial_config(self, params: dict[str, Any]) -> ExperimentConfig:
         """The base experiment with one trial's searched values."""
         return parse_config(self._trial_raw(params), source=f"sweep {self.name} trial {params}")
