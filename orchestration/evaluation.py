@@ -10,8 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ganime_core.errors import GanimeError
-
 log = logging.getLogger(__name__)
 
 EVALUATION_EXPERIMENT = "ganime-evaluations"
@@ -28,19 +26,11 @@ def evaluate_checkpoint(checkpoint: Path, data: Path | None, **options: Any) -> 
 
 def evaluate_model(uri: str, data: Path | None, **options: Any) -> dict[str, object]:
     """Measure an MLflow model (orchestration.model) on `data`, through its pyfunc `predict`."""
-    import mlflow
+    from orchestration.model import load_colorizer, pyfunc_generate
 
-    from ganime_core.data.pipeline import to_float, to_uint8
-
-    try:
-        model = mlflow.pyfunc.load_model(uri)
-    except Exception as exc:  # MlflowException, OSError, ...: all mean "not loadable"
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise GanimeError(f"--model {uri}: cannot load it ({first_line})") from None
+    model = load_colorizer(uri, what="--model")
     trained = model.unwrap_python_model().config
-
-    def generate(sketch):
-        return to_float(model.predict(to_uint8(sketch).numpy()))
+    generate = pyfunc_generate(model)
 
     return measure(trained, generate, data, source=uri, **options)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -39,6 +40,20 @@ def tracking_uri() -> str:
         # Workers run in other folders: pin a relative SQLite path to this one.
         uri = f"sqlite:///{Path(uri.removeprefix('sqlite:///')).resolve()}"
     return uri
+
+
+def browse_hint(where: str) -> str:
+    """How to open `where` (a UI route, e.g. #/models/NAME) of the tracking store: its URL for a
+    server, else the `mlflow ui` command that serves the store and the URL to open."""
+    uri = tracking_uri()
+    if uri.startswith(("http://", "https://")):
+        return f"{uri.rstrip('/')}/{where}"
+    # The mlflow next to this Python: the venv's, which need not be on PATH.
+    mlflow = Path(sys.executable).with_name("mlflow")
+    return (
+        f"{mlflow if mlflow.exists() else 'mlflow'} ui --backend-store-uri {uri} --port 5000, "
+        f"then open http://127.0.0.1:5000/{where}"
+    )
 
 
 @contextmanager
@@ -297,5 +312,5 @@ class TrainingTracker:
 
         if self._example is None:  # read once: every logged model gets the same example
             batch = next(iter(self.data.eval_dataset("val", batch_size=1)))
-            self._example = to_uint8(batch["sketch"]).numpy()
+            self._example = to_uint8(batch["sketch"]).numpy()[0]
         self.logger.log_model(family.generator, self.config, name, self._example)

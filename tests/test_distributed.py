@@ -137,6 +137,8 @@ def test_a_two_worker_run_is_tracked_in_mlflow_by_rank_0(local_ray, smoke_config
 
     import mlflow
 
+    from orchestration.model import sketch_frame
+
     mlflow.set_tracking_uri(tracking)
     models = mlflow.search_logged_models(
         experiment_ids=[experiment.experiment_id], output_format="list"
@@ -145,8 +147,8 @@ def test_a_two_worker_run_is_tracked_in_mlflow_by_rank_0(local_ray, smoke_config
     assert all(m.source_run_id == run.info.run_id for m in models)
     colorizer = mlflow.pyfunc.load_model(f"models:/{models[0].model_id}")
     assert colorizer.metadata.signature is not None
-    out = colorizer.predict(np.zeros((1, 32, 32, 3), np.uint8))
-    assert out.shape == (1, 32, 32, 3) and out.dtype == np.uint8
+    (out,) = colorizer.predict(sketch_frame([np.zeros((40, 24, 3), np.uint8)]))["image"]
+    assert out.shape == (40, 24, 3) and out.dtype == np.uint8
 
 
 def test_an_unreachable_tracking_server_is_one_line_before_any_worker_starts(

@@ -153,19 +153,19 @@ def test_an_mlflow_model_measures_the_same_as_its_checkpoint(
     from ganime_core.data.pipeline import data_root
     from ganime_core.train import train
     from orchestration.cli import main
-    from orchestration.model import log_generator_model
+    from orchestration.model import log_generator_model, sketch_frame
 
     config = smoke_config("train.epochs=1", "model.base_filters=8")
     result = train(config, progress=False)
     _, family, _ = open_checkpoint(result.run_dir)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    sketch = np.full((1, 32, 32, 3), 255, np.uint8)
+    sketch = np.full((32, 32, 3), 255, np.uint8)
     with mlflow.start_run():
         info = log_generator_model(family.generator, config, "generator", sketch)
 
     model = mlflow.pyfunc.load_model(info.model_uri)
     odd = np.random.default_rng(0).integers(0, 256, (2, 37, 50, 3), dtype=np.uint8)
-    colour = model.predict(odd)
+    colour = np.stack(model.predict(sketch_frame(odd))["image"])
     assert colour.dtype == np.uint8 and colour.shape == (2, 37, 50, 3)
 
     common = ["--limit", "16", "--no-progress"]
