@@ -128,6 +128,55 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bar")
     evaluate.set_defaults(run=_evaluate)
 
+    promote = commands.add_parser(
+        "promote",
+        help="register a sweep's best generator in the MLflow Model Registry; move @champion "
+        "to it if it beats the champion on the held-out split",
+    )
+    which = promote.add_mutually_exclusive_group(required=True)
+    which.add_argument("--sweep", metavar="NAME", help="the best trial of this sweep")
+    which.add_argument("--run", dest="run_id", metavar="RUN_ID", help="this training run")
+    which.add_argument(
+        "--rollback",
+        metavar="MODEL",
+        help="move MODEL's @champion (e.g. ganime-pix2pix) back to the version it replaced",
+    )
+    promote.add_argument("--metric", choices=("fid", "kid", "ssim"), default="fid")
+    promote.add_argument(
+        "--min-improvement",
+        type=float,
+        default=0.0,
+        metavar="X",
+        help="the candidate must beat the champion by at least X in the metric (default 0: "
+        "strictly better)",
+    )
+    promote.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="held-out images to measure on (default: the whole val split)",
+    )
+    promote.add_argument(
+        "--dry-run", action="store_true", help="say what would happen; change nothing"
+    )
+    promote.set_defaults(run=_promote)
+
+    colorize = commands.add_parser(
+        "colorize", help="colorize sketch files or folders into PNGs at each sketch's size"
+    )
+    colorize.add_argument("inputs", nargs="+", type=Path, metavar="SKETCH_OR_FOLDER")
+    colorize.add_argument("-o", "--out", type=Path, required=True, metavar="OUTDIR")
+    generator = colorize.add_mutually_exclusive_group(required=True)
+    generator.add_argument(
+        "--model", help="an MLflow model URI, e.g. models:/ganime-pix2pix@champion"
+    )
+    generator.add_argument(
+        "--checkpoint", type=Path, help="an epoch-NNNN checkpoint folder, or a run folder (newest)"
+    )
+    colorize.add_argument("--batch-size", type=int, default=16, help="sketches per batch")
+    colorize.add_argument("--no-progress", action="store_true", help="no progress bar")
+    colorize.set_defaults(run=_colorize)
+
     data = commands.add_parser("data", help="data sets").add_subparsers(
         dest="data_command", required=True, metavar="COMMAND"
     )
@@ -136,6 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--count", type=int, default=500, help="images, 80%% train / 20%% val")
     synth.add_argument("--size", type=int, default=256, help="side of each half, in pixels")
     synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument(
+        "--sketches-only",
+        action="store_true",
+        help="write COUNT sketch PNGs (no colour half, no splits): input for ganime colorize",
+    )
     synth.set_defaults(run=_synth)
     return parser
 
@@ -247,9 +301,62 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _synth(args: argparse.Namespace) -> int:
-    from ganime_core.data.synth import write_synthetic_dataset
+def _promote(args: argparse.Namespace) -> int:
+    from orchestration.registry import promote, rollback
+    from orchestration.tracking import browse_hint, tracking_uri
 
+    if args.rollback:
+        print("\n".join(rollback(tracking_uri(), args.rollback, dry_run=args.dry_run)))
+        return 0
+    if args.limit is not None and args.limit < 2:
+        raise GanimeError(f"--limit {args.limit}: FID needs at least 2 images")
+    promotion = promote(
+        tracking_uri(),
+        sweep=args.sweep,
+        run_id=args.run_id,
+        metric=args.metric,
+        min_improvement=args.min_improvement,
+        limit=args.limit,
+        dry_run=args.dry_run,
+    )
+    print("\n".join(promotion.lines()))
+    if not args.dry_run:
+        print(f"see {promotion.name} in the MLflow UI: {browse_hint(f'#/models/{promotion.name}')}")
+    return 0
+
+
+def _colorize(args: argparse.Namespace) -> int:
+    from orchestration.colorize import checkpoint_colorizer, colorize_files, model_colorizer
+
+    if args.batch_size < 1:
+        raise GanimeError("--batch-size must be >= 1")
+    if args.model:
+        colorize = model_colorizer(args.model)
+    else:
+        colorize = checkpoint_colorizer(args.checkpoint, args.batch_size)
+    report = colorize_files(
+        args.inputs,
+        args.out,
+        colorize,
+        batch_size=args.batch_size,
+        progress=not args.no_progress,
+    )
+    for path, why in report.skipped:
+        print(f"ganime: skipped {path}: {why}", file=sys.stderr)
+    print(json.dumps(report.summary()))
+    return 1 if report.skipped else 0
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from ganime_core.data.synth import write_sketches, write_synthetic_dataset
+
+    if args.sketches_only:
+        try:
+            paths = write_sketches(args.out, args.count, args.size, args.seed)
+        except ValueError as exc:
+            raise GanimeError(str(exc)) from None
+        print(json.dumps({"out": str(args.out), "count": len(paths), "size": args.size}))
+        return 0
     try:
         out = write_synthetic_dataset(args.out, args.count, args.size, args.seed)
     except (ValueError, FileExistsError) as exc:

@@ -18,7 +18,6 @@ import logging
 import math
 import os
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -508,7 +507,7 @@ def _summarize(sweep: Sweep, uri: str, parent_run_id: str, results: Any) -> Swee
 
 def report_lines(sweep: Sweep, outcome: SweepOutcome) -> list[str]:
     """What the terminal shows at the end: the best trial, the tally, how to browse it."""
-    from orchestration.tracking import tracking_uri
+    from orchestration.tracking import browse_hint
 
     reasons = [row["stop_reason"].partition(":")[0].partition(" at ")[0] for row in outcome.trials]
     tally = ", ".join(f"{reasons.count(r)} {r}" for r in dict.fromkeys(reasons))
@@ -527,17 +526,8 @@ def report_lines(sweep: Sweep, outcome: SweepOutcome) -> list[str]:
             f"best trial {best['trial']} (MLflow run {best['run_id']}): {params}",
             f"  at epoch {best['best_epoch']}: {metrics}",
         ]
-    uri = tracking_uri()
     where = f"#/experiments/{outcome.experiment_id}/runs/{outcome.parent_run_id}"
-    if uri.startswith(("http://", "https://")):
-        lines.append(f"browse it: {uri.rstrip('/')}/{where}")
-    else:
-        # The mlflow next to this Python: the venv's, which need not be on PATH.
-        mlflow = Path(sys.executable).with_name("mlflow")
-        lines.append(
-            f"browse it: {mlflow if mlflow.exists() else 'mlflow'} ui --backend-store-uri {uri} "
-            f"--port 5000, then open http://127.0.0.1:5000/{where}"
-        )
+    lines.append(f"browse it: {browse_hint(where)}")
     return lines
 
 

@@ -216,6 +216,24 @@ def write_synthetic_dataset(out: str | Path, count: int, size: int, seed: int) -
 # --- writing helpers ------------------------------------------------------------------------------
 
 
+def write_sketches(out: str | Path, count: int, size: int, seed: int) -> list[Path]:
+    """Write `count` sketches alone (no colour half), OUT/sketch-NNNNN.png of size x size: what
+    a user brings to `ganime colorize`. Image i is the sketch of write_synthetic_dataset's image
+    i for the same seed."""
+    count = _check_int("count", count, 1)
+    size = _check_int("size", size, MIN_SIZE)
+    seed = _check_int("seed", seed, 0)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index in range(count):
+        _, sketch = render_character(np.random.default_rng([seed, index]), size)
+        path = out / f"sketch-{index:05d}.png"
+        Image.fromarray(sketch).save(path, **PNG_OPTIONS)
+        paths.append(path)
+    return paths
+
+
 def _check_int(name: str, value: object, minimum: int) -> int:
     if isinstance(value, bool):
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")

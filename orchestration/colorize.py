@@ -1,0 +1,111 @@
+"""`ganime colorize`: sketches (files and folders) to colour PNGs at each sketch's own size, with
+a registered MLflow model or a checkpoint. Unreadable files are reported and skipped; the caller
+turns a non-empty `skipped` into the exit code."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ganime_core.errors import GanimeError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+# uint8 (h_i, w_i, 3) sketches -> uint8 (h_i, w_i, 3) colour images
+ColorizeBatch = Callable[[list[np.ndarray]], list[np.ndarray]]
+
+
+@dataclass
+class ColorizeReport:
+    out: Path
+    written: list[Path] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # (file, why)
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "out": str(self.out),
+            "written": len(self.written),
+            "skipped": [{"file": str(path), "error": why} for path, why in self.skipped],
+        }
+
+
+def gather(inputs: list[Path]) -> tuple[list[tuple[Path, Path]], list[tuple[Path, str]]]:
+    """(file, output path relative to OUTDIR) for each sketch: a file as named, a folder's
+    image files (by suffix, recursively) under their path inside it; and the inputs that do
+    not exist."""
+    found: list[tuple[Path, Path]] = []
+    missing: list[tuple[Path, str]] = []
+    taken: set[Path] = set()
+    for source in inputs:
+        if source.is_dir():
+            files = sorted(
+                p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            )
+            pairs = [(p, p.relative_to(source)) for p in files]
+        elif source.is_file():
+            pairs = [(source, Path(source.name))]
+        else:
+            missing.append((source, "no such file or folder"))
+            continue
+        for path, relative in pairs:
+            target = relative.with_suffix(".png")
+            if target in taken:  # a.jpg beside a.png: keep both
+                target = relative.with_name(relative.name + ".png")
+            taken.add(target)
+            found.append((path, target))
+    return found, missing
+
+
+def model_colorizer(uri: str) -> ColorizeBatch:
+    from orchestration.model import IMAGE_COLUMN, load_colorizer, sketch_frame
+
+    model = load_colorizer(uri, what="--model")
+    return lambda images: list(model.predict(sketch_frame(images))[IMAGE_COLUMN])
+
+
+def checkpoint_colorizer(path: Path, batch_size: int) -> ColorizeBatch:
+    from ganime_core.checkpoint import open_checkpoint
+    from ganime_core.inference import colorize_images
+
+    config, family, _ = open_checkpoint(path)
+    size = config.data.image_size
+    return lambda images: colorize_images(family.generate, images, size, batch_size)
+
+
+def colorize_files(
+    inputs: list[Path],
+    out: Path,
+    colorize: ColorizeBatch,
+    *,
+    batch_size: int = 16,
+    progress: bool = True,
+) -> ColorizeReport:
+    """Colorize every sketch of `inputs` into `out`, `batch_size` files at a time."""
+    from PIL import Image
+    from tqdm import tqdm
+
+    from ganime_core.inference import UnreadableImageError, read_image
+
+    files, missing = gather(inputs)
+    report = ColorizeReport(out, skipped=missing)
+    if not files:
+        raise GanimeError(f"no sketches found in {' '.join(map(str, inputs))}")
+    with tqdm(total=len(files), desc="colorizing", unit="img", disable=not progress) as bar:
+        for start in range(0, len(files), batch_size):
+            batch, images = [], []
+            for path, target in files[start : start + batch_size]:
+                try:
+                    images.append(read_image(path))
+                    batch.append(target)
+                except UnreadableImageError as exc:
+                    report.skipped.append((path, str(exc)))
+            if images:
+                for target, colour in zip(batch, colorize(images), strict=True):
+                    written = out / target
+                    written.parent.mkdir(parents=True, exist_ok=True)
+                    Image.fromarray(colour).save(written)
+                    report.written.append(written)
+            bar.update(len(files[start : start + batch_size]))
+    return report
