@@ -18,14 +18,24 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	touch $@
 
 # The main job on embedded defaults: a small Ray Tune sweep (Optuna + ASHA) of Pix2Pix+TV on
-# generated data, on local Ray, logged to MLflow at sqlite:///mlflow.db. Run again, it continues
-# the same sweep (or, if it finished, prints its result again).
+# generated data, on local Ray, logged to MLflow at sqlite:///mlflow.db; then its best trial is
+# promoted to the Model Registry (ganime-pix2pix@champion, behind the held-out gate) and
+# colorizes a few generated sketches it never saw (48 px: the model restores their size). Run
+# again, it continues the same sweep (or, if it finished, prints its result again).
+QUICKSTART_SKETCHES := runs/colorize/sketches
+QUICKSTART_COLORIZED := runs/colorize/colorized
 quickstart: install
 	@if [ -f runs/ray/quickstart/ganime-sweep.json ]; then \
 		$(BIN)/ganime sweep --resume quickstart; \
 	else \
 		$(BIN)/ganime sweep experiments/quickstart.yaml; \
 	fi
+	$(BIN)/ganime promote --sweep quickstart
+	@test -d $(QUICKSTART_SKETCHES) || $(BIN)/ganime data synth --sketches-only \
+		--out $(QUICKSTART_SKETCHES) --count 8 --size 48 --seed 1 > /dev/null
+	$(BIN)/ganime colorize $(QUICKSTART_SKETCHES) -o $(QUICKSTART_COLORIZED) \
+		--model models:/ganime-pix2pix@champion --no-progress
+	@echo "colorized sketches: $(QUICKSTART_COLORIZED)/ (from $(QUICKSTART_SKETCHES)/)"
 
 test: install
 	$(BIN)/python -m pytest
