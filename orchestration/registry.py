@@ -146,7 +146,10 @@ def _logged_generator(client: Any, run: Any) -> tuple[str, str]:
         filter_string=f"source_run_id = '{run.info.run_id}'",
         output_format="list",
     )
-    by_name = {model.name: model.model_id for model in models}
+    # A run logs best_generator again at each new best FID: the newest one is the best.
+    by_name: dict[str, str] = {}
+    for model in sorted(models, key=lambda m: m.creation_timestamp, reverse=True):
+        by_name.setdefault(model.name, model.model_id)
     for name in GENERATORS:
         if name in by_name:
             return by_name[name], name
@@ -206,7 +209,8 @@ class Promotion:
     champion: Any | None  # the champion ModelVersion before, if any
     champion_measured: Measured | None
     verdict: Verdict
-    version: str | None  # the registered version (None in a dry run)
+    version: str | None  # the candidate's version (None: a dry run that would register it)
+    registered_before: bool
     dry_run: bool
 
     def lines(self) -> list[str]:
@@ -219,17 +223,15 @@ class Promotion:
         if self.champion_measured is not None:
             lines.append(f"champion v{self.champion.version}: {_describe(self.champion_measured)}")
         would = "would " if self.dry_run else ""
-        version = f"v{self.version}" if self.version else "a new version"
-        if self.verdict.promote:
-            lines.append(
-                f"{would}register {version} of {self.name} and move @{CHAMPION} to it: "
-                f"{self.verdict.reason}"
-            )
+        if self.registered_before:
+            registered = f"{self.name} v{self.version} (registered before)"
         else:
-            lines.append(
-                f"{would}register {version} of {self.name}; @{CHAMPION} stays on "
-                f"v{self.champion.version}: {self.verdict.reason}"
-            )
+            registered = f"{would}register {self.name} v{self.version or 'N+1'}"
+        if self.verdict.promote:
+            lines.append(f"{registered}; {would}move @{CHAMPION} to it: {self.verdict.reason}")
+        else:
+            stays = f"@{CHAMPION} stays on v{self.champion.version}"
+            lines.append(f"{registered}; {stays}: {self.verdict.reason}")
         if self.dry_run:
             lines.append("dry run: nothing registered, no alias moved")
         return lines
@@ -272,12 +274,14 @@ def promote(
         measured["champion"].value if champion else None,
         min_improvement,
     )
-    version = None
-    if champion is not None and champion.tags.get(MODEL_TAG) == candidate.model_id:
-        verdict = Verdict(False, "the candidate is the champion itself")
-        version = str(champion.version)  # registered already; its gate tags stay as they were
+    version = registered_version(client, name, candidate.model_id)
+    registered_before = version is not None
+    if champion is not None and version == str(champion.version):
+        verdict = Verdict(False, "the candidate is the champion itself")  # its tags stay
     elif not dry_run:
-        version = _register(client, name, candidate, config, measured["candidate"], verdict)
+        version = _register(
+            client, name, candidate, config, measured["candidate"], verdict, existing=version
+        )
         if verdict.promote:
             _move_champion(client, name, version, previous=champion)
     return Promotion(
@@ -288,24 +292,38 @@ def promote(
         champion_measured=measured.get("champion"),
         verdict=verdict,
         version=version,
+        registered_before=registered_before,
         dry_run=dry_run,
     )
 
 
+def registered_version(client: Any, name: str, model_id: str) -> str | None:
+    """The version of `name` registered from the logged model `model_id`, if any."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = client.search_model_versions(f"name = '{name}'")
+    except MlflowException:
+        return None
+    found = [v.version for v in versions if v.tags.get(MODEL_TAG) == model_id]
+    return str(found[0]) if found else None
+
+
 def _register(
-    client: Any, name: str, candidate: Candidate, config: Any, measured: Measured, verdict: Verdict
+    client: Any,
+    name: str,
+    candidate: Candidate,
+    config: Any,
+    measured: Measured,
+    verdict: Verdict,
+    existing: str | None,
 ) -> str:
-    """A version of `name` for the candidate's model: the existing one if it was registered
-    before (promote is safe to run again), else a new one; its tags record the lineage and
-    this gate's outcome."""
+    """The version of `name` for the candidate's model: `existing` if it was registered before
+    (promote is safe to run again), else a new one; its tags record the lineage and this gate's
+    outcome."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    existing = [
-        v
-        for v in client.search_model_versions(f"name = '{name}'")
-        if v.tags.get(MODEL_TAG) == candidate.model_id
-    ]
     tags = {
         MODEL_TAG: candidate.model_id,
         "ganime.generator": candidate.generator,
@@ -320,9 +338,7 @@ def _register(
         "ganime.gate": ("promoted: " if verdict.promote else "not promoted: ") + verdict.reason,
         **{f"ganime.holdout.{k}": f"{v:.6g}" for k, v in measured.metrics.items()},
     }
-    if existing:
-        version = existing[0].version
-    else:
+    if existing is None:
         try:
             client.get_registered_model(name)
         except MlflowException:
@@ -332,10 +348,10 @@ def _register(
                 f"images out (ganime colorize --model models:/{name}@{CHAMPION}).",
             )
         mlflow.set_tracking_uri(client.tracking_uri)
-        version = mlflow.register_model(candidate.uri, name).version
+        existing = str(mlflow.register_model(candidate.uri, name).version)
     for key, value in tags.items():
-        client.set_model_version_tag(name, version, key, value)
-    return str(version)
+        client.set_model_version_tag(name, existing, key, value)
+    return existing
 
 
 def _move_champion(client: Any, name: str, version: str, previous: Any | None) -> None:
