@@ -235,6 +235,9 @@ class RunLogger:
             mlflow.set_tracking_uri(self.uri)
             with mlflow.start_run(run_id=self.run_id):
                 log_generator_model(generator, config, name, example)
+            # Leaving the fluent run marks it FINISHED, but the job is still going; the driver
+            # sets the final status.
+            self.client.update_run(self.run_id, status="RUNNING")
 
         self.retrying(f"model {name}", log)
 

@@ -102,6 +102,23 @@ def test_a_transient_tracking_error_is_retried_and_a_lasting_one_never_stops_tra
     assert "MLflow: metrics failed 4 times, skipped (server gone)" in caplog.text
 
 
+def test_logging_a_model_mid_run_leaves_the_run_running(smoke_config, tmp_path) -> None:
+    import keras
+    import numpy as np
+    from mlflow.tracking import MlflowClient
+
+    from orchestration.tracking import RunLogger
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    client = MlflowClient(uri)
+    run_id = client.create_run(client.create_experiment("e")).info.run_id
+    generator = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(3, 1)])
+    RunLogger(uri, run_id).log_model(
+        generator, smoke_config(), "best_generator", np.zeros((32, 32, 3), np.uint8)
+    )
+    assert client.get_run(run_id).info.status == "RUNNING"  # the UI must not say FINISHED yet
+
+
 def test_a_failed_train_run_is_told_by_its_lowest_failing_rank_in_one_line() -> None:
     from ray.train import WorkerGroupError
 
