@@ -172,21 +172,21 @@ def champion_version(client: Any, name: str) -> Any | None:
 
 
 def measure_on_holdout(
-    models: dict[str, str], candidate_config: Any, metric: str, limit: int | None
+    models: dict[str, Any], candidate_config: Any, metric: str, limit: int | None
 ) -> dict[str, Measured]:
-    """Each model (label -> URI) on the candidate's held-out split (val), under one evaluator:
-    same images, same backbone, same image count."""
+    """Each loaded model (label -> pyfunc model) on the candidate's held-out split (val), under
+    one evaluator: same images, same backbone, same image count."""
     from ganime_core.config import parse_config
     from ganime_core.evaluation import Evaluator
-    from orchestration.model import load_colorizer, pyfunc_generate
+    from orchestration.model import pyfunc_generate
 
     raw = candidate_config.model_dump(mode="json")
     raw["metrics"]["max_images"] = limit  # None: the whole split
     config = parse_config(raw, source="held-out evaluation")
     evaluator = Evaluator(config, split="val")
     measured = {}
-    for label, uri in models.items():
-        evaluation = evaluator.evaluate(pyfunc_generate(load_colorizer(uri, what=label)))
+    for label, model in models.items():
+        evaluation = evaluator.evaluate(pyfunc_generate(model))
         value = {"fid": evaluation.fid, "kid": evaluation.kid.mean, "ssim": evaluation.ssim}[metric]
         if value is None:
             raise GanimeError("--metric ssim needs paired data; its held-out split has none")
@@ -261,24 +261,27 @@ def promote(
         raise GanimeError("--min-improvement must be >= 0")
     client = MlflowClient(uri)
     candidate = find_candidate(client, metric, sweep=sweep, run_id=run_id)
-    config = load_colorizer(candidate.uri, what="candidate").unwrap_python_model().config
+    models = {"candidate": load_colorizer(candidate.uri, what="candidate")}
+    config = models["candidate"].unwrap_python_model().config
     name = registered_name(config.model.family)
     champion = champion_version(client, name)
-    models = {"candidate": candidate.uri}
-    if champion is not None:
-        models["champion"] = f"models:/{name}/{champion.version}"
-    measured = measure_on_holdout(models, config, metric, limit)
-    verdict = judge(
-        metric,
-        measured["candidate"].value,
-        measured["champion"].value if champion else None,
-        min_improvement,
-    )
     version = registered_version(client, name, candidate.model_id)
     registered_before = version is not None
-    if champion is not None and version == str(champion.version):
+    is_champion = champion is not None and version == str(champion.version)
+    if champion is not None and not is_champion:
+        champion_uri = f"models:/{name}/{champion.version}"
+        models["champion"] = load_colorizer(champion_uri, what="champion")
+    measured = measure_on_holdout(models, config, metric, limit)
+    if is_champion:
         verdict = Verdict(False, "the candidate is the champion itself")  # its tags stay
-    elif not dry_run:
+    else:
+        verdict = judge(
+            metric,
+            measured["candidate"].value,
+            measured["champion"].value if champion else None,
+            min_improvement,
+        )
+    if not is_champion and not dry_run:
         version = _register(
             client, name, candidate, config, measured["candidate"], verdict, existing=version
         )
