@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -67,23 +68,37 @@ def measure(
 
 
 def log_evaluation(summary: dict[str, object], metrics: dict[str, float], data: Path) -> str:
-    """One run in the `ganime-evaluations` experiment: what was measured, on what, with what."""
-    import mlflow
+    """One run in the `ganime-evaluations` experiment: what was measured, on what, with what.
 
-    mlflow.set_experiment(EVALUATION_EXPERIMENT)
+    Through a client, not the fluent API: mlflow.set_experiment would leave an active
+    experiment behind in this process (and in $MLFLOW_EXPERIMENT_ID) for whatever runs next."""
+    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.tracking import MlflowClient
+
+    from orchestration.tracking import tracking_uri
+
+    client = MlflowClient(tracking_uri())
+    found = client.get_experiment_by_name(EVALUATION_EXPERIMENT)
+    experiment_id = (
+        found.experiment_id if found else client.create_experiment(EVALUATION_EXPERIMENT)
+    )
     name = f"{summary['source']} on {data.name}/{summary['split']}"
-    with mlflow.start_run(run_name=name) as run:
-        mlflow.log_params(
-            {
-                "source": summary["source"],
-                "data": str(data),
-                "split": summary["split"],
-                "n": summary["n"],
-                "backbone": summary["backbone"],
-            }
-        )
-        mlflow.log_metrics(metrics)
-        mlflow.set_tag("ganime.backbone", str(summary["backbone"]))
-        mlflow.log_dict(summary, "evaluation.json")
-    log.info("logged to MLflow run %s", run.info.run_id)
-    return run.info.run_id
+    run_id = client.create_run(experiment_id, run_name=name).info.run_id
+    params = {
+        "source": summary["source"],
+        "data": str(data),
+        "split": summary["split"],
+        "n": summary["n"],
+        "backbone": summary["backbone"],
+    }
+    now = int(time.time() * 1000)
+    client.log_batch(
+        run_id,
+        metrics=[Metric(key, float(value), now, 0) for key, value in metrics.items()],
+        params=[Param(key, str(value)) for key, value in params.items()],
+        tags=[RunTag("ganime.backbone", str(summary["backbone"]))],
+    )
+    client.log_dict(run_id, summary, "evaluation.json")
+    client.set_terminated(run_id)
+    log.info("logged to MLflow run %s", run_id)
+    return run_id

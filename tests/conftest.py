@@ -26,6 +26,22 @@ SWEEP_FILES = sorted(p for p in EXPERIMENTS.glob("*.yaml") if _is_sweep(p))
 EXPERIMENT_FILES = sorted(p for p in EXPERIMENTS.glob("*.yaml") if not _is_sweep(p))
 
 
+@pytest.fixture(autouse=True)
+def _no_mlflow_state_between_tests():
+    """MLflow's fluent API keeps a tracking URI and an active run per process: a test that sets
+    them must not hand them to the next one (whose store is another temporary file).
+    set_tracking_uri also writes $MLFLOW_TRACKING_URI, so that is put back as it was."""
+    saved = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    mlflow = sys.modules.get("mlflow")
+    if mlflow is not None:
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+        mlflow.set_tracking_uri(None)  # unsets $MLFLOW_TRACKING_URI too
+    if saved is not None:
+        os.environ["MLFLOW_TRACKING_URI"] = saved
+
+
 @pytest.fixture
 def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private cache (generated data, scan results) so tests never share state."""
