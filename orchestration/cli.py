@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+from functools import partial
 from pathlib import Path
 
 from ganime_core.errors import GanimeError
@@ -331,13 +332,13 @@ def _colorize(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise GanimeError("--batch-size must be >= 1")
     if args.model:
-        colorize = model_colorizer(args.model)
+        make_colorizer = partial(model_colorizer, args.model)
     else:
-        colorize = checkpoint_colorizer(args.checkpoint, args.batch_size)
+        make_colorizer = partial(checkpoint_colorizer, args.checkpoint, args.batch_size)
     report = colorize_files(
         args.inputs,
         args.out,
-        colorize,
+        make_colorizer,
         batch_size=args.batch_size,
         progress=not args.no_progress,
     )

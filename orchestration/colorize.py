@@ -77,12 +77,13 @@ def checkpoint_colorizer(path: Path, batch_size: int) -> ColorizeBatch:
 def colorize_files(
     inputs: list[Path],
     out: Path,
-    colorize: ColorizeBatch,
+    make_colorizer: Callable[[], ColorizeBatch],
     *,
     batch_size: int = 16,
     progress: bool = True,
 ) -> ColorizeReport:
-    """Colorize every sketch of `inputs` into `out`, `batch_size` files at a time."""
+    """Colorize every sketch of `inputs` into `out`, `batch_size` files at a time. The model is
+    loaded (`make_colorizer`) only once there is something to colorize."""
     from PIL import Image
     from tqdm import tqdm
 
@@ -92,6 +93,7 @@ def colorize_files(
     report = ColorizeReport(out, skipped=missing)
     if not files:
         raise GanimeError(f"no sketches found in {' '.join(map(str, inputs))}")
+    colorize = make_colorizer()
     with tqdm(total=len(files), desc="colorizing", unit="img", disable=not progress) as bar:
         for start in range(0, len(files), batch_size):
             batch, images = [], []

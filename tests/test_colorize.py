@@ -83,7 +83,10 @@ def test_colorize_writes_each_sketch_at_its_size_and_reports_the_corrupt_one(
 
     (folder / "corrupt.png").unlink()
     assert main([*args, "--no-progress"]) == 0
+    capsys.readouterr()
+    # Nothing to colorize is one line, before any model is loaded (there is no checkpoint "x").
     assert main(["colorize", str(tmp_path / "nothing"), "-o", str(out), "--checkpoint", "x"]) == 2
+    assert "no sketches found" in capsys.readouterr().err
 
 
 def test_colorize_with_an_mlflow_model_matches_the_checkpoint(
