@@ -46,13 +46,17 @@ def keras_cache_files() -> list[Path]:
     return [base / "models" / KERAS_INCEPTION_FILE for base in bases]
 
 
+# Appended to FID/KID metric names measured with the seeded stand-in backbone.
+UNTRAINED_SUFFIX = "_untrained"
+
+
 def inception_metric_suffix(settings: MetricsConfig) -> str:
     """'' when FID/KID will come from ImageNet weights, '_untrained' when the config allows the
     seeded stand-in and no weights are found; otherwise the MetricsError saying how to get them."""
     if find_inception_weights(settings) is not None:
         return ""
     if settings.allow_untrained_backbone:
-        return "_untrained"
+        return UNTRAINED_SUFFIX
     raise MetricsError(
         f"no InceptionV3 ImageNet weights: none in the Keras cache ({keras_cache_files()[0]}), "
         f"and metrics.inception_weights and ${INCEPTION_WEIGHTS_ENV} are unset. On a machine with "

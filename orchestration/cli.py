@@ -289,8 +289,7 @@ def _describe(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from orchestration.evaluation import evaluate_checkpoint, evaluate_model
 
-    if args.limit is not None and args.limit < 2:
-        raise GanimeError(f"--limit {args.limit}: FID needs at least 2 images")
+    _check_limit(args.limit)
     options = dict(
         split=args.split, limit=args.limit, overrides=args.overrides, progress=not args.no_progress
     )
@@ -309,8 +308,7 @@ def _promote(args: argparse.Namespace) -> int:
     if args.rollback:
         print("\n".join(rollback(tracking_uri(), args.rollback, dry_run=args.dry_run)))
         return 0
-    if args.limit is not None and args.limit < 2:
-        raise GanimeError(f"--limit {args.limit}: FID needs at least 2 images")
+    _check_limit(args.limit)
     promotion = promote(
         tracking_uri(),
         sweep=args.sweep,
@@ -346,6 +344,11 @@ def _colorize(args: argparse.Namespace) -> int:
         print(f"ganime: skipped {path}: {why}", file=sys.stderr)
     print(json.dumps(report.summary()))
     return 1 if report.skipped else 0
+
+
+def _check_limit(limit: int | None) -> None:
+    if limit is not None and limit < 2:
+        raise GanimeError(f"--limit {limit}: FID needs at least 2 images")
 
 
 def _synth(args: argparse.Namespace) -> int:

@@ -87,13 +87,13 @@ class Colorizer(mlflow.pyfunc.PythonModel):
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict | None = None
     ) -> pd.DataFrame:
-        from ganime_core.inference import UnreadableImageError, colorize_images
+        from ganime_core.inference import colorize_images
 
         sketches = []
         for row, cell in enumerate(model_input[IMAGE_COLUMN]):
             try:
                 sketches.append(decode_cell(cell))
-            except (UnreadableImageError, ValueError) as exc:
+            except ValueError as exc:  # UnreadableImageError, or a bad data: URI
                 raise ValueError(f"row {row} of column {IMAGE_COLUMN!r}: {exc}") from None
         colour = colorize_images(
             lambda sketch: self.generator(sketch, training=False),

@@ -18,6 +18,7 @@ from typing import Any
 
 from ganime_core.errors import GanimeError
 from orchestration.sweep import SWEEP_TAG, TRIAL_TAG
+from orchestration.sweep_config import METRIC_MODES, logged_metric_name, logged_metric_names
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,6 @@ CHAMPION = "champion"
 PREVIOUS_TAG = "ganime.previous_champion"  # the version the alias pointed at before this one
 MODEL_TAG = "ganime.model_id"  # the logged model a version was registered from
 GENERATORS = ("best_generator", "final_generator")  # preferred first (tracking.TrainingTracker)
-# --metric -> (logged metric name without the backbone's suffix, better direction)
-METRICS = {"fid": ("fid", "min"), "kid": ("kid_mean", "min"), "ssim": ("ssim", "max")}
 
 
 def registered_name(family: str) -> str:
@@ -71,7 +70,7 @@ def judge(metric: str, candidate: float, champion: float | None, margin: float) 
     """Whether `candidate` beats `champion` by at least `margin` (and strictly) on `metric`."""
     if champion is None:
         return Verdict(True, "there is no champion yet")
-    mode = METRICS[metric][1]
+    mode = METRIC_MODES[metric]
     improvement = champion - candidate if mode == "min" else candidate - champion
     text = f"{metric} {candidate:.4g} against the champion's {champion:.4g}"
     if improvement > 0 and improvement >= margin:
@@ -86,12 +85,8 @@ def judge(metric: str, candidate: float, champion: float | None, margin: float) 
 
 def logged_key(metrics: dict[str, float], metric: str) -> str | None:
     """The name `metric` was logged under in a run: fid, or fid_untrained for a run measured
-    with an untrained backbone (ganime_core.evaluation.Evaluation.metrics)."""
-    base = METRICS[metric][0]
-    for key in (base, f"{base}_untrained"):
-        if key in metrics:
-            return key
-    return None
+    with the stand-in backbone."""
+    return next((key for key in logged_metric_names(metric) if key in metrics), None)
 
 
 def find_candidate(
@@ -112,7 +107,7 @@ def find_candidate(
             filter_string=f"tags.`{SWEEP_TAG}` = '{sweep}' and tags.`{TRIAL_TAG}` != ''",
         )
         runs = [run for run in runs if run.info.status != "FAILED"]
-    mode = METRICS[metric][1]
+    mode = METRIC_MODES[metric]
     ranked = []
     for run in runs:
         key = logged_key(run.data.metrics, metric)
@@ -187,10 +182,10 @@ def measure_on_holdout(
     measured = {}
     for label, model in models.items():
         evaluation = evaluator.evaluate(pyfunc_generate(model))
-        value = {"fid": evaluation.fid, "kid": evaluation.kid.mean, "ssim": evaluation.ssim}[metric]
-        if value is None:
-            raise GanimeError("--metric ssim needs paired data; its held-out split has none")
         metrics = {**evaluation.metrics(), "n": evaluation.n}
+        value = metrics.get(logged_metric_name(metric, evaluation.metric_suffix))
+        if value is None:  # SSIM of unpaired data
+            raise GanimeError("--metric ssim needs paired data; its held-out split has none")
         measured[label] = Measured(label, float(value), metrics, evaluation.backbone)
         log.info(
             "%s: %s on %d held-out images (%s)", label, metric, evaluation.n, evaluation.backbone

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ganime_core.errors import GanimeError
+from ganime_core.pretrained import UNTRAINED_SUFFIX
 from orchestration.distributed import last_line
 from orchestration.sweep_config import Sweep, SweepConfig
 
@@ -546,7 +547,7 @@ def _best_evaluation(client: Any, run_id: str, key: str, better: Any) -> dict[st
 
 
 def _final_metric_names(metric_key: str) -> list[str]:
-    suffix = "_untrained" if metric_key.endswith("_untrained") else ""
+    suffix = UNTRAINED_SUFFIX if metric_key.endswith(UNTRAINED_SUFFIX) else ""
     return [f"{name}{suffix}" if name != "ssim" else name for name in FINAL_METRICS]
 
 

@@ -35,7 +35,7 @@ from ganime_core.config import (
     set_dotted,
 )
 from ganime_core.errors import ConfigError
-from ganime_core.pretrained import inception_metric_suffix
+from ganime_core.pretrained import UNTRAINED_SUFFIX, inception_metric_suffix
 
 # Lower FID/KID is better, higher SSIM is better.
 METRIC_MODES = {"fid": "min", "kid": "min", "ssim": "max"}
@@ -246,11 +246,22 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> Sweep:
     return sweep
 
 
+def logged_metric_name(metric: str, suffix: str) -> str:
+    """The name `metric` (fid, kid, ssim) is logged under: FID and KID carry the backbone's
+    suffix (ganime_core.evaluation.Evaluation.metrics); SSIM uses no backbone."""
+    return {"fid": f"fid{suffix}", "kid": f"kid_mean{suffix}", "ssim": "ssim"}[metric]
+
+
+def logged_metric_names(metric: str) -> tuple[str, ...]:
+    """Every name `metric` may be logged under: with ImageNet weights, and with the stand-in."""
+    return tuple(dict.fromkeys(logged_metric_name(metric, s) for s in ("", UNTRAINED_SUFFIX)))
+
+
 def _metric_key(config: SweepConfig, base: ExperimentConfig) -> str:
     if config.metric == "ssim":
         return "ssim"
     suffix = inception_metric_suffix(base.metrics)  # raises if no backbone can be had
-    return f"fid{suffix}" if config.metric == "fid" else f"kid_mean{suffix}"
+    return logged_metric_name(config.metric, suffix)
 
 
 def _check_evaluations_meet_rungs(sweep: Sweep) -> None:

@@ -24,6 +24,7 @@ from ganime_core.config import MetricsConfig
 from ganime_core.errors import MetricsError
 from ganime_core.pretrained import (
     KERAS_INCEPTION_FILE,
+    UNTRAINED_SUFFIX,
     find_inception_weights,
     inception_metric_suffix,
 )
@@ -49,7 +50,7 @@ class Backbone:
     @property
     def metric_suffix(self) -> str:
         """Appended to the FID/KID metric names: '' for ImageNet weights, '_untrained' otherwise."""
-        return "" if self.pretrained else "_untrained"
+        return "" if self.pretrained else UNTRAINED_SUFFIX
 
     def features(self, images: np.ndarray | tf.Tensor) -> np.ndarray:
         """(n, h, w, 3) uint8 images -> (n, 2048) float32 pool features."""
