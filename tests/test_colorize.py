@@ -125,3 +125,13 @@ def test_synth_sketches_only_writes_the_sketch_halves(tmp_path: Path, capsys) ->
     assert [f.name for f in files] == ["sketch-00000.png", "sketch-00001.png"]
     _, expected = render_character(np.random.default_rng([3, 1]), 64)
     np.testing.assert_array_equal(np.asarray(Image.open(files[1])), expected)
+
+
+def test_colorize_shows_a_progress_bar_over_the_files(sketches, checkpoint, tmp_path, capsys):
+    from orchestration.cli import main
+
+    folder, lone = sketches
+    args = ["colorize", str(lone), str(folder), "-o", str(tmp_path / "o")]
+    assert main([*args, "--checkpoint", str(checkpoint), "--batch-size", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "colorizing: 100%" in err and "5/5" in err  # 4 sketches and the corrupt file
