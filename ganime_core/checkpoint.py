@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,23 @@ def checkpoint_name(epochs_completed: int) -> str:
     return f"epoch-{epochs_completed:04d}"
 
 
+@dataclass(frozen=True)
+class Best:
+    """The best evaluation of a run so far: the metric it was chosen by, its value, its epoch."""
+
+    name: str  # e.g. fid_untrained: a change of backbone starts the comparison afresh
+    value: float
+    epoch: int
+
+
+@dataclass(frozen=True)
+class CheckpointState:
+    """What a checkpoint records besides the weights."""
+
+    epochs_completed: int
+    best: Best | None = None
+
+
 class Checkpointer:
     """Saves and restores a model family's state under `directory`, keeping the newest `keep`."""
 
@@ -50,14 +68,19 @@ class Checkpointer:
         found = complete_checkpoints(self.directory)
         return found[-1] if found else None
 
-    def save(self, epochs_completed: int) -> Path:
-        """Write a checkpoint after `epochs_completed` epochs; return its directory."""
+    def save(self, epochs_completed: int, best: Best | None = None) -> Path:
+        """Write a checkpoint after `epochs_completed` epochs, with the run's best evaluation so
+        far; return its directory."""
         self.directory.mkdir(parents=True, exist_ok=True)
         final = self.directory / checkpoint_name(epochs_completed)
         tmp = self.directory / f".{final.name}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         self._checkpoint.write(str(tmp / _PREFIX))
-        state = {"epochs_completed": epochs_completed, "fingerprint": self.fingerprint}
+        state = {
+            "epochs_completed": epochs_completed,
+            "fingerprint": self.fingerprint,
+            "best": asdict(best) if best else None,
+        }
         (tmp / CONFIG_FILE).write_text(config_yaml(self.config))
         (tmp / STATE_FILE).write_text(json.dumps(state))
         if final.exists():  # the same epoch saved again after a resume
@@ -67,8 +90,8 @@ class Checkpointer:
             shutil.rmtree(old, ignore_errors=True)
         return final
 
-    def restore(self, path: Path) -> int:
-        """Load `path` into the family; return the epochs it had completed."""
+    def restore(self, path: Path) -> CheckpointState:
+        """Load `path` into the family; return what it recorded besides the weights."""
         try:
             state = json.loads((path / STATE_FILE).read_text())
         except (OSError, ValueError):
@@ -82,7 +105,8 @@ class Checkpointer:
                 "batch size changed); start a new run with another name or train.output_dir"
             )
         self._checkpoint.read(str(path / _PREFIX)).assert_existing_objects_matched()
-        return int(state["epochs_completed"])
+        best = state.get("best")  # absent in checkpoints written before runs kept it
+        return CheckpointState(int(state["epochs_completed"]), Best(**best) if best else None)
 
 
 def complete_checkpoints(directory: Path) -> list[Path]:
@@ -133,4 +157,4 @@ def open_checkpoint(path: Path) -> tuple[ExperimentConfig, ModelFamily, int]:
     config = parse_config(raw, source=str(checkpoint / CONFIG_FILE))
     family = build_family(config)
     checkpointer = Checkpointer(checkpoint.parent, family.checkpoint_items(), config, keep=1)
-    return config, family, checkpointer.restore(checkpoint)
+    return config, family, checkpointer.restore(checkpoint).epochs_completed

@@ -10,6 +10,7 @@ import copy
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -150,9 +151,13 @@ class TrainConfig(_Section):
     eval_every: int = Field(
         5,
         ge=0,
-        description="epochs between FID/KID/SSIM evaluations when tracked in MLflow, taken at "
-        "checkpoints (a multiple of checkpoint_every); the last epoch is always evaluated; 0 = "
-        "never",
+        description="epochs between FID/KID/SSIM evaluations, taken at checkpoints (a multiple "
+        "of checkpoint_every); the last epoch is evaluated too; 0 = only at eval_epochs",
+    )
+    eval_epochs: tuple[int, ...] = Field(
+        (),
+        description="further epochs to evaluate (and checkpoint) at; a sweep whose experiment "
+        "leaves eval_every unset evaluates at its ASHA rungs and last epoch this way",
     )
     keep_checkpoints: int = Field(3, ge=1)
     sample_images: int = Field(4, ge=1, description="validation rows in each epoch's sample grid")
@@ -176,7 +181,22 @@ class TrainConfig(_Section):
                 f"eval_every ({self.eval_every}) must be a multiple of "
                 f"checkpoint_every ({self.checkpoint_every})"
             )
+        if any(epoch < 1 for epoch in self.eval_epochs):
+            raise ValueError(f"eval_epochs: epochs count from 1, got {list(self.eval_epochs)}")
         return self
+
+    def checkpoints(self, epoch: int) -> bool:
+        """Whether a checkpoint is due after `epoch` (an evaluated epoch always gets one)."""
+        return epoch % self.checkpoint_every == 0 or epoch == self.epochs
+
+    def evaluates(self, epoch: int) -> bool:
+        """Whether the run measures FID/KID/SSIM after `epoch` (counting from 1)."""
+        if epoch in self.eval_epochs:
+            return True
+        return self.eval_every > 0 and (epoch % self.eval_every == 0 or epoch == self.epochs)
+
+    def evaluates_any(self) -> bool:
+        return self.eval_every > 0 or bool(self.eval_epochs)
 
 
 class MetricsConfig(_Section):
@@ -240,6 +260,7 @@ class ExperimentConfig(_Section):
                     "output_dir",
                     "checkpoint_every",
                     "eval_every",
+                    "eval_epochs",
                     "keep_checkpoints",
                     "sample_images",
                 },
@@ -250,6 +271,14 @@ class ExperimentConfig(_Section):
     def flat(self) -> dict[str, Any]:
         """Every value under its dotted name, e.g. {"model.lambda_tv": 0.0001}."""
         return _flatten(self.model_dump(mode="json"))
+
+    def replace(self, changes: Mapping[str, Any], source: str = "config") -> ExperimentConfig:
+        """A validated copy with each dotted key set, e.g. {"metrics.max_images": 40}: the one
+        way a config is changed after loading. Unknown keys and bad values are ConfigErrors."""
+        raw = self.model_dump(mode="json")
+        for key, value in changes.items():
+            set_dotted(raw, key, value.as_posix() if isinstance(value, Path) else value)
+        return parse_config(raw, source=source)
 
 
 def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -262,14 +291,23 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Return a copy of `raw` with each "dotted.key=value" set; values are parsed as YAML."""
-    tree = copy.deepcopy(raw)
+def parse_overrides(overrides: list[str]) -> dict[str, Any]:
+    """`--set` arguments ("dotted.key=value", the value read as YAML) as {dotted key: value},
+    for ExperimentConfig.replace or apply_overrides."""
+    changes: dict[str, Any] = {}
     for override in overrides:
         key, sep, text = override.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set {override!r}: expected key=value, e.g. model.lambda_tv=1e-3")
-        set_dotted(tree, key, yaml.safe_load(text), what=f"--set {override!r}")
+        changes[key] = yaml.safe_load(text)
+    return changes
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return a copy of the raw file `raw` with each "dotted.key=value" set."""
+    tree = copy.deepcopy(raw)
+    for key, value in parse_overrides(overrides).items():
+        set_dotted(tree, key, value, what=f"--set {key}")
     return tree
 
 

@@ -4,7 +4,8 @@ against each sketch's own colour image.
 Generated and real colour images are compared at `data.image_size`, as uint8, the way a user
 sees them; the backbone resizes both alike. The real images' features depend only on the data,
 the image size and the backbone, so they are computed once and cached on disk under a key of
-those: a sweep of many trials extracts them once.
+those (a sweep of many trials extracts them once), and kept in memory by an EvaluationCache
+with their Gaussian's square root (a process that evaluates many times computes it once).
 """
 
 from __future__ import annotations
@@ -21,17 +22,19 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from ganime_core.config import ExperimentConfig
+from ganime_core.config import ExperimentConfig, MetricsConfig
 from ganime_core.data.pipeline import TrainingData, to_uint8
 from ganime_core.metrics import (
-    FEATURE_DIM,
     Backbone,
     FeatureStatistics,
+    FrechetReference,
     KernelDistance,
     kid,
     load_backbone,
+    names,
     ssim_per_pair,
 )
+from ganime_core.pretrained import find_inception_weights, inception_metric_suffix
 
 # sketch in [-1, 1] (n, s, s, 3) -> colour in [-1, 1], e.g. ModelFamily.generate
 Generate = Callable[[tf.Tensor], tf.Tensor]
@@ -49,17 +52,73 @@ class Evaluation:
     def metrics(self) -> dict[str, float]:
         """Metric name -> value, names as logged: FID and KID carry the backbone's suffix."""
         metrics = {
-            f"fid{self.metric_suffix}": self.fid,
-            f"kid_mean{self.metric_suffix}": self.kid.mean,
-            f"kid_std{self.metric_suffix}": self.kid.std,
+            names.fid(self.metric_suffix): self.fid,
+            names.kid_mean(self.metric_suffix): self.kid.mean,
+            names.kid_std(self.metric_suffix): self.kid.std,
         }
         if self.ssim is not None:
-            metrics["ssim"] = self.ssim
+            metrics[names.SSIM] = self.ssim
         return metrics
+
+    def value(self, objective: str) -> float | None:
+        """The value of `objective` (fid, kid, ssim); None for SSIM on unpaired data."""
+        return self.metrics().get(names.logged_name(objective, self.metric_suffix))
 
     def summary(self) -> dict[str, object]:
         """The metrics plus how they were measured: `ganime evaluate`'s JSON line."""
-        return {**self.metrics(), "ssim": self.ssim, "n": self.n, "backbone": self.backbone}
+        return {**self.metrics(), names.SSIM: self.ssim, "n": self.n, "backbone": self.backbone}
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A split's real colour images as the metrics see them: their features (for KID) and the
+    Gaussian fitted to them (for FID), its square root computed once."""
+
+    features: np.ndarray
+    gaussian: FrechetReference
+
+
+class EvaluationCache:
+    """What evaluations in one process share: the backbones built, by the settings that shape
+    them, and the reference features read, by their cache file. A process that trains one run
+    after another (a reused sweep actor) builds and traces InceptionV3 once and reads a data
+    set's reference once."""
+
+    def __init__(self) -> None:
+        self._backbones: dict[tuple[object, ...], Backbone] = {}
+        self._references: dict[Path, Reference] = {}
+        self.backbone_builds = 0  # reuse is observable (and tested)
+
+    def backbone(self, settings: MetricsConfig) -> Backbone:
+        key = (
+            inception_metric_suffix(settings),
+            str(find_inception_weights(settings)),
+            settings.backbone_size,
+        )
+        if key not in self._backbones:
+            self._backbones[key] = load_backbone(settings)
+            self.backbone_builds += 1
+        return self._backbones[key]
+
+    def reference(self, path: Path, compute: Callable[[], np.ndarray]) -> Reference:
+        """The reference whose features are cached at `path`, computed and written if absent."""
+        if path not in self._references:
+            features = _read_or_write(path, compute)
+            gaussian = FrechetReference(FeatureStatistics.of(features))
+            self._references[path] = Reference(features, gaussian)
+        return self._references[path]
+
+
+def _read_or_write(path: Path, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    if path.is_file():
+        return np.load(path)
+    features = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("wb") as handle:
+        np.save(handle, features)
+    os.replace(tmp, path)  # atomic: concurrent trials never read half a file
+    return features
 
 
 class Evaluator:
@@ -70,7 +129,7 @@ class Evaluator:
         config: ExperimentConfig,
         data: TrainingData | None = None,
         split: str = "val",
-        backbone: Backbone | None = None,
+        cache: EvaluationCache | None = None,
         progress: bool = False,
     ) -> None:
         self.config = config
@@ -78,38 +137,36 @@ class Evaluator:
         self.data = data or TrainingData(config)
         self.split = split
         self.progress = progress
-        self.backbone = backbone or load_backbone(self.settings)
+        cache = cache or EvaluationCache()
+        self.backbone = cache.backbone(self.settings)
         available = len(self.data.examples(split, epoch=None))
         self.n = min(available, self.settings.max_images or available)
         if self.n < 2:
             raise ValueError(f"the {split} split has {self.n} image(s); FID needs at least 2")
         # SSIM compares a sketch's output with that sketch's own colour image: paired files only.
         self.paired = self.data.paired_files
-        self.reference_features = self._reference_features()
-        self.reference = FeatureStatistics.of(self.reference_features)
+        self.reference = cache.reference(self.reference_cache_path(), self._reference_features)
 
     def evaluate(self, generate: Generate) -> Evaluation:
         """FID, KID and SSIM of `generate`'s outputs on the split's sketches."""
-        statistics = FeatureStatistics.empty(FEATURE_DIM)
         features, ssims = [], []
         for batch in self._batches("evaluating"):
             generated = to_uint8(generate(batch["sketch"]))
-            batch_features = self.backbone.features(generated)
-            statistics.update(batch_features)
-            features.append(batch_features)
+            features.append(self.backbone.features(generated))
             if self.paired:
                 ssims.append(ssim_per_pair(generated, to_uint8(batch["color"])))
+        features = np.concatenate(features)
         return Evaluation(
-            fid=statistics.distance(self.reference),
+            fid=self.reference.gaussian.distance(features),
             kid=kid(
-                np.concatenate(features),
-                self.reference_features,
+                features,
+                self.reference.features,
                 subsets=self.settings.kid_subsets,
                 subset_size=self.settings.kid_subset_size,
                 seed=self.config.seed,
             ),
             ssim=float(np.concatenate(ssims).mean()) if self.paired else None,
-            n=statistics.count,
+            n=len(features),
             backbone=self.backbone.name,
             metric_suffix=self.backbone.metric_suffix,
         )
@@ -122,19 +179,10 @@ class Evaluator:
         return tqdm(dataset, total=total, desc=f"{what} {self.split}", disable=not self.progress)
 
     def _reference_features(self) -> np.ndarray:
-        """Features of the split's real colour images, from the cache or computed and cached."""
-        path = self.reference_cache_path()
-        if path.is_file():
-            return np.load(path)
-        features = np.concatenate(
+        """Features of the split's real colour images."""
+        return np.concatenate(
             [self.backbone.features(to_uint8(b["color"])) for b in self._batches("reference")]
         )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with tmp.open("wb") as handle:
-            np.save(handle, features)
-        os.replace(tmp, path)  # atomic: concurrent trials never read half a file
-        return features
 
     def reference_cache_path(self) -> Path:
         key = {

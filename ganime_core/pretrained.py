@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ganime_core.config import MetricsConfig
 from ganime_core.errors import MetricsError
+from ganime_core.metrics.names import UNTRAINED_SUFFIX
 
 INCEPTION_WEIGHTS_ENV = "GANIME_INCEPTION_WEIGHTS"
 # The name Keras' InceptionV3(include_top=False, weights="imagenet") downloads to.
@@ -44,10 +45,6 @@ def keras_cache_files() -> list[Path]:
     home = os.environ.get("KERAS_HOME")
     bases = [Path(home)] if home else [Path.home() / ".keras", Path("/tmp/.keras")]
     return [base / "models" / KERAS_INCEPTION_FILE for base in bases]
-
-
-# Appended to FID/KID metric names measured with the seeded stand-in backbone.
-UNTRAINED_SUFFIX = "_untrained"
 
 
 def inception_metric_suffix(settings: MetricsConfig) -> str:

@@ -1,7 +1,10 @@
 """The train loop for any model family, under any tf.distribute strategy.
 
-One process uses the default strategy; Ray Train workers pass a MultiWorkerMirroredStrategy and an
-`on_epoch_end` callback that reports to Ray. Nothing here knows about Ray or MLflow.
+One process uses the default strategy; Ray Train workers pass a MultiWorkerMirroredStrategy.
+A `TrainingRun` advances one epoch at a time: train steps, the sample grid, an evaluation at
+the configured epochs (FID/KID/SSIM with an Evaluator built once), a checkpoint that also holds
+the best score so far, and an `EpochReport`. Whoever drives it (a CLI run, a sweep trial, a Ray
+Train worker) hands each report to its sinks. Nothing here knows about Ray or MLflow.
 """
 
 from __future__ import annotations
@@ -15,15 +18,18 @@ from functools import partial
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from ganime_core.checkpoint import Checkpointer, checkpoint_name, config_yaml
+from ganime_core.checkpoint import Best, Checkpointer, CheckpointState, checkpoint_name, config_yaml
 from ganime_core.config import ExperimentConfig
-from ganime_core.data.pipeline import TrainingData
+from ganime_core.data.pipeline import TrainingData, to_uint8
 from ganime_core.errors import GanimeError
+from ganime_core.evaluation import Evaluation, EvaluationCache, Evaluator
 from ganime_core.families import build_family
 from ganime_core.families.base import ModelFamily
+from ganime_core.metrics import names
 from ganime_core.samples import sample_grid, write_png
 
 log = logging.getLogger(__name__)
@@ -38,10 +44,30 @@ class EpochReport:
     epoch: int  # epochs completed, counting from 1
     losses: dict[str, float]  # means over the epoch's steps
     images_per_second: float  # global batch throughput, excluding the first (tracing) step
-    seconds: float
+    seconds: float  # inside train steps
     sample_grid: Path | None
     checkpoint: Path | None  # written at the end of this epoch, if any
     resumed_from: int  # epochs done by the checkpoint this run started from (0: a fresh start)
+    last: bool = False  # the run's final epoch (train.epochs)
+    evaluation: Evaluation | None = None  # at evaluation epochs, on the chief
+    eval_seconds: float = 0.0
+    best: Best | None = None  # the run's best evaluation so far, this epoch's included
+    improved: bool = False  # this epoch's evaluation is the new best: its generator is the best
+
+    def metrics(self) -> dict[str, float]:
+        """The epoch as sinks record it (step = epoch): losses, throughput, time and, at an
+        evaluation, the metrics and the best so far."""
+        metrics = {
+            **self.losses,
+            names.IMAGES_PER_SECOND: self.images_per_second,
+            names.EPOCH_SECONDS: self.seconds,
+        }
+        if self.evaluation is not None:
+            metrics.update(self.evaluation.metrics())
+            metrics[names.EVAL_SECONDS] = self.eval_seconds
+        if self.best is not None:
+            metrics[names.best_name(self.best.name)] = self.best.value
+        return metrics
 
 
 @dataclass
@@ -50,6 +76,7 @@ class TrainResult:
     epochs_completed: int
     resumed_from: int  # epochs already done by the checkpoint the run started from
     data_hash: str
+    best: Best | None = None
     history: list[EpochReport] = field(default_factory=list)
 
 
@@ -67,6 +94,150 @@ def prepare(config: ExperimentConfig) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
+def configure_process(cpus: int) -> None:
+    """TensorFlow's thread pools sized to this process's `cpus`, and every visible GPU's memory
+    grown on demand rather than taken whole. Process-wide and effective only before TensorFlow
+    runs its first op: called once by the process that trains (a Ray worker, a trial actor).
+
+    The inter-op pool keeps 2 threads even on 1 CPU: a GAN step runs the generator's and the
+    discriminator's ops side by side (README, Performance).
+    """
+    tf.config.threading.set_intra_op_parallelism_threads(cpus)
+    tf.config.threading.set_inter_op_parallelism_threads(max(2, cpus))
+    for gpu in tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.set_memory_growth(gpu, True)
+
+
+class TrainingRun:
+    """One run of `config`, resumed from the newest checkpoint of its run dir (or
+    `resume_from`), advanced an epoch at a time. Only the chief writes samples, evaluates and
+    keeps checkpoints. `cache` lets a process that trains many runs build InceptionV3 once.
+    """
+
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        *,
+        strategy: tf.distribute.Strategy | None = None,
+        resume_from: Path | None = None,
+        is_chief: bool = True,
+        progress: bool = True,
+        cache: EvaluationCache | None = None,
+    ) -> None:
+        prepare(config)
+        self.config = config
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.is_chief = is_chief
+        self.progress = progress
+        self.data = TrainingData(config)
+        for line in self.data.describe():
+            log.info("data %s", line)
+        with self.strategy.scope():
+            self.family = build_family(config)
+        self.checkpointer = Checkpointer(
+            config.run_dir / "checkpoints",
+            self.family.checkpoint_items(),
+            config,
+            keep=config.train.keep_checkpoints,
+        )
+        start = resume_from or self.checkpointer.latest()
+        state = self.checkpointer.restore(start) if start else CheckpointState(0)
+        if start:
+            log.info("resumed from %s (%d epochs done)", start, state.epochs_completed)
+        self.epochs_done = self.resumed_from = state.epochs_completed
+        self.best = state.best
+        # Built before the first step, so a missing backbone stops the run before it trains.
+        self.evaluator = None
+        if is_chief and config.train.evaluates_any():
+            self.evaluator = Evaluator(config, self.data, cache=cache)
+        if is_chief:
+            config.run_dir.mkdir(parents=True, exist_ok=True)
+            (config.run_dir / "config.yaml").write_text(config_yaml(config))
+        self._step = distributed_step(self.family, self.strategy)
+        samples = self.data.eval_dataset("val", batch_size=config.train.sample_images)
+        self._samples = next(iter(samples))
+
+    @property
+    def finished(self) -> bool:
+        return self.epochs_done >= self.config.train.epochs
+
+    def input_example(self) -> np.ndarray:
+        """The first validation sketch as uint8 (h, w, 3): what a caller of the model sends."""
+        return to_uint8(self._samples["sketch"][:1]).numpy()[0]
+
+    def run_epoch(self) -> EpochReport:
+        """Train the next epoch; sample, evaluate and checkpoint it as configured."""
+        config, epoch = self.config, self.epochs_done
+        dataset = self.strategy.distribute_datasets_from_function(
+            partial(self.data.train_dataset, epoch)
+        )
+        losses, images_per_second, seconds = _run_epoch(
+            self._step, dataset, self.data.steps_per_epoch, config, epoch, self.progress
+        )
+        completed = epoch + 1
+        grid_path = None
+        if self.is_chief:
+            sketch, color = self._samples["sketch"], self._samples["color"]
+            grid = sample_grid(sketch, self.family.generate(sketch), color)
+            name = f"{checkpoint_name(completed)}.png"
+            grid_path = write_png(grid, config.run_dir / "samples" / name)
+        evaluation, eval_seconds, improved = None, 0.0, False
+        if self.evaluator is not None and config.train.evaluates(completed):
+            started = time.perf_counter()
+            evaluation = self.evaluator.evaluate(self.family.generate)
+            eval_seconds = time.perf_counter() - started
+            improved = self._keep_if_best(evaluation, completed)
+        checkpoint = None
+        # An evaluated epoch is always checkpointed: a resumed run never repeats an evaluation,
+        # and the best generator is one a checkpoint holds.
+        if evaluation is not None or config.train.checkpoints(completed):
+            checkpoint = self.checkpointer.save(completed, self.best)
+        self.epochs_done = completed
+        report = EpochReport(
+            completed,
+            losses,
+            images_per_second,
+            seconds,
+            grid_path,
+            checkpoint,
+            resumed_from=self.resumed_from,
+            last=completed == config.train.epochs,
+            evaluation=evaluation,
+            eval_seconds=eval_seconds,
+            best=self.best,
+            improved=improved,
+        )
+        shown = _format({**losses, **(evaluation.metrics() if evaluation else {})})
+        log.info(
+            "epoch %d/%d  %s  %.1f img/s", completed, config.train.epochs, shown, images_per_second
+        )
+        return report
+
+    def run(self, on_epoch_end: EpochCallback | None = None) -> TrainResult:
+        """Train to `train.epochs`, handing each epoch's report to `on_epoch_end`."""
+        result = TrainResult(
+            self.config.run_dir, self.epochs_done, self.resumed_from, self.data.content_hash
+        )
+        while not self.finished:
+            report = self.run_epoch()
+            result.history.append(report)
+            result.epochs_completed = report.epoch
+            if on_epoch_end:
+                on_epoch_end(report, self.family)
+        result.best = self.best
+        return result
+
+    def _keep_if_best(self, evaluation: Evaluation, epoch: int) -> bool:
+        name = names.logged_name(names.SELECTION, evaluation.metric_suffix)
+        value = evaluation.value(names.SELECTION)
+        # A best measured with another backbone is not comparable: this one starts afresh.
+        than = self.best.value if self.best and self.best.name == name else None
+        if value is None or not names.is_better(name, value, than):
+            return False
+        self.best = Best(name, value, epoch)
+        return True
+
+
 def train(
     config: ExperimentConfig,
     *,
@@ -75,66 +246,18 @@ def train(
     resume_from: Path | None = None,
     is_chief: bool = True,
     progress: bool = True,
+    cache: EvaluationCache | None = None,
 ) -> TrainResult:
-    """Train `config` to `config.train.epochs`, resuming from the newest checkpoint of its run dir
-    (or `resume_from`). Only the chief writes samples and keeps checkpoints."""
-    prepare(config)
-    strategy = strategy or tf.distribute.get_strategy()
-    run_dir = config.run_dir
-    data = TrainingData(config)
-    for line in data.describe():
-        log.info("data %s", line)
-
-    with strategy.scope():
-        family = build_family(config)
-    checkpointer = Checkpointer(
-        run_dir / "checkpoints",
-        family.checkpoint_items(),
+    """Train `config` to `config.train.epochs` (see TrainingRun)."""
+    run = TrainingRun(
         config,
-        keep=config.train.keep_checkpoints,
+        strategy=strategy,
+        resume_from=resume_from,
+        is_chief=is_chief,
+        progress=progress,
+        cache=cache,
     )
-    start = resume_from or checkpointer.latest()
-    done = checkpointer.restore(start) if start else 0
-    if start:
-        log.info("resumed from %s (%d epochs done)", start, done)
-    if is_chief:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(config_yaml(config))
-
-    step = distributed_step(family, strategy)
-    samples = next(iter(data.eval_dataset("val", batch_size=config.train.sample_images)))
-    result = TrainResult(run_dir, done, resumed_from=done, data_hash=data.content_hash)
-
-    for epoch in range(done, config.train.epochs):
-        dataset = strategy.distribute_datasets_from_function(partial(data.train_dataset, epoch))
-        losses, images_per_second, seconds = _run_epoch(
-            step, dataset, data.steps_per_epoch, config, epoch, progress
-        )
-        completed = epoch + 1
-        grid_path = None
-        if is_chief:
-            grid = sample_grid(
-                samples["sketch"], family.generate(samples["sketch"]), samples["color"]
-            )
-            grid_path = write_png(grid, run_dir / "samples" / f"{checkpoint_name(completed)}.png")
-        checkpoint = None
-        if completed % config.train.checkpoint_every == 0 or completed == config.train.epochs:
-            checkpoint = checkpointer.save(completed)
-        report = EpochReport(
-            completed, losses, images_per_second, seconds, grid_path, checkpoint, resumed_from=done
-        )
-        log.info(
-            "epoch %d/%d  %s  %.1f img/s",
-            completed,
-            config.train.epochs,
-            _format(losses),
-            images_per_second,
-        )
-        result.history.append(report)
-        result.epochs_completed = completed
-        if on_epoch_end:
-            on_epoch_end(report, family)
-    return result
+    return run.run(on_epoch_end)
 
 
 def distributed_step(family: ModelFamily, strategy: tf.distribute.Strategy):
@@ -182,5 +305,5 @@ def _run_epoch(step, dataset, steps: int, config: ExperimentConfig, epoch: int, 
     return {k: v / steps for k, v in totals.items()}, images_per_second, end - start
 
 
-def _format(losses: dict[str, float]) -> str:
-    return " ".join(f"{name}={value:.4g}" for name, value in losses.items())
+def _format(values: dict[str, float]) -> str:
+    return " ".join(f"{name}={value:.4g}" for name, value in values.items())

@@ -22,9 +22,9 @@ import tensorflow as tf
 
 from ganime_core.config import MetricsConfig
 from ganime_core.errors import MetricsError
+from ganime_core.metrics.names import UNTRAINED_SUFFIX
 from ganime_core.pretrained import (
     KERAS_INCEPTION_FILE,
-    UNTRAINED_SUFFIX,
     find_inception_weights,
     inception_metric_suffix,
 )

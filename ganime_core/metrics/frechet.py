@@ -9,6 +9,12 @@ needed, and S1 S2 is similar to the symmetric positive semi-definite A S2 A with
 
 which two symmetric eigendecompositions give in real arithmetic, several times faster, and with
 tiny negative eigenvalues from rounding clipped to zero, finite for singular covariances.
+
+Training evaluations compare many generated sets with one reference: `FrechetReference` keeps
+A = S_ref^(1/2), leaving one eigendecomposition per evaluation. With n generated images fewer
+than the d feature dimensions, S2 = C^T C / (n - 1) for the centered features C, and the nonzero
+eigenvalues of A S2 A are those of the n x n matrix (C A)(C A)^T / (n - 1): the same trace
+from an n x n problem instead of a d x d one.
 """
 
 from __future__ import annotations
@@ -60,6 +66,40 @@ def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
     """Symmetric square root of a positive semi-definite matrix."""
     eigenvalues, eigenvectors = np.linalg.eigh((matrix + matrix.T) / 2)
     return (eigenvectors * np.sqrt(np.clip(eigenvalues, 0.0, None))) @ eigenvectors.T
+
+
+class FrechetReference:
+    """The Gaussian of a reference set with its covariance's square root computed once, for the
+    Fréchet distance of many generated sets to it."""
+
+    def __init__(self, statistics: FeatureStatistics) -> None:
+        self.mean = statistics.mean
+        self.covariance = statistics.covariance
+        self.root = _psd_sqrt(self.covariance)
+        self.trace = float(np.trace(self.covariance))
+
+    def distance(self, features: np.ndarray) -> float:
+        """Fréchet distance from the Gaussian fitted to `features` (n, d) to this one; equals
+        `frechet_distance` on the two sets' statistics."""
+        features = np.asarray(features, np.float64)
+        n, d = features.shape
+        if n < 2 or d != self.mean.shape[0]:
+            raise ValueError(f"need (n >= 2, {self.mean.shape[0]}) features, got {features.shape}")
+        mean = features.mean(axis=0)
+        centered = features - mean
+        if n <= d:
+            projected = centered @ self.root  # (n, d): C A
+            middle = projected @ projected.T / (n - 1)  # (n, n), same nonzero spectrum as A S2 A
+            trace2 = float(np.einsum("ij,ij->", centered, centered)) / (n - 1)
+        else:
+            covariance = centered.T @ centered / (n - 1)
+            middle = self.root @ covariance @ self.root
+            trace2 = float(np.trace(covariance))
+        eigenvalues = np.linalg.eigvalsh((middle + middle.T) / 2)
+        trace_sqrt = np.sqrt(np.clip(eigenvalues, 0.0, None)).sum()
+        diff = mean - self.mean
+        distance = diff @ diff + trace2 + self.trace - 2.0 * trace_sqrt
+        return float(max(distance, 0.0))
 
 
 @dataclass
