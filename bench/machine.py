@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from orchestration.tracking import git_commit as full_commit
+from orchestration.tracking.runs import git_commit as full_commit
 
 
 def git_commit() -> str:

@@ -42,6 +42,28 @@ def _no_mlflow_state_between_tests():
         os.environ["MLFLOW_TRACKING_URI"] = saved
 
 
+@pytest.fixture(autouse=True)
+def no_imagenet_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs like this machine: no ImageNet weights in an empty Keras cache, so metrics
+    come from the seeded stand-in backbone where the config allows it."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.delenv("GANIME_INCEPTION_WEIGHTS", raising=False)
+
+
+@pytest.fixture
+def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A private MLflow store (SQLite) for one test; $MLFLOW_TRACKING_URI points at it."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri
+
+
+def sample_steps(client, run_id: str) -> list[int]:
+    """The epochs of a run's sample grids, logged as MLflow images with key `samples`."""
+    names = [a.path.rpartition("/")[2] for a in client.list_artifacts(run_id, "images")]
+    return sorted(int(n.split("+")[2]) for n in names if n.startswith("samples+") and ".png" in n)
+
+
 @pytest.fixture
 def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private cache (generated data, scan results) so tests never share state."""

@@ -9,8 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+from tqdm import tqdm
 
+from ganime_core.checkpoint import open_checkpoint
 from ganime_core.errors import GanimeError
+from ganime_core.inference import UnreadableImageError, colorize_images, read_image
+from orchestration.tracking.model import IMAGE_COLUMN, load_colorizer, sketch_frame
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 # uint8 (h_i, w_i, 3) sketches -> uint8 (h_i, w_i, 3) colour images
@@ -59,16 +64,11 @@ def gather(inputs: list[Path]) -> tuple[list[tuple[Path, Path]], list[tuple[Path
 
 
 def model_colorizer(uri: str) -> ColorizeBatch:
-    from orchestration.model import IMAGE_COLUMN, load_colorizer, sketch_frame
-
     model = load_colorizer(uri, what="--model")
     return lambda images: list(model.predict(sketch_frame(images))[IMAGE_COLUMN])
 
 
 def checkpoint_colorizer(path: Path, batch_size: int) -> ColorizeBatch:
-    from ganime_core.checkpoint import open_checkpoint
-    from ganime_core.inference import colorize_images
-
     config, family, _ = open_checkpoint(path)
     size = config.data.image_size
     return lambda images: colorize_images(family.generate, images, size, batch_size)
@@ -84,11 +84,6 @@ def colorize_files(
 ) -> ColorizeReport:
     """Colorize every sketch of `inputs` into `out`, `batch_size` files at a time. The model is
     loaded (`make_colorizer`) only once there is something to colorize."""
-    from PIL import Image
-    from tqdm import tqdm
-
-    from ganime_core.inference import UnreadableImageError, read_image
-
     files, missing = gather(inputs)
     report = ColorizeReport(out, skipped=missing)
     if not files:

@@ -5,8 +5,9 @@ The candidate is the best run of a sweep by a metric (or one named run); its gen
 `ganime-<family>`. The alias `champion` moves to it only if it beats the current champion by a
 margin, and both are measured for that here, on the same held-out split with the same backbone
 and image count: numbers logged during training were measured at each run's own eval size and
-are used only to rank the candidates. Each version carries its lineage as tags, and the champion
-it replaced, which is where `--rollback` moves the alias back to.
+are used only to rank the candidates. Each version carries its lineage as tags, the gate's
+reasons as its description, and the champion it replaced, which is where `--rollback` moves the
+alias back to. The MLflow reads and writes are tracking/registry.py's.
 """
 
 from __future__ import annotations
@@ -16,16 +17,17 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ganime_core.config import ExperimentConfig
 from ganime_core.errors import GanimeError
-from orchestration.sweep import SWEEP_TAG, TRIAL_TAG
-from orchestration.sweep_config import METRIC_MODES, logged_metric_name, logged_metric_names
+from ganime_core.metrics import names
+from orchestration.tracking import tags
+from orchestration.tracking.model import load_colorizer, pyfunc_generate
+from orchestration.tracking.registry import Registry
+from orchestration.tracking.sink import GENERATORS
 
 log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
-PREVIOUS_TAG = "ganime.previous_champion"  # the version the alias pointed at before this one
-MODEL_TAG = "ganime.model_id"  # the logged model a version was registered from
-GENERATORS = ("best_generator", "final_generator")  # preferred first (tracking.TrainingTracker)
 
 
 def registered_name(family: str) -> str:
@@ -70,8 +72,7 @@ def judge(metric: str, candidate: float, champion: float | None, margin: float) 
     """Whether `candidate` beats `champion` by at least `margin` (and strictly) on `metric`."""
     if champion is None:
         return Verdict(True, "there is no champion yet")
-    mode = METRIC_MODES[metric]
-    improvement = champion - candidate if mode == "min" else candidate - champion
+    improvement = champion - candidate if names.mode(metric) == "min" else candidate - champion
     text = f"{metric} {candidate:.4g} against the champion's {champion:.4g}"
     if improvement > 0 and improvement >= margin:
         return Verdict(True, f"{text}: better by {improvement:.4g} (margin {margin:g})")
@@ -86,40 +87,25 @@ def judge(metric: str, candidate: float, champion: float | None, margin: float) 
 def logged_key(metrics: dict[str, float], metric: str) -> str | None:
     """The name `metric` was logged under in a run: fid, or fid_untrained for a run measured
     with the stand-in backbone."""
-    return next((key for key in logged_metric_names(metric) if key in metrics), None)
+    return next((key for key in names.logged_names(metric) if key in metrics), None)
 
 
 def find_candidate(
-    client: Any, metric: str, *, sweep: str | None = None, run_id: str | None = None
+    registry: Registry, metric: str, *, sweep: str | None = None, run_id: str | None = None
 ) -> Candidate:
     """The run of `sweep` with the best logged `metric` (failed runs excluded), or `run_id`."""
-    if run_id is not None:
-        try:
-            runs = [client.get_run(run_id)]
-        except Exception:  # MlflowException: RESOURCE_DOES_NOT_EXIST
-            raise GanimeError(f"--run {run_id}: no such MLflow run") from None
-    else:
-        experiment = client.get_experiment_by_name(sweep)
-        if experiment is None:
-            raise GanimeError(f"--sweep {sweep}: no MLflow experiment of that name")
-        runs = client.search_runs(
-            [experiment.experiment_id],
-            filter_string=f"tags.`{SWEEP_TAG}` = '{sweep}' and tags.`{TRIAL_TAG}` != ''",
-        )
-        runs = [run for run in runs if run.info.status != "FAILED"]
-    mode = METRIC_MODES[metric]
+    best = min if names.mode(metric) == "min" else max
     ranked = []
-    for run in runs:
+    for run in _runs_to_rank(registry, sweep=sweep, run_id=run_id):
         key = logged_key(run.data.metrics, metric)
         if key is None:
             continue
-        history = [m.value for m in client.get_metric_history(run.info.run_id, key)]
-        ranked.append((min(history) if mode == "min" else max(history), key, run))
+        ranked.append((best(registry.metric_history(run.info.run_id, key)), key, run))
     if not ranked:
         where = f"run {run_id}" if run_id else f"sweep {sweep}'s trials"
         raise GanimeError(f"{where}: no {metric} was logged (evaluations need train.eval_every)")
-    value, key, run = (min if mode == "min" else max)(ranked, key=lambda item: item[0])
-    model_id, generator = _logged_generator(client, run)
+    value, key, run = best(ranked, key=lambda item: item[0])
+    model_id, generator = logged_generator(registry, run)
     return Candidate(
         run_id=run.info.run_id,
         run_name=run.info.run_name,
@@ -132,22 +118,24 @@ def find_candidate(
     )
 
 
-def _logged_generator(client: Any, run: Any) -> tuple[str, str]:
-    import mlflow
+def _runs_to_rank(registry: Registry, *, sweep: str | None, run_id: str | None) -> list[Any]:
+    if run_id is not None:
+        run = registry.run(run_id)
+        if run is None:
+            raise GanimeError(f"--run {run_id}: no such MLflow run")
+        return [run]
+    runs = registry.sweep_trial_runs(sweep)
+    if runs is None:
+        raise GanimeError(f"--sweep {sweep}: no MLflow experiment of that name")
+    return [run for run in runs if run.info.status != "FAILED"]
 
-    mlflow.set_tracking_uri(client.tracking_uri)
-    models = mlflow.search_logged_models(
-        experiment_ids=[run.info.experiment_id],
-        filter_string=f"source_run_id = '{run.info.run_id}'",
-        output_format="list",
-    )
-    # A run logs best_generator again at each new best FID: the newest one is the best.
-    by_name: dict[str, str] = {}
-    for model in sorted(models, key=lambda m: m.creation_timestamp, reverse=True):
-        by_name.setdefault(model.name, model.model_id)
+
+def logged_generator(registry: Registry, run: Any) -> tuple[str, str]:
+    """(model id, name) of the generator `run` logged: its best, else its final one."""
+    models = registry.logged_models(run)
     for name in GENERATORS:
-        if name in by_name:
-            return by_name[name], name
+        if name in models:
+            return models[name], name
     raise GanimeError(
         f"run {run.info.run_id} logged no generator model ({' or '.join(GENERATORS)})"
     )
@@ -156,36 +144,24 @@ def _logged_generator(client: Any, run: Any) -> tuple[str, str]:
 # --- the gate ----------------------------------------------------------------------------------
 
 
-def champion_version(client: Any, name: str) -> Any | None:
-    """The model version the `champion` alias points at, None if there is none."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return client.get_model_version_by_alias(name, CHAMPION)
-    except MlflowException:  # no such registered model, or no such alias
-        return None
-
-
 def measure_on_holdout(
-    models: dict[str, Any], candidate_config: Any, metric: str, limit: int | None
+    models: dict[str, Any], candidate_config: ExperimentConfig, metric: str, limit: int | None
 ) -> dict[str, Measured]:
     """Each loaded model (label -> pyfunc model) on the candidate's held-out split (val), under
     one evaluator: same images, same backbone, same image count."""
-    from ganime_core.config import parse_config
+    # TensorFlow: only measuring needs it, and `ganime promote --rollback` never measures.
     from ganime_core.evaluation import Evaluator
-    from orchestration.model import pyfunc_generate
 
-    raw = candidate_config.model_dump(mode="json")
-    raw["metrics"]["max_images"] = limit  # None: the whole split
-    config = parse_config(raw, source="held-out evaluation")
+    # limit None: the whole split.
+    config = candidate_config.replace({"metrics.max_images": limit}, source="held-out evaluation")
     evaluator = Evaluator(config, split="val")
     measured = {}
     for label, model in models.items():
         evaluation = evaluator.evaluate(pyfunc_generate(model))
-        metrics = {**evaluation.metrics(), "n": evaluation.n}
-        value = metrics.get(logged_metric_name(metric, evaluation.metric_suffix))
+        value = evaluation.value(metric)
         if value is None:  # SSIM of unpaired data
             raise GanimeError("--metric ssim needs paired data; its held-out split has none")
+        metrics = {**evaluation.metrics(), "n": evaluation.n}
         measured[label] = Measured(label, float(value), metrics, evaluation.backbone)
         log.info(
             "%s: %s on %d held-out images (%s)", label, metric, evaluation.n, evaluation.backbone
@@ -233,7 +209,8 @@ class Promotion:
 
 
 def _describe(measured: Measured) -> str:
-    shown = {k: v for k, v in measured.metrics.items() if not k.startswith("kid_std")}
+    # KID's spread stays in the version's tags: a line shows the values that are compared.
+    shown = {k: v for k, v in measured.metrics.items() if k != names.kid_std(names.suffix_of(k))}
     return ", ".join(f"{k} {v:.4g}" if k != "n" else f"n {int(v)}" for k, v in shown.items())
 
 
@@ -242,25 +219,21 @@ def promote(
     *,
     sweep: str | None = None,
     run_id: str | None = None,
-    metric: str = "fid",
+    metric: str = names.SELECTION,
     min_improvement: float = 0.0,
     limit: int | None = None,
     dry_run: bool = False,
 ) -> Promotion:
     """Register the best candidate; move `champion` to it if it passes the gate."""
-    from mlflow.tracking import MlflowClient
-
-    from orchestration.model import load_colorizer
-
     if min_improvement < 0:
         raise GanimeError("--min-improvement must be >= 0")
-    client = MlflowClient(uri)
-    candidate = find_candidate(client, metric, sweep=sweep, run_id=run_id)
+    registry = Registry(uri)
+    candidate = find_candidate(registry, metric, sweep=sweep, run_id=run_id)
     models = {"candidate": load_colorizer(candidate.uri, what="candidate")}
     config = models["candidate"].unwrap_python_model().config
     name = registered_name(config.model.family)
-    champion = champion_version(client, name)
-    version = registered_version(client, name, candidate.model_id)
+    champion = registry.aliased_version(name, CHAMPION)
+    version = registry.version_of_model(name, candidate.model_id)
     registered_before = version is not None
     is_champion = champion is not None and version == str(champion.version)
     if champion is not None and not is_champion:
@@ -277,11 +250,8 @@ def promote(
             min_improvement,
         )
     if not is_champion and not dry_run:
-        version = _register(
-            client, name, candidate, config, measured["candidate"], verdict, existing=version
-        )
-        if verdict.promote:
-            _move_champion(client, name, version, previous=champion)
+        gate = Gate(candidate, measured["candidate"], verdict, champion)
+        version = record_gate(registry, name, config, gate, existing=version)
     return Promotion(
         name=name,
         candidate=candidate,
@@ -295,87 +265,99 @@ def promote(
     )
 
 
-def registered_version(client: Any, name: str, model_id: str) -> str | None:
-    """The version of `name` registered from the logged model `model_id`, if any."""
-    from mlflow.exceptions import MlflowException
+@dataclass(frozen=True)
+class Gate:
+    """What the gate decided about a candidate, as recorded on its version."""
 
-    try:
-        versions = client.search_model_versions(f"name = '{name}'")
-    except MlflowException:
-        return None
-    found = [v.version for v in versions if v.tags.get(MODEL_TAG) == model_id]
-    return str(found[0]) if found else None
+    candidate: Candidate
+    measured: Measured
+    verdict: Verdict
+    champion: Any | None  # the champion ModelVersion it was measured against, if any
+
+    def version_tags(self, config: ExperimentConfig) -> dict[str, str]:
+        """The version's lineage (where its model came from) and the gate's outcome."""
+        lineage = self.candidate.tags
+        outcome = "promoted: " if self.verdict.promote else "not promoted: "
+        return {
+            tags.MODEL_ID: self.candidate.model_id,
+            tags.GENERATOR: self.candidate.generator,
+            tags.RUN_ID: self.candidate.run_id,
+            tags.SWEEP: lineage.get(tags.SWEEP, ""),
+            tags.TRIAL_ID: lineage.get(tags.TRIAL_ID, ""),
+            tags.TRIAL_NUMBER: lineage.get(tags.TRIAL_NUMBER, ""),
+            tags.CONFIG_HASH: config.fingerprint(),
+            tags.DATA_HASH: lineage.get(tags.DATA_HASH, ""),
+            tags.GIT_COMMIT: lineage.get(tags.GIT_COMMIT, ""),
+            tags.BACKBONE: self.measured.backbone,
+            tags.GATE: outcome + self.verdict.reason,
+            **{tags.holdout(k): f"{v:.6g}" for k, v in self.measured.metrics.items()},
+        }
+
+    def description(self) -> str:
+        """The version's description (markdown, on its page in the registry UI): why the gate
+        moved @champion to it or not, what it measured, and which run the model came from."""
+        if self.verdict.promote:
+            outcome = f"**Promoted**: @{CHAMPION} moved to this version"
+        else:
+            outcome = f"**Not promoted**: @{CHAMPION} stayed on v{self.champion.version}"
+        run = self.candidate
+        lines = [
+            f"{outcome}: {self.verdict.reason}.",
+            "",
+            f"- held-out split: {_describe(self.measured)}; backbone `{self.measured.backbone}`",
+            f"- candidate: run `{run.run_name}` (`{run.run_id}`), its `{run.generator}`, "
+            f"{run.logged_key} {run.logged_value:.4g} as logged",
+        ]
+        sweep = run.tags.get(tags.SWEEP)
+        if sweep:
+            trial = run.tags.get(tags.TRIAL_NUMBER) or "?"
+            lines.append(f"- sweep `{sweep}`, trial {trial} (`{run.tags.get(tags.TRIAL_ID, '')}`)")
+        return "\n".join(lines)
 
 
-def _register(
-    client: Any,
-    name: str,
-    candidate: Candidate,
-    config: Any,
-    measured: Measured,
-    verdict: Verdict,
-    existing: str | None,
+def record_gate(
+    registry: Registry, name: str, config: ExperimentConfig, gate: Gate, existing: str | None
 ) -> str:
     """The version of `name` for the candidate's model: `existing` if it was registered before
-    (promote is safe to run again), else a new one; its tags record the lineage and this gate's
-    outcome."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    tags = {
-        MODEL_TAG: candidate.model_id,
-        "ganime.generator": candidate.generator,
-        "ganime.run_id": candidate.run_id,
-        "ganime.sweep": candidate.tags.get(SWEEP_TAG, ""),
-        "ganime.trial_id": candidate.tags.get(TRIAL_TAG, ""),
-        "ganime.trial_number": candidate.tags.get("ganime.trial_number", ""),
-        "ganime.config_hash": config.fingerprint(),
-        "ganime.data_hash": candidate.tags.get("ganime.data_hash", ""),
-        "ganime.git_commit": candidate.tags.get("ganime.git_commit", ""),
-        "ganime.backbone": measured.backbone,
-        "ganime.gate": ("promoted: " if verdict.promote else "not promoted: ") + verdict.reason,
-        **{f"ganime.holdout.{k}": f"{v:.6g}" for k, v in measured.metrics.items()},
-    }
-    if existing is None:
-        try:
-            client.get_registered_model(name)
-        except MlflowException:
-            client.create_registered_model(
-                name,
-                description=f"GANime {config.model.family} generators: uint8 sketches in, colour "
-                f"images out (ganime colorize --model models:/{name}@{CHAMPION}).",
-            )
-        mlflow.set_tracking_uri(client.tracking_uri)
-        existing = str(mlflow.register_model(candidate.uri, name).version)
-    for key, value in tags.items():
-        client.set_model_version_tag(name, existing, key, value)
-    return existing
+    (promote is safe to run again), else a new one. Its tags and description record the lineage
+    and this gate's outcome; `champion` moves to it if it passed."""
+    version = existing or registry.register(
+        gate.candidate.uri,
+        name,
+        description=f"GANime {config.model.family} generators: uint8 sketches in, colour "
+        f"images out (ganime colorize --model models:/{name}@{CHAMPION}).",
+    )
+    registry.set_version_tags(name, version, gate.version_tags(config))
+    registry.set_version_description(name, version, gate.description())
+    if gate.verdict.promote:
+        _move_champion(registry, name, version, previous=gate.champion)
+    return version
 
 
-def _move_champion(client: Any, name: str, version: str, previous: Any | None) -> None:
+def _move_champion(registry: Registry, name: str, version: str, previous: Any | None) -> None:
+    moved: dict[str, str] = {}
     if previous is not None and str(previous.version) != version:
-        client.set_model_version_tag(name, version, PREVIOUS_TAG, str(previous.version))
-    client.set_model_version_tag(name, version, "ganime.promoted_at", _now())
-    client.set_registered_model_alias(name, CHAMPION, version)
+        moved[tags.PREVIOUS_CHAMPION] = str(previous.version)
+    moved[tags.PROMOTED_AT] = _now()
+    registry.set_version_tags(name, version, moved)
+    registry.move_alias(name, CHAMPION, version)
 
 
 def rollback(uri: str, name: str, *, dry_run: bool = False) -> list[str]:
     """Move `champion` back to the version it replaced."""
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(uri)
-    current = champion_version(client, name)
+    registry = Registry(uri)
+    current = registry.aliased_version(name, CHAMPION)
     if current is None:
         raise GanimeError(f"{name} has no @{CHAMPION} to roll back")
-    previous = current.tags.get(PREVIOUS_TAG)
+    previous = current.tags.get(tags.PREVIOUS_CHAMPION)
     if not previous:
         raise GanimeError(
             f"{name}@{CHAMPION} is v{current.version}, the first champion: no earlier one"
         )
     would = "would move" if dry_run else "moved"
     if not dry_run:
-        client.set_model_version_tag(name, current.version, "ganime.rolled_back_at", _now())
-        client.set_registered_model_alias(name, CHAMPION, previous)
+        registry.set_version_tags(name, current.version, {tags.ROLLED_BACK_AT: _now()})
+        registry.move_alias(name, CHAMPION, previous)
     lines = [f"{would} {name}@{CHAMPION} from v{current.version} back to v{previous}"]
     if dry_run:
         lines.append("dry run: no alias moved")

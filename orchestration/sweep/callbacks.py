@@ -1,7 +1,5 @@
-"""Ray callbacks of a sweep: Train -> Tune forwarding in each trial, and the driver's view.
-
-Kept apart from orchestration.sweep so that validating a sweep (`--dry-run`) imports no Tune.
-"""
+"""The driver's view of a sweep as its trials start and end: each trial's outcome written to
+MLflow, and the live table."""
 
 from __future__ import annotations
 
@@ -9,37 +7,22 @@ import time
 from typing import Any
 
 from ray.tune import Callback
-from ray.tune.integration.ray_train import TuneReportCallback
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
 
-from orchestration.distributed import TRACKED
-from orchestration.sweep import (
-    close_trial_run,
-    find_trial_run,
-    short_value,
-    trial_name,
-    trial_number,
-)
-from orchestration.sweep_config import Sweep
-
-
-class ReportEvaluationsToTune(TuneReportCallback):
-    """Runs in a trial's Train controller. Forwards rank 0's report to Tune only once MLflow
-    holds the epoch (the TRACKED report), and only evaluated epochs: Tune requires the metric in
-    every result, and ASHA stops trials on it, so a stopped trial never loses its last epoch."""
-
-    def __init__(self, metric_key: str) -> None:
-        super().__init__()
-        self.metric_key = metric_key
-
-    def after_report(self, run_context: Any, metrics: list[dict], checkpoint: Any) -> None:
-        if metrics and metrics[0].get(TRACKED) and self.metric_key in metrics[0]:
-            super().after_report(run_context, metrics, None)
+from ganime_core.metrics import names
+from orchestration.sweep.spec import Sweep
+from orchestration.sweep.summary import RUN_ID, short_value, trial_outcome
+from orchestration.sweep.trainable import trial_name, trial_number
+from orchestration.tracking.sweeps import close_trial_run, find_trial_run
 
 
 class TrialOutcomes(Callback):
-    """Marks each child run as its trial ends: why it stopped (completed, stopped early by ASHA,
-    failed), its status, and the trial's wall time. The sweep's summary repeats the first two
-    for any run a killed driver left open."""
+    """Writes each trial's outcome to its MLflow run as the trial ends: completed, stopped
+    early by ASHA, or failed, with its status and wall time. Judged from Tune's own view of
+    the trial (its last result, its error); a trial cut off by an interrupt gets no event here,
+    and the driver marks it."""
 
     def __init__(self, uri: str, sweep: str, max_epochs: int) -> None:
         self.uri = uri
@@ -57,15 +40,16 @@ class TrialOutcomes(Callback):
         self._close(trial, error=str(trial.get_error() or "error"))
 
     def _close(self, trial: Any, error: str | None) -> None:
-        run_id = find_trial_run(self.uri, self.sweep, trial.trial_id)
+        result = trial.last_result or {}
+        run_id = result.get(RUN_ID) or find_trial_run(self.uri, self.sweep, trial.trial_id)
         if run_id is None:
-            return  # the trial failed before it opened its run
+            return  # it failed before it opened its run
         seconds = None
         if trial.trial_id in self.started:  # the wall time of the whole trial, start-up included
             seconds = time.time() - self.started.pop(trial.trial_id)
-        # Judged by the epochs MLflow holds, not Tune's last result: a trial restarted after its
-        # driver was killed may end at once, reporting nothing, its epochs long done.
-        close_trial_run(self.uri, run_id, self.max_epochs, error, seconds)
+        epochs = int(result.get(names.EPOCH, 0))
+        reason, status = trial_outcome(epochs, self.max_epochs, error, ended=True)
+        close_trial_run(self.uri, run_id, reason, status, seconds)
 
 
 class ProgressTable(Callback):
@@ -85,9 +69,6 @@ class ProgressTable(Callback):
         return {**self.__dict__, "_live": None}  # Tune saves its callbacks with the experiment
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
-        from rich.console import Console
-        from rich.live import Live
-
         statuses = {trial.trial_id: trial.status for trial in trials}
         if self._live is None:
             console = Console()
@@ -101,14 +82,15 @@ class ProgressTable(Callback):
         self._shown = statuses
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
+        self.stop(trials)
+
+    def stop(self, trials: list) -> None:
         if self._live is not None:
             self._live.update(self.table(trials), refresh=True)
             self._live.stop()
             self._live = None
 
-    def table(self, trials: list) -> Any:
-        from rich.table import Table
-
+    def table(self, trials: list) -> Table:
         table = Table(title="sweep", title_justify="left")
         for column in ["trial", *(key.rpartition(".")[2] for key in self.keys), "epoch"]:
             table.add_column(column, justify="right")
@@ -120,7 +102,7 @@ class ProgressTable(Callback):
             table.add_row(
                 str(trial_number(trial_name(trial))),
                 *(short_value(trial.config.get(key, "")) for key in self.keys),
-                str(result.get("epoch", "")),
+                str(result.get(names.EPOCH, "")),
                 "" if value is None else f"{value:.4g}",
                 trial.status.lower(),
             )

@@ -14,8 +14,9 @@
     max_concurrent_trials: 2
     trial: {workers: 1, cpus_per_worker: 1, gpus_per_worker: 0}
 
-Neither TensorFlow nor Ray is imported here: the driver validates a sweep, and every value it
-may give a trial, before anything starts.
+A trial evaluates at ASHA's rungs and its last epoch unless the experiment sets
+`train.eval_every`. Neither TensorFlow nor Ray is imported here: the driver validates a sweep,
+and every value it may give a trial, before anything starts.
 """
 
 from __future__ import annotations
@@ -35,10 +36,9 @@ from ganime_core.config import (
     set_dotted,
 )
 from ganime_core.errors import ConfigError
-from ganime_core.pretrained import UNTRAINED_SUFFIX, inception_metric_suffix
+from ganime_core.metrics import names
+from ganime_core.pretrained import inception_metric_suffix
 
-# Lower FID/KID is better, higher SSIM is better.
-METRIC_MODES = {"fid": "min", "kid": "min", "ssim": "max"}
 # `--set` keys under these go to the base experiment; every other key to the sweep file.
 EXPERIMENT_SECTIONS = ("data", "model", "optimizer", "train", "metrics")
 KINDS = ("loguniform", "uniform", "integer", "choice")
@@ -139,10 +139,10 @@ class SweepConfig(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> SweepConfig:
-        if self.mode is not None and self.mode != METRIC_MODES[self.metric]:
+        if self.mode is not None and self.mode != names.mode(self.metric):
             raise ValueError(
                 f"mode {self.mode} contradicts metric {self.metric} "
-                f"({METRIC_MODES[self.metric]} is better); leave mode unset"
+                f"({names.mode(self.metric)} is better); leave mode unset"
             )
         for i, point in enumerate(self.start_with):
             if set(point) != set(self.search):
@@ -158,7 +158,7 @@ class SweepConfig(_Strict):
 
     @property
     def objective_mode(self) -> str:
-        return METRIC_MODES[self.metric]
+        return names.mode(self.metric)
 
 
 @dataclass(frozen=True)
@@ -195,13 +195,7 @@ class Sweep:
 
     def trial_config(self, params: dict[str, Any]) -> ExperimentConfig:
         """The base experiment with one trial's searched values."""
-        return parse_config(self._trial_raw(params), source=f"sweep {self.name} trial {params}")
-
-    def _trial_raw(self, params: dict[str, Any]) -> dict[str, Any]:
-        raw = self.base.model_dump(mode="json")
-        for key, value in params.items():
-            set_dotted(raw, key, value)
-        return raw
+        return self.base.replace(params, source=f"sweep {self.name} trial {params}")
 
 
 def load_sweep(path: str | Path, overrides: list[str] | None = None) -> Sweep:
@@ -227,6 +221,12 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> Sweep:
     # Trials are named after the sweep (its MLflow experiment) and run ASHA's epoch budget.
     base_raw["name"] = config.name
     set_dotted(base_raw, "train.epochs", config.asha.max_epochs)
+    if "eval_every" not in base_raw.get("train", {}):
+        # Evaluate where ASHA decides and at the end, not every few epochs: an evaluation can
+        # cost more than an epoch of a small model.
+        set_dotted(base_raw, "train.eval_every", 0)
+        rungs = [*config.asha.rungs(), config.asha.max_epochs]
+        set_dotted(base_raw, "train.eval_epochs", rungs)
     base = parse_config(base_raw, source=f"{path} (base experiment {experiment_path})")
     sweep = Sweep(config, base, _metric_key(config, base), path)
 
@@ -236,43 +236,30 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> Sweep:
             raise ConfigError(f"{path}: search.{key}: not a searchable key of {experiment_path}")
         for value in dimension.extremes():
             try:
-                ExperimentConfig.model_validate(sweep._trial_raw({key: value}))
-            except ValidationError as exc:
-                raise ConfigError(
-                    f"{path}: search.{key}: {value!r} is not valid: "
-                    f"{describe_validation_error(exc)}"
-                ) from None
+                base.replace({key: value})
+            except ConfigError as exc:
+                raise ConfigError(f"{path}: search.{key}: {value!r} is not valid: {exc}") from None
     _check_evaluations_meet_rungs(sweep)
     return sweep
 
 
-def logged_metric_name(metric: str, suffix: str) -> str:
-    """The name `metric` (fid, kid, ssim) is logged under: FID and KID carry the backbone's
-    suffix (ganime_core.evaluation.Evaluation.metrics); SSIM uses no backbone."""
-    return {"fid": f"fid{suffix}", "kid": f"kid_mean{suffix}", "ssim": "ssim"}[metric]
-
-
-def logged_metric_names(metric: str) -> tuple[str, ...]:
-    """Every name `metric` may be logged under: with ImageNet weights, and with the stand-in."""
-    return tuple(dict.fromkeys(logged_metric_name(metric, s) for s in ("", UNTRAINED_SUFFIX)))
-
-
 def _metric_key(config: SweepConfig, base: ExperimentConfig) -> str:
-    if config.metric == "ssim":
-        return "ssim"
+    """The name trials report the metric under: fid, or fid_untrained with the stand-in."""
+    if config.metric == names.SSIM:
+        return names.SSIM
     suffix = inception_metric_suffix(base.metrics)  # raises if no backbone can be had
-    return logged_metric_name(config.metric, suffix)
+    return names.logged_name(config.metric, suffix)
 
 
 def _check_evaluations_meet_rungs(sweep: Sweep) -> None:
     """ASHA decides at its rungs on the metric: every rung must be an evaluation epoch."""
-    every = sweep.base.train.eval_every
-    if every == 0:
-        raise ConfigError(f"{sweep.source}: a sweep needs evaluations; set train.eval_every >= 1")
-    missed = [epoch for epoch in sweep.config.asha.rungs() if epoch % every]
+    train = sweep.base.train
+    rungs = sweep.config.asha.rungs()
+    missed = [epoch for epoch in [*rungs, train.epochs] if not train.evaluates(epoch)]
     if missed:
         raise ConfigError(
-            f"{sweep.source}: ASHA compares trials at epochs {sweep.config.asha.rungs()}, but "
-            f"train.eval_every={every} evaluates none at {missed}; use eval_every=1 or a grace "
-            "period that is a multiple of it"
+            f"{sweep.source}: ASHA compares trials at epochs {rungs} and ends them at "
+            f"{train.epochs}, but train.eval_every={train.eval_every} evaluates none at "
+            f"{missed}; leave train.eval_every unset (a sweep then evaluates at the rungs), or "
+            "make it divide them"
         )

@@ -4,6 +4,9 @@ Logged by training (best and final generator), registered by promotion, loaded b
 evaluate --model` and `ganime colorize`, served by `mlflow models serve`. It carries the Keras
 generator and the experiment config it was trained under, plus this package's code, so loading
 it needs only the pinned TensorFlow stack.
+
+GANime's TensorFlow modules are imported inside the functions that run the model: the registry's
+bookkeeping (`ganime promote --rollback`) imports this module and never runs one.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ REQUIREMENTS = (
     "tqdm",
 )
 PACKAGE_DIRS = [
-    Path(__file__).resolve().parent.parent / name for name in ("ganime_core", "orchestration")
+    Path(__file__).resolve().parents[2] / name for name in ("ganime_core", "orchestration")
 ]
 
 
@@ -127,9 +130,17 @@ def pyfunc_generate(model: Any) -> Any:
     return generate
 
 
-def log_generator_model(generator: Any, config: Any, name: str, example: np.ndarray) -> Any:
-    """Log `generator` (a keras.Model) as an MLflow model named `name` in the active run, with
-    one uint8 (h, w, 3) sketch as its input example."""
+def log_generator_model(
+    client: Any,
+    run_id: str,
+    generator: Any,
+    config: Any,
+    name: str,
+    example: np.ndarray,
+    step: int = 0,
+) -> Any:
+    """Log `generator` (a keras.Model) as an MLflow model named `name` in run `run_id`, with one
+    uint8 (h, w, 3) sketch as its input example and `step` (the epoch) as its step."""
     from ganime_core.checkpoint import config_yaml
 
     with tempfile.TemporaryDirectory(prefix="ganime-model-") as folder:
@@ -137,14 +148,21 @@ def log_generator_model(generator: Any, config: Any, name: str, example: np.ndar
         generator.save(generator_path)
         config_path = Path(folder) / CONFIG_FILE
         config_path.write_text(config_yaml(config))
-        return mlflow.pyfunc.log_model(
-            name=name,
-            python_model=Colorizer(),
-            artifacts={"generator": str(generator_path), "config": str(config_path)},
-            code_paths=[str(path) for path in PACKAGE_DIRS],
-            signature=image_signature(),
-            input_example=sketch_frame([example]),
-            pip_requirements=[
-                f"{package}=={importlib.metadata.version(package)}" for package in REQUIREMENTS
-            ],
-        )
+        mlflow.set_tracking_uri(client.tracking_uri)
+        # pyfunc.log_model logs into the active fluent run only. Leaving that run would mark it
+        # FINISHED while the job goes on: it is set RUNNING again (the runner ends it).
+        with mlflow.start_run(run_id=run_id):
+            logged = mlflow.pyfunc.log_model(
+                name=name,
+                python_model=Colorizer(),
+                artifacts={"generator": str(generator_path), "config": str(config_path)},
+                code_paths=[str(path) for path in PACKAGE_DIRS],
+                signature=image_signature(),
+                input_example=sketch_frame([example]),
+                pip_requirements=[
+                    f"{package}=={importlib.metadata.version(package)}" for package in REQUIREMENTS
+                ],
+                step=step,
+            )
+        client.update_run(run_id, status="RUNNING")
+        return logged

@@ -1,26 +1,48 @@
 """Data-parallel training on Ray Train: the driver side and the per-worker loop.
 
-The driver validates the config, connects to Ray and starts a Train V2 data-parallel trainer with
-a TensorFlow backend (orchestration.tf_backend); it never imports TensorFlow. Each worker runs
-ganime_core's train loop under a MultiWorkerMirroredStrategy (the backend sets TF_CONFIG), reads
-only its shard of the files, and reports every epoch to Ray; rank 0 attaches the epoch's
-checkpoint, which Ray persists and hands back on a restart.
+The driver validates the config, opens the MLflow run, connects to Ray and starts a Train V2
+data-parallel trainer with a TensorFlow backend (training/tf_backend.py); it never imports
+TensorFlow. Each worker runs ganime_core's TrainingRun under a MultiWorkerMirroredStrategy (the
+backend sets TF_CONFIG), reads only its shard of the files, and reports every epoch to Ray; rank
+0 attaches the epoch's checkpoint, which Ray persists and hands back on a restart, and records
+the epoch with the same MLflow sink a local run uses.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import ray
+from ray.train import (
+    CheckpointConfig,
+    FailureConfig,
+    RunConfig,
+    ScalingConfig,
+    TrainingFailedError,
+)
+from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
+
 from ganime_core.config import ExperimentConfig, parse_config
 from ganime_core.errors import GanimeError
+from ganime_core.metrics import names
+from orchestration.tracking.runs import RunLogger, open_run, tracking_uri
+from orchestration.training.summary import run_summary
+from orchestration.training.tf_backend import TensorflowBackendConfig
 
 log = logging.getLogger(__name__)
 
+RUNNER = "ray_train"
+# Ray Train's own setting: how long a worker group may take to start. Its default, 60 s, is
+# short for a busy node (workers importing TensorFlow side by side): GANime's is 300 s unless
+# the environment says otherwise.
+WORKER_START_TIMEOUT_ENV = "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"
+WORKER_START_TIMEOUT_S = 300
 TRACKED = "tracked"  # set in the report made after rank 0 logged the epoch to MLflow
 
 
@@ -33,6 +55,26 @@ class Scaling:
     gpus_per_worker: int = 0
 
 
+@dataclass(frozen=True)
+class RayTrainRun:
+    """A finished Ray Train job: Ray's Result and the MLflow run that recorded it."""
+
+    result: Any  # ray.train.Result
+    run_id: str
+    workers: int
+
+    def summary(self) -> dict[str, Any]:
+        """`ganime train --workers N`'s JSON line, in the local runner's format."""
+        checkpoint = self.result.checkpoint
+        return run_summary(
+            runner=RUNNER,
+            workers=self.workers,
+            metrics={k: v for k, v in self.result.metrics.items() if k != TRACKED},
+            checkpoint=checkpoint.path if checkpoint else None,
+            mlflow_run_id=self.run_id,
+        )
+
+
 def train_on_ray(
     config: ExperimentConfig,
     scaling: Scaling,
@@ -40,18 +82,14 @@ def train_on_ray(
     address: str | None = None,
     storage: str | None = None,
     max_failures: int = 0,
-) -> Any:
-    """Run `config` on Ray Train; return the ray.train.Result.
+) -> RayTrainRun:
+    """Run `config` on Ray Train, tracked in MLflow.
 
     `storage` (a folder, s3:// or gs:// URI) holds the persisted checkpoints; by default
     `train.output_dir/ray`. A job started again under the same name and storage resumes from
-    its newest checkpoint. A failed run raises GanimeError with the failing worker's reason.
+    its newest checkpoint, in the same MLflow run. A failed run raises GanimeError with the
+    failing worker's reason.
     """
-    import ray
-    from ray.train import TrainingFailedError
-
-    from orchestration.tracking import RunLogger, open_run, tracking_uri
-
     storage = storage or str((config.train.output_dir / "ray").resolve())
     uri = tracking_uri()
     run_id = open_run(config, uri, job=f"{storage}/{config.name}")  # fails before any worker
@@ -71,8 +109,11 @@ def train_on_ray(
     except TrainingFailedError as exc:
         RunLogger(uri, run_id).finish("FAILED")
         raise GanimeError(f"training on Ray failed: {failure_reason(exc)}") from None
+    except KeyboardInterrupt:
+        RunLogger(uri, run_id).finish("KILLED")
+        raise
     RunLogger(uri, run_id).finish("FINISHED")
-    return result
+    return RayTrainRun(result, run_id, scaling.workers)
 
 
 def make_trainer(
@@ -84,6 +125,7 @@ def make_trainer(
     tracking_uri: str,
     run_id: str,
     max_failures: int = 0,
+    controller_failure_limit: int = -1,
     callbacks: list[Any] | None = None,
 ) -> Any:
     """A Train V2 trainer running `worker_loop` for `config`, logging to `run_id`.
@@ -94,11 +136,8 @@ def make_trainer(
     `TensorflowBackendConfig` sets the same TF_CONFIG without it. Ray persists checkpoints under
     storage/name; the same name and storage resume them.
     """
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-    from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
-
-    from orchestration.tf_backend import TensorflowBackendConfig
-
+    # Read by the Train controller, which fit() starts with this process's environment.
+    os.environ.setdefault(WORKER_START_TIMEOUT_ENV, str(WORKER_START_TIMEOUT_S))
     resources = {"CPU": scaling.cpus_per_worker}
     if scaling.gpus_per_worker:
         resources["GPU"] = scaling.gpus_per_worker
@@ -119,7 +158,9 @@ def make_trainer(
         run_config=RunConfig(
             name=name,
             storage_path=storage,
-            failure_config=FailureConfig(max_failures=max_failures),
+            failure_config=FailureConfig(
+                max_failures=max_failures, controller_failure_limit=controller_failure_limit
+            ),
             checkpoint_config=CheckpointConfig(num_to_keep=config.train.keep_checkpoints),
             callbacks=callbacks or [],
         ),
@@ -133,9 +174,18 @@ def last_line(text: str) -> str:
 
 
 def failure_reason(error: Exception) -> str:
-    """One line saying why a Train run failed: the lowest failing rank's own message."""
+    """One line saying why a Train run (or a Tune trial) failed: the lowest failing rank's own
+    message, or why its workers never started."""
+    controller_failure = getattr(error, "controller_failure", None)
+    if type(controller_failure).__name__ == "WorkerGroupStartupTimeoutError":
+        timeout = os.environ.get(WORKER_START_TIMEOUT_ENV, "60")
+        return (
+            f"its workers could not be started within {timeout} s (the cluster has no free "
+            f"resources for them); free some, lower the workers' resources, or raise "
+            f"${WORKER_START_TIMEOUT_ENV}"
+        )
     failures = getattr(error, "worker_failures", None) or {}
-    cause = failures[min(failures)] if failures else error
+    cause = failures[min(failures)] if failures else (controller_failure or error)
     cause = getattr(cause, "cause", None) or cause  # a RayTaskError wraps the worker's exception
     if isinstance(cause, GanimeError):
         return str(cause)
@@ -145,8 +195,6 @@ def failure_reason(error: Exception) -> str:
 def reachable_from_workers(uri: str) -> str:
     """A tracking server the driver reaches at 127.0.0.1 is on the driver's node: on a
     multi-node cluster, workers elsewhere reach it at that node's address."""
-    import ray
-
     parsed = urlparse(uri)
     if parsed.hostname not in ("127.0.0.1", "localhost") or len(ray.nodes()) < 2:
         return uri
@@ -155,27 +203,25 @@ def reachable_from_workers(uri: str) -> str:
 
 
 def worker_loop(loop_config: dict[str, Any]) -> None:
-    """One Ray Train worker: ganime_core's train loop under MultiWorkerMirroredStrategy."""
-    import ray.train
+    """One Ray Train worker: ganime_core's TrainingRun under MultiWorkerMirroredStrategy."""
+    # The lazy seam of this module: the driver and the Train controller import it to build and
+    # unpickle the trainer, and must not pay for TensorFlow (tested); only workers train.
     import tensorflow as tf
 
-    from ganime_core.train import train
-    from orchestration.tracking import TrainingTracker
+    from ganime_core.train import TrainingRun, configure_process
+    from orchestration.tracking.sink import MlflowSink
 
     # Ray pins OMP threads only; TensorFlow's own pools would otherwise take every core of the
     # node, and workers sharing a node would fight over them.
-    cpus = int(loop_config["cpus_per_worker"])
-    tf.config.threading.set_intra_op_parallelism_threads(cpus)
-    tf.config.threading.set_inter_op_parallelism_threads(max(2, cpus))
+    configure_process(int(loop_config["cpus_per_worker"]))
 
-    context = ray.train.get_context()
-    rank = context.get_world_rank()
+    rank = ray.train.get_context().get_world_rank()
     # Each worker writes its own copy of the run locally; rank 0's checkpoints reach storage
     # through ray.train.report.
     local = Path(tempfile.mkdtemp(prefix=f"ganime-rank{rank}-"))
-    raw = dict(loop_config["config"])
-    raw["train"] = {**raw["train"], "output_dir": str(local)}
-    config = parse_config(raw, source="worker config")
+    config = parse_config(loop_config["config"], source="worker config").replace(
+        {"train.output_dir": local}, source="worker config"
+    )
     # Packing the gradients into few large all-reduces instead of one per tensor: at 64 px
     # on 2 CPUs this took 2 workers from 5.7 to 15.7 images/s (bench/ray_scaling.py).
     strategy = tf.distribute.MultiWorkerMirroredStrategy(
@@ -184,42 +230,38 @@ def worker_loop(loop_config: dict[str, Any]) -> None:
             implementation=tf.distribute.experimental.CommunicationImplementation.RING,
         )
     )
-
     resume_from = None
     restored = ray.train.get_checkpoint()
     if restored is not None:
         resume_from = Path(restored.to_directory(str(local / "restored" / "checkpoint")))
 
-    tracker = None
-    if rank == 0:
-        tracker = TrainingTracker(config, loop_config["tracking_uri"], loop_config["run_id"])
-
-    def report(epoch_report, family) -> None:
-        evaluation = tracker.evaluate(epoch_report, family) if tracker else {}
-        metrics = {
-            **evaluation,
-            "epoch": epoch_report.epoch,
-            **epoch_report.losses,
-            "images_per_second": epoch_report.images_per_second,
-            "resumed_from": epoch_report.resumed_from,
-        }
-        checkpoint, name = None, None
-        if rank == 0 and epoch_report.checkpoint is not None:
-            checkpoint = ray.train.Checkpoint.from_directory(str(epoch_report.checkpoint))
-            name = epoch_report.checkpoint.name  # epoch-NNNN in storage too
-        # Every worker reports every epoch: report is a barrier across workers.
-        ray.train.report(metrics, checkpoint=checkpoint, checkpoint_dir_name=name)
-        if tracker:
-            tracker.record(epoch_report, family, evaluation)
-        # A second barrier once rank 0 has logged the epoch to MLflow: only this report reaches a
-        # sweep's scheduler, so a trial it stops never loses the epoch it was judged on.
-        ray.train.report({**metrics, TRACKED: 1})
-
-    train(
-        config,
-        strategy=strategy,
-        on_epoch_end=report,
-        resume_from=resume_from,
-        is_chief=rank == 0,
-        progress=False,
+    run = TrainingRun(
+        config, strategy=strategy, resume_from=resume_from, is_chief=rank == 0, progress=False
     )
+    sink = None
+    if rank == 0:
+        sink = MlflowSink(config, loop_config["tracking_uri"], loop_config["run_id"], RUNNER)
+        sink.start(run.data, run.input_example())
+    try:
+        while not run.finished:
+            report = run.run_epoch()
+            metrics = {
+                **report.metrics(),
+                names.EPOCH: report.epoch,
+                names.RESUMED_FROM: report.resumed_from,
+            }
+            checkpoint, name = None, None
+            if rank == 0 and report.checkpoint is not None:
+                checkpoint = ray.train.Checkpoint.from_directory(str(report.checkpoint))
+                name = report.checkpoint.name  # epoch-NNNN in storage too
+            # Every worker reports every epoch: report is a barrier across workers.
+            ray.train.report(metrics, checkpoint=checkpoint, checkpoint_dir_name=name)
+            if sink:
+                sink.record(report, run.family)
+            # A second barrier once rank 0 has logged the epoch to MLflow: only this report
+            # reaches a sweep's scheduler, so a trial it stops never loses the epoch it was
+            # judged on.
+            ray.train.report({**metrics, TRACKED: 1})
+    finally:
+        if sink:
+            sink.close(None)  # the driver ends the run

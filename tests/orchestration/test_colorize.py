@@ -96,13 +96,15 @@ def test_colorize_with_an_mlflow_model_matches_the_checkpoint(
 
     from ganime_core.checkpoint import open_checkpoint
     from orchestration.cli import main
-    from orchestration.model import log_generator_model
+    from orchestration.tracking.model import log_generator_model
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow.get_tracking_uri())
     config, family, _ = open_checkpoint(checkpoint)
-    with mlflow.start_run():
-        info = log_generator_model(family.generator, config, "g", np.zeros((32, 32, 3), np.uint8))
+    client = mlflow.tracking.MlflowClient(mlflow.get_tracking_uri())
+    run_id = client.create_run("0").info.run_id  # in the Default experiment
+    example = np.zeros((32, 32, 3), np.uint8)
+    info = log_generator_model(client, run_id, family.generator, config, "g", example)
 
     _, lone = sketches
     for source, out in (("--model", "by-model"), ("--checkpoint", "by-checkpoint")):

@@ -11,18 +11,11 @@ import pytest
 from ganime_core.checkpoint import open_checkpoint
 from ganime_core.families import build_family
 from ganime_core.train import train
-from orchestration.distributed import Scaling, train_on_ray
+from orchestration.training.ray_train import Scaling, train_on_ray
+from tests.conftest import sample_steps
 
 ray = pytest.importorskip("ray")
-
-
-@pytest.fixture(autouse=True)
-def tracking(tmp_path, monkeypatch) -> str:
-    """A private MLflow store per test; no ImageNet weights, like this machine."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    return uri
+pytestmark = pytest.mark.usefixtures("mlflow_store", "cache_dir")
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +41,7 @@ def test_two_workers_reach_the_weights_of_one_worker_with_the_global_batch(
     )
     single = train(smoke_config(*overrides, f"train.output_dir={tmp_path / 'one'}"), progress=False)
     config = smoke_config(*overrides, f"train.output_dir={tmp_path / 'two'}")
-    result = train_on_ray(config, Scaling(workers=2))
+    result = train_on_ray(config, Scaling(workers=2)).result
     assert result.error is None
     assert result.metrics["epoch"] == 1
 
@@ -101,7 +94,9 @@ def test_ganime_train_with_workers_runs_on_ray_and_resumes_its_checkpoint(
     assert "gen_l1" in second["metrics"] and second["metrics"]["images_per_second"] > 0
 
 
-def test_a_two_worker_run_is_tracked_in_mlflow_by_rank_0(local_ray, smoke_config, tracking) -> None:
+def test_a_two_worker_run_is_tracked_in_mlflow_by_rank_0(
+    local_ray, smoke_config, mlflow_store
+) -> None:
     from mlflow.tracking import MlflowClient
 
     config = smoke_config(
@@ -112,11 +107,11 @@ def test_a_two_worker_run_is_tracked_in_mlflow_by_rank_0(local_ray, smoke_config
         "metrics.backbone_size=75",
         "metrics.kid_subset_size=4",
     )
-    result = train_on_ray(config, Scaling(workers=2))
+    result = train_on_ray(config, Scaling(workers=2)).result
     assert result.error is None
     assert result.metrics["fid_untrained"] > 0  # evaluations reach Ray's metrics too
 
-    client = MlflowClient(tracking)
+    client = MlflowClient(mlflow_store)
     experiment = client.get_experiment_by_name("smoke")
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.status == "FINISHED"
@@ -132,14 +127,13 @@ def test_a_two_worker_run_is_tracked_in_mlflow_by_rank_0(local_ray, smoke_config
     assert fid.step == 2 and "fid" not in run.data.metrics
     assert run.data.metrics["best_fid_untrained"] == pytest.approx(fid.value)
     assert {"ssim", "kid_mean_untrained", "images_per_second"} <= set(run.data.metrics)
-    samples = [a.path for a in client.list_artifacts(run.info.run_id, "samples")]
-    assert samples == ["samples/epoch-0001.png", "samples/epoch-0002.png"]
+    assert sample_steps(client, run.info.run_id) == [1, 2]
 
     import mlflow
 
-    from orchestration.model import sketch_frame
+    from orchestration.tracking.model import sketch_frame
 
-    mlflow.set_tracking_uri(tracking)
+    mlflow.set_tracking_uri(mlflow_store)
     models = mlflow.search_logged_models(
         experiment_ids=[experiment.experiment_id], output_format="list"
     )
@@ -187,7 +181,7 @@ def train_worker_pids() -> list[int]:
 
 
 def test_a_killed_worker_resumes_from_the_last_checkpoint_and_no_epoch_is_logged_twice(
-    local_ray, smoke_config, tracking, tmp_path
+    local_ray, smoke_config, mlflow_store, tmp_path
 ) -> None:
     import os
     import signal
@@ -204,7 +198,9 @@ def test_a_killed_worker_resumes_from_the_last_checkpoint_and_no_epoch_is_logged
     )
     outcome = {}
     job = threading.Thread(
-        target=lambda: outcome.update(result=train_on_ray(config, Scaling(2), max_failures=1))
+        target=lambda: outcome.update(
+            result=train_on_ray(config, Scaling(2), max_failures=1).result
+        )
     )
     job.start()
     # Ray writes this snapshot once a reported checkpoint is registered: from then on a restart
@@ -226,7 +222,7 @@ def test_a_killed_worker_resumes_from_the_last_checkpoint_and_no_epoch_is_logged
     assert result.metrics["epoch"] == 3
     assert result.metrics["resumed_from"] >= 1  # restarted from a checkpoint, not from scratch
 
-    client = MlflowClient(tracking)
+    client = MlflowClient(mlflow_store)
     (run,) = client.search_runs([client.get_experiment_by_name("smoke").experiment_id])
     steps = [m.step for m in client.get_metric_history(run.info.run_id, "gen_l1")]
     assert steps == [1, 2, 3]

@@ -47,9 +47,9 @@ def test_the_driver_and_the_train_controller_do_not_import_tensorflow() -> None:
     code = """
 import sys
 import ray.cloudpickle as pickle
-import orchestration.cli, orchestration.sweep, orchestration.sweep_config, ganime_core.pretrained
+import orchestration.cli, orchestration.sweep.driver, ganime_core.pretrained
 from ganime_core.config import load_config
-from orchestration.distributed import Scaling, make_trainer
+from orchestration.training.ray_train import Scaling, make_trainer
 config = load_config("experiments/smoke.yaml")
 trainer = make_trainer(config, Scaling(workers=2), storage="/tmp/unused", name="x",
                        tracking_uri="sqlite:////tmp/unused.db", run_id="r")
@@ -67,7 +67,7 @@ def test_a_localhost_tracking_server_is_given_to_workers_at_the_drivers_address(
 ) -> None:
     import ray
 
-    from orchestration.distributed import reachable_from_workers
+    from orchestration.training.ray_train import reachable_from_workers
 
     monkeypatch.setattr(ray, "nodes", lambda: [{}, {}])
     monkeypatch.setattr(ray.util, "get_node_ip_address", lambda: "10.0.0.5")
@@ -81,7 +81,7 @@ def test_a_localhost_tracking_server_is_given_to_workers_at_the_drivers_address(
 def test_a_transient_tracking_error_is_retried_and_a_lasting_one_never_stops_training(
     tmp_path, caplog
 ) -> None:
-    from orchestration.tracking import RunLogger
+    from orchestration.tracking.runs import RunLogger
 
     logger = RunLogger(f"sqlite:///{tmp_path / 'm.db'}", run_id="none", backoff_seconds=0.0)
     calls = []
@@ -107,14 +107,14 @@ def test_logging_a_model_mid_run_leaves_the_run_running(smoke_config, tmp_path) 
     import numpy as np
     from mlflow.tracking import MlflowClient
 
-    from orchestration.tracking import RunLogger
+    from orchestration.tracking.model import log_generator_model
 
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     client = MlflowClient(uri)
     run_id = client.create_run(client.create_experiment("e")).info.run_id
     generator = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(3, 1)])
-    RunLogger(uri, run_id).log_model(
-        generator, smoke_config(), "best_generator", np.zeros((32, 32, 3), np.uint8)
+    log_generator_model(
+        client, run_id, generator, smoke_config(), "best_generator", np.zeros((32, 32, 3), np.uint8)
     )
     assert client.get_run(run_id).info.status == "RUNNING"  # the UI must not say FINISHED yet
 
@@ -123,7 +123,7 @@ def test_a_failed_train_run_is_told_by_its_lowest_failing_rank_in_one_line() -> 
     from ray.train import WorkerGroupError
 
     from ganime_core.train import NonFiniteLossError
-    from orchestration.distributed import failure_reason
+    from orchestration.training.ray_train import failure_reason
 
     nan = NonFiniteLossError("loss gen_total became nan at epoch 1, step 2; lower ...")
     crash = RuntimeError("Traceback (most recent call last):\n  ...\nRuntimeError: disk full")

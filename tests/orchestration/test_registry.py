@@ -33,14 +33,13 @@ HOLDOUT = ["--limit", "16", "--metric", "fid"]
 
 
 @pytest.fixture
-def store(tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch):
+def store(mlflow_store: str, cache_dir: Path):
+    """A client of the test's MLflow store, which the fluent API uses too."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    mlflow.set_tracking_uri(uri)
-    return MlflowClient(uri)
+    mlflow.set_tracking_uri(mlflow_store)
+    return MlflowClient(mlflow_store)
 
 
 @pytest.fixture
@@ -64,17 +63,14 @@ def pointwise(name: str):
 def log_run(client, experiment_id, config, generators, fids, *, tags=None, status="FINISHED"):
     """A training run as tracking.TrainingTracker leaves it: its FID history, and a
     best_generator for each new best (the last one is the best)."""
-    import mlflow
-
-    from orchestration.model import log_generator_model
+    from orchestration.tracking.model import log_generator_model
 
     run = client.create_run(experiment_id, tags={"ganime.data_hash": "d" * 16, **(tags or {})})
     for epoch, fid in enumerate(fids, start=1):
         client.log_metric(run.info.run_id, "fid_untrained", fid, step=epoch)
     for generator in generators if isinstance(generators, list) else [generators]:
-        with mlflow.start_run(run_id=run.info.run_id):
-            example = np.zeros((32, 32, 3), np.uint8)
-            log_generator_model(generator, config, "best_generator", example)
+        example = np.zeros((32, 32, 3), np.uint8)
+        log_generator_model(client, run.info.run_id, generator, config, "best_generator", example)
     client.set_terminated(run.info.run_id, status)
     return run.info.run_id
 
@@ -98,7 +94,7 @@ def champion(client) -> str:
 def test_the_gate_compares_in_the_metrics_direction_with_a_margin(
     metric, candidate, current, margin, promoted
 ) -> None:
-    from orchestration.registry import judge
+    from orchestration.release.promote import judge
 
     assert judge(metric, candidate, current, margin).promote is promoted
 
@@ -210,16 +206,15 @@ def png_bytes(image: np.ndarray) -> bytes:
 def unet_model(store, config):
     """The smoke config's real U-Net generator, logged as a model: (model_id, family)."""
     import keras
-    import mlflow
 
     from ganime_core.families import build_family
-    from orchestration.model import log_generator_model
+    from orchestration.tracking.model import log_generator_model
 
     keras.utils.set_random_seed(0)
     family = build_family(config)
-    with mlflow.start_run():
-        example = np.zeros((32, 32, 3), np.uint8)
-        info = log_generator_model(family.generator, config, "best_generator", example)
+    run_id = store.create_run("0").info.run_id  # in the Default experiment
+    example = np.zeros((32, 32, 3), np.uint8)
+    info = log_generator_model(store, run_id, family.generator, config, "best_generator", example)
     return info.model_id, family
 
 

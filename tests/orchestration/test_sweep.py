@@ -14,24 +14,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestration.sweep import STOP_TAG, SWEEP_TAG, TRIAL_TAG, run_sweep
-from orchestration.sweep_config import load_sweep
-from tests.conftest import EXPERIMENTS, ganime_command
+from orchestration.sweep.driver import run_sweep
+from orchestration.sweep.spec import load_sweep
+from orchestration.tracking.tags import STOP_REASON as STOP_TAG
+from orchestration.tracking.tags import SWEEP as SWEEP_TAG
+from orchestration.tracking.tags import TRIAL_ID as TRIAL_TAG
+from tests.conftest import EXPERIMENTS, ganime_command, sample_steps
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.usefixtures("mlflow_store", "cache_dir")
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 GOOD, WORSE, NAN = 2e-4, 1e-12, 1e30  # learning rates: trains, barely moves, blows up
-
-
-@pytest.fixture(autouse=True)
-def tracking(tmp_path, monkeypatch) -> str:
-    """A private MLflow store and cache per test; no ImageNet weights, like this machine."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    monkeypatch.setenv("GANIME_CACHE_DIR", str(tmp_path / "cache"))
-    return uri
 
 
 def tiny_sweep(tmp_path: Path, rates: list[float], **changes) -> Path:
@@ -72,7 +66,7 @@ def child_runs(client: MlflowClient, parent_run_id: str) -> dict[str, object]:
 
 
 def test_a_sweep_logs_its_trials_under_one_parent_and_asha_stops_the_worse(
-    tmp_path, tracking
+    tmp_path, mlflow_store
 ) -> None:
     sweep = load_sweep(tiny_sweep(tmp_path, [GOOD, WORSE]))
     ray.init(num_cpus=2, include_dashboard=True, log_to_driver=False)
@@ -89,7 +83,7 @@ def test_a_sweep_logs_its_trials_under_one_parent_and_asha_stops_the_worse(
     assert by_rate[WORSE]["fid_untrained"] > by_rate[GOOD]["fid_untrained"]
     assert outcome.best["optimizer.learning_rate"] == GOOD
 
-    client = MlflowClient(tracking)
+    client = MlflowClient(mlflow_store)
     parent = client.get_run(outcome.parent_run_id)
     assert parent.data.tags[SWEEP_TAG] == "tiny" and parent.info.status == "FINISHED"
     assert parent.data.params["search.optimizer.learning_rate"] == "loguniform(1e-12, 1e+30)"
@@ -113,7 +107,7 @@ def test_a_sweep_logs_its_trials_under_one_parent_and_asha_stops_the_worse(
         assert run.data.params["model.base_filters"] == "8"  # every config value as a param
         history = client.get_metric_history(run.info.run_id, "fid_untrained")
         assert [m.step for m in history] == list(range(1, 4 if rate == GOOD else 3))
-        assert "samples" in {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert sample_steps(client, run.info.run_id) == list(range(1, 4 if rate == GOOD else 3))
     good = next(run for run in children.values() if run.data.tags[STOP_TAG] == "completed")
     assert good.info.status == "FINISHED"
     models = {m.name for m in client.search_logged_models([good.info.experiment_id])}
@@ -121,7 +115,7 @@ def test_a_sweep_logs_its_trials_under_one_parent_and_asha_stops_the_worse(
 
 
 def test_a_killed_driver_resumes_keeping_finished_trials_and_a_nan_trial_fails_alone(
-    tmp_path, tracking
+    tmp_path, mlflow_store
 ) -> None:
     path = tiny_sweep(
         tmp_path, [GOOD, NAN], asha={"grace_period": 1, "max_epochs": 1, "reduction_factor": 2}
@@ -135,7 +129,7 @@ def test_a_killed_driver_resumes_keeping_finished_trials_and_a_nan_trial_fails_a
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # its own process group: the local Ray it starts dies with it
     )
-    client = MlflowClient(tracking)
+    client = MlflowClient(mlflow_store)
     deadline = time.time() + 400
     finished = []
     while time.time() < deadline and not finished and driver.poll() is None:

@@ -9,17 +9,12 @@ import pytest
 import yaml
 
 from ganime_core.errors import ConfigError, MetricsError
-from orchestration.sweep import plan_sweep, trial_name, trial_number, trial_run_name
-from orchestration.sweep_config import AshaSettings, load_sweep
+from orchestration.sweep.plan import plan_sweep
+from orchestration.sweep.spec import AshaSettings, load_sweep
+from orchestration.sweep.trainable import trial_name, trial_number, trial_run_name
 from tests.conftest import EXPERIMENTS, SWEEP_FILES, ganime_command
 
 QUICKSTART = EXPERIMENTS / "quickstart.yaml"
-
-
-@pytest.fixture(autouse=True)
-def no_weights(tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    monkeypatch.delenv("GANIME_INCEPTION_WEIGHTS", raising=False)
 
 
 def write_sweep(tmp_path: Path, **changes) -> Path:
@@ -55,7 +50,8 @@ def test_the_quickstart_sweep_resolves_its_base_experiment() -> None:
 def test_every_sweep_file_validates(path) -> None:
     # Real sweeps need the ImageNet weights; this machine has none.
     sweep = load_sweep(path, ["metrics.allow_untrained_backbone=true"])
-    assert all(epoch % sweep.base.train.eval_every == 0 for epoch in sweep.config.asha.rungs())
+    train = sweep.base.train
+    assert all(train.evaluates(epoch) for epoch in [*sweep.config.asha.rungs(), train.epochs])
     if path != QUICKSTART:
         assert sweep.config.trial.gpus_per_worker >= 1  # the cluster sweeps
 
@@ -93,9 +89,21 @@ def test_every_asha_rung_must_be_an_evaluation_epoch(tmp_path) -> None:
     """ASHA decides on the metric at its rungs; an unevaluated rung would decide on nothing."""
     with pytest.raises(ConfigError, match=r"epochs \[1, 2\].*none at \[1\]"):
         load_sweep(write_sweep(tmp_path), ["train.eval_every=2", "train.checkpoint_every=2"])
-    with pytest.raises(ConfigError, match="needs evaluations"):
+    with pytest.raises(ConfigError, match=r"evaluates none at \[1, 2, 4\]"):
         load_sweep(write_sweep(tmp_path), ["train.eval_every=0"])
     assert AshaSettings(grace_period=2, max_epochs=20, reduction_factor=3).rungs() == [2, 6, 18]
+
+
+def test_a_sweep_that_leaves_eval_every_unset_evaluates_at_the_rungs_and_the_end(
+    tmp_path,
+) -> None:
+    """An evaluation can cost more than an epoch of a small model: a sweep evaluates where ASHA
+    decides and where the trial ends, not every epoch."""
+    train = load_sweep(write_sweep(tmp_path, asha={"max_epochs": 8})).base.train
+    assert train.eval_every == 0 and train.eval_epochs == (1, 2, 4, 8)
+    assert [e for e in range(1, 9) if train.evaluates(e)] == [1, 2, 4, 8]
+    explicit = load_sweep(write_sweep(tmp_path), ["train.eval_every=1"]).base.train
+    assert explicit.eval_every == 1 and explicit.eval_epochs == ()
 
 
 def test_a_sweep_without_a_backbone_fails_before_anything_starts(tmp_path) -> None:
@@ -150,7 +158,7 @@ def test_dry_run_prints_the_plan_and_starts_nothing(tmp_path) -> None:
 
 
 def test_the_end_of_a_sweep_names_the_best_trial_and_how_to_browse_it(monkeypatch) -> None:
-    from orchestration.sweep import SweepOutcome, report_lines
+    from orchestration.sweep.summary import SweepOutcome, report_lines
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////tmp/somewhere/mlflow.db")
     sweep = load_sweep(QUICKSTART)
@@ -169,4 +177,6 @@ def test_the_end_of_a_sweep_names_the_best_trial_and_how_to_browse_it(monkeypatc
     assert "model.lambda_tv=0.0001, model.lambda_l1=100, model.tv_norm=l1" in lines[1]
     assert lines[2] == "  at epoch 4: fid_untrained 5.926, kid_mean_untrained 0.0088, ssim 0.3233"
     assert "mlflow ui --backend-store-uri sqlite:////tmp/somewhere/mlflow.db" in lines[3]
-    assert lines[3].endswith("http://127.0.0.1:5000/#/experiments/7/runs/parent")
+    assert lines[3].endswith(
+        "http://127.0.0.1:5000/#/experiments/7/runs/parent?workflowType=machine_learning"
+    )

@@ -1,0 +1,26 @@
+"""`ganime describe EXPERIMENT`: each network's parameters and shapes, as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ganime_core.config import load_config
+from orchestration.cli.options import add_experiment
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    describe = commands.add_parser(
+        "describe", help="print each network's parameters and shapes as JSON"
+    )
+    add_experiment(describe)
+    describe.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(args.experiment, args.overrides)
+    # Imported once the config is valid: building the networks loads TensorFlow.
+    from ganime_core.describe import describe
+
+    print(json.dumps(describe(config), indent=2))
+    return 0

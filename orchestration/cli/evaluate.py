@@ -1,0 +1,52 @@
+"""`ganime evaluate --checkpoint PATH | --model URI`: FID, KID and SSIM on a data split, as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from orchestration.cli.options import add_no_progress, add_overrides, check_limit
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    evaluate = commands.add_parser(
+        "evaluate", help="FID, KID and SSIM of a trained generator on a data split, as JSON"
+    )
+    source = evaluate.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--checkpoint", type=Path, help="an epoch-NNNN checkpoint folder, or a run folder (newest)"
+    )
+    source.add_argument(
+        "--model", help="an MLflow model URI, e.g. runs:/RUN_ID/generator or models:/NAME@ALIAS"
+    )
+    evaluate.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="Kaggle-layout folder (train/ and val/); default: the data the model was trained on",
+    )
+    evaluate.add_argument("--split", choices=("val", "train"), default="val")
+    evaluate.add_argument("--limit", type=int, default=None, help="first N images of the split")
+    add_overrides(
+        evaluate,
+        help="override a value of the model's config, e.g. metrics.batch_size=16 (repeatable)",
+    )
+    add_no_progress(evaluate)
+    evaluate.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    check_limit(args.limit)
+    # Imported here, not above: it loads TensorFlow and MLflow, which --help need not wait for.
+    from orchestration.release.evaluate import evaluate_checkpoint, evaluate_model
+
+    options = dict(
+        split=args.split, limit=args.limit, overrides=args.overrides, progress=not args.no_progress
+    )
+    if args.checkpoint is not None:
+        summary = evaluate_checkpoint(args.checkpoint, args.data, **options)
+    else:
+        summary = evaluate_model(args.model, args.data, **options)
+    print(json.dumps(summary))
+    return 0

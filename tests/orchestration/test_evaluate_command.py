@@ -1,0 +1,136 @@
+"""`ganime evaluate`: a checkpoint or an MLflow model measured on a split, logged to MLflow."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import mlflow
+import numpy as np
+import pytest
+
+from ganime_core.data.pipeline import TrainingData
+from ganime_core.evaluation import Evaluator
+from tests.conftest import ganime_command
+
+# InceptionV3's smallest input keeps these tests fast; the size does not change the code path.
+FAST = ("metrics.backbone_size=75", "metrics.max_images=24", "metrics.kid_subset_size=12")
+
+
+def colour_oracle(data: TrainingData, evaluator: Evaluator):
+    """A 'generator' that returns each sketch's true colour image, batch by batch in order."""
+    batches = iter(data.eval_dataset("val", evaluator.settings.batch_size, limit=evaluator.n))
+    return lambda sketch: next(batches)["color"]
+
+
+def test_ganime_evaluate_measures_a_trained_checkpoint_and_logs_to_mlflow(
+    smoke_config, tmp_path, cache_dir
+) -> None:
+    from ganime_core.data.pipeline import data_root
+    from ganime_core.train import train
+
+    config = smoke_config("train.epochs=1", "model.base_filters=8")
+    result = train(config, progress=False)
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env_overrides = {"MLFLOW_TRACKING_URI": tracking, "GANIME_CACHE_DIR": str(cache_dir)}
+    command = [
+        *ganime_command(),
+        "evaluate",
+        "--checkpoint",
+        str(result.run_dir),
+        "--data",
+        str(data_root(config.data)),
+        "--limit",
+        "16",
+        "--set",
+        "metrics.backbone_size=75",
+        "--set",
+        "metrics.kid_subset_size=8",
+        "--no-progress",
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, **env_overrides}, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["n"] == 16
+    assert summary["backbone"] == "inception_v3/untrained-seed0@75px"
+    assert summary["fid_untrained"] > 0 and "fid" not in summary
+    assert 0 < summary["ssim"] < 1
+    assert summary["source"].endswith("checkpoints/epoch-0001")
+
+    run = mlflow.tracking.MlflowClient(tracking).get_run(summary["mlflow_run_id"])
+    assert run.data.metrics["fid_untrained"] == pytest.approx(summary["fid_untrained"])
+    assert run.data.metrics["ssim"] == pytest.approx(summary["ssim"])
+    assert run.data.params["backbone"] == summary["backbone"]
+
+
+def test_ganime_evaluate_says_how_to_get_weights_when_untrained_is_not_allowed(
+    smoke_config,
+) -> None:
+    from ganime_core.data.pipeline import data_root
+    from ganime_core.train import train
+
+    config = smoke_config("train.epochs=1", "model.base_filters=8")
+    result = train(config, progress=False)
+    done = subprocess.run(
+        [
+            *ganime_command(),
+            "evaluate",
+            "--checkpoint",
+            str(result.run_dir / "checkpoints" / "epoch-0001"),
+            "--data",
+            str(data_root(config.data)),
+            "--set",
+            "metrics.allow_untrained_backbone=false",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("ganime: error: no InceptionV3")
+
+
+def test_an_mlflow_model_measures_the_same_as_its_checkpoint(
+    smoke_config, tmp_path, monkeypatch, capsys
+) -> None:
+    """`--model` runs the logged pyfunc model's predict: same uint8 outputs, same numbers."""
+    from ganime_core.checkpoint import open_checkpoint
+    from ganime_core.data.pipeline import data_root
+    from ganime_core.train import train
+    from orchestration.cli import main
+    from orchestration.tracking.model import log_generator_model, sketch_frame
+
+    config = smoke_config("train.epochs=1", "model.base_filters=8")
+    result = train(config, progress=False)
+    _, family, _ = open_checkpoint(result.run_dir)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    sketch = np.full((32, 32, 3), 255, np.uint8)
+    client = mlflow.tracking.MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    run_id = client.create_run("0").info.run_id  # in the Default experiment
+    info = log_generator_model(client, run_id, family.generator, config, "generator", sketch)
+
+    model = mlflow.pyfunc.load_model(info.model_uri)
+    odd = np.random.default_rng(0).integers(0, 256, (2, 37, 50, 3), dtype=np.uint8)
+    colour = np.stack(model.predict(sketch_frame(odd))["image"])
+    assert colour.dtype == np.uint8 and colour.shape == (2, 37, 50, 3)
+
+    common = ["--limit", "16", "--no-progress"]
+    common += ["--set", "metrics.backbone_size=75", "--set", "metrics.kid_subset_size=8"]
+    summaries = {}
+    # Without --data, the data the model was trained on: here the same generated folder.
+    for source in (
+        ["--model", info.model_uri, "--data", str(data_root(config.data))],
+        ["--checkpoint", str(result.run_dir)],
+    ):
+        assert main(["evaluate", *source, *common]) == 0
+        summaries[source[0]] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    by_model, by_checkpoint = summaries["--model"], summaries["--checkpoint"]
+    assert by_model["source"] == info.model_uri
+    for name in ("fid_untrained", "kid_mean_untrained", "ssim"):
+        assert by_model[name] == pytest.approx(by_checkpoint[name], rel=1e-6, abs=1e-9)
+
+    assert main(["evaluate", "--model", "runs:/0123456789abcdef/nothing", *common]) == 2
+    assert "cannot load it" in capsys.readouterr().err
