@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 
-.PHONY: install quickstart test lint lock bench clean
+.PHONY: install quickstart test test-fast lint lock bench clean
 
 install: $(VENV)/.installed
 
@@ -20,10 +20,12 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 # The main job on embedded defaults: a small Ray Tune sweep (Optuna + ASHA) of Pix2Pix+TV on
 # generated data, on local Ray, logged to MLflow at sqlite:///mlflow.db; then its best trial is
 # promoted to the Model Registry (ganime-pix2pix@champion, behind the held-out gate) and
-# colorizes a few generated sketches it never saw (48 px: the model restores their size). Run
-# again, it continues the same sweep (or, if it finished, prints its result again).
+# colorizes a few generated sketches it never saw (48 px: the model restores their size), shown
+# side by side in one PNG. Run again, it continues the same sweep (or, if it finished, prints
+# its result again). An interrupted sweep exits non-zero, so nothing after it runs.
 QUICKSTART_SKETCHES := runs/colorize/sketches
 QUICKSTART_COLORIZED := runs/colorize/colorized
+QUICKSTART_SHEET := runs/colorize/side-by-side.png
 quickstart: install
 	@if [ -f runs/ray/quickstart/ganime-sweep.json ]; then \
 		$(BIN)/ganime sweep --resume quickstart; \
@@ -34,11 +36,18 @@ quickstart: install
 	@test -d $(QUICKSTART_SKETCHES) || $(BIN)/ganime data synth --sketches-only \
 		--out $(QUICKSTART_SKETCHES) --count 8 --size 48 --seed 1 > /dev/null
 	$(BIN)/ganime colorize $(QUICKSTART_SKETCHES) -o $(QUICKSTART_COLORIZED) \
-		--model models:/ganime-pix2pix@champion --no-progress
+		--model models:/ganime-pix2pix@champion --no-progress --sheet $(QUICKSTART_SHEET)
 	@echo "colorized sketches: $(QUICKSTART_COLORIZED)/ (from $(QUICKSTART_SKETCHES)/)"
+	@echo "sketch | colorization, side by side: $(QUICKSTART_SHEET)"
 
+# Everything: unit, integration (a real local Ray, a real MLflow store and server) and CLI tests.
 test: install
 	$(BIN)/python -m pytest
+
+# The developers' fast lane: the tests not marked slow (no training beyond a few seconds, no
+# Ray cluster), in under 3 minutes.
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -1,14 +1,16 @@
-"""What a sweep trial costs beyond its training and evaluation, and the quickstart's wall time.
+"""What a sweep trial costs beyond its training and evaluation, and where the quickstart's
+trial time goes.
 
-Per-trial overhead = the trial's wall time (Tune starting it to Tune seeing it finish, logged by
-the sweep as `trial_seconds`) minus the time inside train steps (`epoch_seconds`, the first,
-tracing step included) and inside evaluations (`eval_seconds`, the first including the backbone's
-construction). It is what launching a Ray Train run per trial costs: the trial's driver and Train
-controller processes, the worker's start-up and TensorFlow import, building the model, MLflow
-runs and models. The share is that overhead over a 2-minute trial (target <= 15%).
+Per-trial overhead = the trial's wall time (Tune starting it to Tune seeing it end, logged by the
+sweep as `trial_seconds`) minus the time inside train steps (`epoch_seconds`, the first, tracing
+step included) and inside evaluations (`eval_seconds`). For a 1-worker trial, which trains in its
+Tune actor, it is the actor's start (only the first trial of an actor: TensorFlow's import, the
+backbone's build), building the model and the data pipeline, the MLflow run, sample grids,
+checkpoints and models. Targets: mean overhead of the trials after the first <= 8 s; in the
+quickstart, train steps >= 50% of the summed trial seconds.
 
     python -m bench.sweep_overhead                # 1-epoch quickstart trials, one at a time
-    python -m bench.sweep_overhead --quickstart   # also time the whole quickstart sweep
+    python -m bench.sweep_overhead --quickstart   # also run the quickstart sweep and its shares
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from pathlib import Path
 from bench.machine import git_commit, usable_cpus
 
 REPO = Path(__file__).resolve().parent.parent
-TRIAL_SECONDS = 120.0
-TARGET_SHARE = 0.15
+TARGET_OVERHEAD_SECONDS = 8.0  # mean, trials after the first
+TARGET_TRAIN_SHARE = 0.50  # quickstart: train steps / summed trial seconds
 
 
 def ganime(args: list[str], work_dir: Path) -> float:
@@ -44,35 +46,51 @@ def ganime(args: list[str], work_dir: Path) -> float:
 
 
 def trial_overheads(work_dir: Path, sweep: str) -> list[dict[str, float]]:
+    """One row per trial, in trial order, from the sweep's MLflow record."""
     from mlflow.tracking import MlflowClient
+
+    from ganime_core.metrics import names
+    from orchestration.tracking import tags
 
     client = MlflowClient(f"sqlite:///{work_dir / 'mlflow.db'}")
     experiment = client.get_experiment_by_name(sweep)
     rows = []
     for run in client.search_runs([experiment.experiment_id]):
-        if "ganime.trial_id" not in run.data.tags:
+        if tags.TRIAL_ID not in run.data.tags:
             continue  # the parent run
 
         def total(metric: str, run_id: str = run.info.run_id) -> float:
             return sum(m.value for m in client.get_metric_history(run_id, metric))
 
-        wall = run.data.metrics["trial_seconds"]
-        steps, evals = total("epoch_seconds"), total("eval_seconds")
+        wall = run.data.metrics[names.TRIAL_SECONDS]
+        steps, evals = total(names.EPOCH_SECONDS), total(names.EVAL_SECONDS)
         rows.append(
             {
+                "trial": int(run.data.tags[tags.TRIAL_NUMBER]),
+                "epochs": int(run.data.metrics.get(names.EPOCH, 0)),
                 "trial_seconds": wall,
                 "train_step_seconds": steps,
                 "eval_seconds": evals,
                 "overhead_seconds": wall - steps - evals,
             }
         )
-    return rows
+    return sorted(rows, key=lambda row: row["trial"])
+
+
+def print_rows(rows: list[dict[str, float]]) -> None:
+    print("trial  epochs  trial s  train steps s  evals s  overhead s")
+    for row in rows:
+        print(
+            f"{row['trial']:>5}  {row['epochs']:>6}  {row['trial_seconds']:>7.1f}"
+            f"  {row['train_step_seconds']:>13.1f}  {row['eval_seconds']:>7.1f}"
+            f"  {row['overhead_seconds']:>10.1f}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m bench.sweep_overhead", description=__doc__)
-    parser.add_argument("--trials", type=int, default=3, help="1-epoch trials (default 3)")
+    parser.add_argument("--trials", type=int, default=4, help="1-epoch trials (default 4)")
     parser.add_argument("--quickstart", action="store_true", help="also time the quickstart")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -100,29 +118,40 @@ def main(argv: list[str] | None = None) -> int:
             work_dir,
         )
         rows = trial_overheads(work_dir, "overhead")
-        mean = {key: sum(row[key] for row in rows) / len(rows) for key in rows[0]}
-        share = mean["overhead_seconds"] / TRIAL_SECONDS
+        first, later = rows[0], rows[1:]
+        mean = sum(row["overhead_seconds"] for row in later) / max(len(later), 1)
         report["trials"] = rows
-        report["mean"] = mean
-        report["share_of_2_minute_trial"] = share
+        report["first_trial_overhead_seconds"] = first["overhead_seconds"]
+        report["mean_overhead_after_first_seconds"] = mean
         print(f"\n{len(rows)} one-epoch trials, one at a time, sweep wall {wall:.0f} s")
-        print("trial s  train steps s  evals s  overhead s")
-        for row in rows:
-            print(
-                f"{row['trial_seconds']:>7.1f}  {row['train_step_seconds']:>13.1f}"
-                f"  {row['eval_seconds']:>7.1f}  {row['overhead_seconds']:>10.1f}"
-            )
-        verdict = "pass" if share <= TARGET_SHARE else "TARGET MISSED"
+        print_rows(rows)
+        verdict = "pass" if mean <= TARGET_OVERHEAD_SECONDS else "TARGET MISSED"
         print(
-            f"mean overhead {mean['overhead_seconds']:.1f} s = {share:.1%} of a 2-minute trial "
-            f"(target <= {TARGET_SHARE:.0%}): {verdict}"
+            f"first trial's overhead {first['overhead_seconds']:.1f} s; mean of the "
+            f"{len(later)} after it {mean:.1f} s (target <= {TARGET_OVERHEAD_SECONDS:.0f} s): "
+            f"{verdict}"
         )
         if args.quickstart:
             quick_dir = work_dir / "quickstart"
             quick_dir.mkdir()
             seconds = ganime(["sweep", quickstart, "--no-progress"], quick_dir)
+            quick = trial_overheads(quick_dir, "quickstart")
+            summed = {key: sum(row[key] for row in quick) for key in quick[0] if key != "trial"}
+            share = summed["train_step_seconds"] / summed["trial_seconds"]
             report["quickstart_seconds"] = seconds
-            print(f"quickstart (ganime sweep experiments/quickstart.yaml): {seconds:.0f} s")
+            report["quickstart_trials"] = quick
+            report["quickstart_train_step_share"] = share
+            print(f"\nquickstart sweep (ganime sweep experiments/quickstart.yaml): {seconds:.0f} s")
+            print_rows(quick)
+            verdict = "pass" if share >= TARGET_TRAIN_SHARE else "TARGET MISSED"
+            print(
+                f"summed: {summed['trial_seconds']:.0f} trial s = "
+                f"{summed['train_step_seconds']:.0f} train steps ({share:.0%}) + "
+                f"{summed['eval_seconds']:.0f} evaluations "
+                f"({summed['eval_seconds'] / summed['trial_seconds']:.0%}) + "
+                f"{summed['overhead_seconds']:.0f} overhead; train steps >= "
+                f"{TARGET_TRAIN_SHARE:.0%}: {verdict}"
+            )
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0

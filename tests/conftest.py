@@ -64,6 +64,15 @@ def sample_steps(client, run_id: str) -> list[int]:
     return sorted(int(n.split("+")[2]) for n in names if n.startswith("samples+") and ".png" in n)
 
 
+def ray_actors(class_name: str) -> list[dict]:
+    """The actors of class `class_name` the connected Ray cluster has ever had (dead ones too),
+    from its own actor table: no dashboard needed."""
+    import ray
+
+    actors = ray._private.state.actors().values()
+    return [actor for actor in actors if actor["ActorClassName"] == class_name]
+
+
 @pytest.fixture
 def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private cache (generated data, scan results) so tests never share state."""

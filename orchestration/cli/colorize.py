@@ -27,6 +27,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--checkpoint", type=Path, help="an epoch-NNNN checkpoint folder, or a run folder (newest)"
     )
     colorize.add_argument("--batch-size", type=int, default=16, help="sketches per batch")
+    colorize.add_argument(
+        "--sheet",
+        type=Path,
+        metavar="PNG",
+        help="also write the first 16 sketches beside their colorizations into this PNG",
+    )
     add_no_progress(colorize)
     colorize.set_defaults(run=run)
 
@@ -51,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         make_colorizer,
         batch_size=args.batch_size,
         progress=not args.no_progress,
+        sheet=args.sheet,
     )
     for path, why in report.skipped:
         print(f"ganime: skipped {path}: {why}", file=sys.stderr)

@@ -27,13 +27,46 @@ class ColorizeReport:
     out: Path
     written: list[Path] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # (file, why)
+    sheet: Path | None = None
 
     def summary(self) -> dict[str, object]:
-        return {
+        summary: dict[str, object] = {
             "out": str(self.out),
             "written": len(self.written),
             "skipped": [{"file": str(path), "error": why} for path, why in self.skipped],
         }
+        if self.sheet is not None:
+            summary["sheet"] = str(self.sheet)
+        return summary
+
+
+SHEET_ROWS = 16  # sketches shown on a side-by-side sheet at most
+SHEET_ROW_HEIGHT = 128  # px: small sketches are enlarged (nearest) so their lines stay visible
+SHEET_GAP = 4  # px of white between images and between rows
+
+
+def side_by_side(pairs: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """uint8 (sketch, colour) pairs -> one uint8 RGB sheet, a row per pair: sketch | colour,
+    each scaled to SHEET_ROW_HEIGHT."""
+
+    def scaled(image: np.ndarray) -> np.ndarray:
+        height, width = image.shape[:2]
+        size = (max(1, round(width * SHEET_ROW_HEIGHT / height)), SHEET_ROW_HEIGHT)
+        return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.NEAREST))
+
+    rows = []
+    for sketch, colour in pairs:
+        left, right = scaled(sketch), scaled(colour)
+        gap = np.full((SHEET_ROW_HEIGHT, SHEET_GAP, 3), 255, np.uint8)
+        rows.append(np.concatenate([left, gap, right], axis=1))
+    width = max(row.shape[1] for row in rows)
+    sheet = np.full(
+        (len(rows) * (SHEET_ROW_HEIGHT + SHEET_GAP) - SHEET_GAP, width, 3), 255, np.uint8
+    )
+    for i, row in enumerate(rows):
+        top = i * (SHEET_ROW_HEIGHT + SHEET_GAP)
+        sheet[top : top + SHEET_ROW_HEIGHT, : row.shape[1]] = row
+    return sheet
 
 
 def gather(inputs: list[Path]) -> tuple[list[tuple[Path, Path]], list[tuple[Path, str]]]:
@@ -81,11 +114,14 @@ def colorize_files(
     *,
     batch_size: int = 16,
     progress: bool = True,
+    sheet: Path | None = None,
 ) -> ColorizeReport:
-    """Colorize every sketch of `inputs` into `out`, `batch_size` files at a time. The model is
-    loaded (`make_colorizer`) only once there is something to colorize."""
+    """Colorize every sketch of `inputs` into `out`, `batch_size` files at a time, and write
+    the first SHEET_ROWS side by side into the PNG `sheet` if given. The model is loaded
+    (`make_colorizer`) only once there is something to colorize."""
     files, missing = gather(inputs)
     report = ColorizeReport(out, skipped=missing)
+    shown: list[tuple[np.ndarray, np.ndarray]] = []
     if not files:
         raise GanimeError(f"no sketches found in {' '.join(map(str, inputs))}")
     colorize = make_colorizer()
@@ -99,10 +135,16 @@ def colorize_files(
                 except UnreadableImageError as exc:
                     report.skipped.append((path, str(exc)))
             if images:
-                for target, colour in zip(batch, colorize(images), strict=True):
+                colours = colorize(images)
+                for target, colour in zip(batch, colours, strict=True):
                     written = out / target
                     written.parent.mkdir(parents=True, exist_ok=True)
                     Image.fromarray(colour).save(written)
                     report.written.append(written)
+                shown += list(zip(images, colours, strict=True))[: SHEET_ROWS - len(shown)]
             bar.update(len(files[start : start + batch_size]))
+    if sheet is not None and shown:
+        sheet.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(side_by_side(shown)).save(sheet)
+        report.sheet = sheet
     return report

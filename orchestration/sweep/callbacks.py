@@ -4,8 +4,10 @@ MLflow, and the live table."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
+from ray import cloudpickle
 from ray.tune import Callback
 from rich.console import Console
 from rich.live import Live
@@ -13,9 +15,10 @@ from rich.table import Table
 
 from ganime_core.metrics import names
 from orchestration.sweep.spec import Sweep
-from orchestration.sweep.summary import RUN_ID, short_value, trial_outcome
+from orchestration.sweep.summary import RUN_ID, last_line, short_value, trial_outcome
 from orchestration.sweep.trainable import trial_name, trial_number
 from orchestration.tracking.sweeps import close_trial_run, find_trial_run
+from orchestration.training.ray_train import failure_reason
 
 
 class TrialOutcomes(Callback):
@@ -37,7 +40,7 @@ class TrialOutcomes(Callback):
         self._close(trial, error=None)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._close(trial, error=str(trial.get_error() or "error"))
+        self._close(trial, error=trial_error(trial))
 
     def _close(self, trial: Any, error: str | None) -> None:
         result = trial.last_result or {}
@@ -50,6 +53,16 @@ class TrialOutcomes(Callback):
         epochs = int(result.get(names.EPOCH, 0))
         reason, status = trial_outcome(epochs, self.max_epochs, error, ended=True)
         close_trial_run(self.uri, run_id, reason, status, seconds)
+
+
+def trial_error(trial: Any) -> str:
+    """Why a trial failed, in one line. Tune has just written the error beside the driver (it
+    reaches the sweep's storage later): read it there."""
+    pickled = Path(trial.pickled_error_file or "")
+    if pickled.is_file():
+        with pickled.open("rb") as handle:
+            return failure_reason(cloudpickle.load(handle))
+    return last_line(str(trial.get_error() or "")) or "error"
 
 
 class ProgressTable(Callback):

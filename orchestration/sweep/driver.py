@@ -33,7 +33,6 @@ from orchestration.sweep.spec import Sweep, SweepConfig
 from orchestration.sweep.storage import save_sweep, storage_root, sweep_exists
 from orchestration.sweep.summary import (
     RUN_ID,
-    TRIAL_NUMBER,
     SweepOutcome,
     best_evaluation,
     markdown_table,
@@ -44,7 +43,12 @@ from orchestration.sweep.summary import (
     trial_outcome,
     write_csv,
 )
-from orchestration.sweep.trainable import trainable, trial_dirname, trial_name
+from orchestration.sweep.trainable import (
+    trainable,
+    trial_dirname,
+    trial_name,
+    trial_of_folder,
+)
 from orchestration.tracking.runs import experiment_id, tracking_uri
 from orchestration.tracking.sweeps import (
     close_trial_run,
@@ -136,11 +140,12 @@ def run_sweep(
                 callbacks=callbacks,
                 verbose=0,
                 failure_config=tune.FailureConfig(max_failures=0),
-                # Every step ends at an evaluated epoch; its checkpoint is where a resumed
-                # trial continues.
-                checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=1, num_to_keep=1),
+                checkpoint_config=_checkpoints(sweep.config),
             ),
         )
+    # Tune's own console output (its configuration box, a TensorBoard hint) would interleave
+    # with the live table; its legacy reporter honours verbose=0.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     # Tune snapshots its state after every trial checkpoint (num_to_keep) and warns about it; at a
     # step per evaluation the snapshots are what `--resume` needs, not a bottleneck.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
@@ -170,6 +175,14 @@ def parent_params(sweep: Sweep) -> dict[str, Any]:
     }
     params.update({f"search.{key}": str(dimension) for key, dimension in config.search.items()})
     return params
+
+
+def _checkpoints(config: SweepConfig) -> tune.CheckpointConfig:
+    """An in-process trial's step ends at an evaluated epoch; its Tune checkpoint after each
+    step is where a resumed trial continues. A Ray Train trial persists its own."""
+    if config.trial.workers == 1:
+        return tune.CheckpointConfig(checkpoint_frequency=1, num_to_keep=1)
+    return tune.CheckpointConfig()
 
 
 def search_space(config: SweepConfig) -> dict[str, Any]:
@@ -263,7 +276,7 @@ def _summarize(sweep: Sweep, uri: str, parent_run_id: str, results: list[Any]) -
 
 
 def _trial_row(sweep: Sweep, uri: str, result: Any) -> dict[str, Any]:
-    trial_id = Path(result.path).name  # trial folders are named by id (trial_dirname)
+    number, trial_id = trial_of_folder(Path(result.path).name)
     history = []
     if result.metrics_dataframe is not None:
         history = result.metrics_dataframe.to_dict("records")
@@ -273,7 +286,7 @@ def _trial_row(sweep: Sweep, uri: str, result: Any) -> dict[str, Any]:
     epochs = int(last.get(names.EPOCH, 0) or 0)
     reason, status = trial_outcome(epochs, sweep.config.asha.max_epochs, error, ended)
     row: dict[str, Any] = {
-        "trial": int(last.get(TRIAL_NUMBER) or 0),
+        "trial": number,
         "trial_id": trial_id,
         **{key: result.config.get(key) for key in sweep.config.search},
         "epochs": epochs,

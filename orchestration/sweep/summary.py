@@ -13,8 +13,7 @@ from ganime_core.metrics import names
 from orchestration.sweep.spec import Sweep
 from orchestration.tracking.runs import browse_hint
 
-# Keys every trial result carries besides its metrics (sweep/trainable.py puts them there).
-TRIAL_NUMBER = "trial_number"
+# What every trial result carries besides its metrics (sweep/trainable.py puts it there).
 RUN_ID = "mlflow_run_id"
 
 COMPLETED = "completed"

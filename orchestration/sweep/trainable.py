@@ -13,6 +13,7 @@ actor imports it in `setup`, the one lazy seam here.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -27,7 +28,7 @@ from ray.tune.integration.ray_train import TuneReportCallback
 
 from ganime_core.errors import GanimeError
 from orchestration.sweep.spec import Sweep
-from orchestration.sweep.summary import RUN_ID, TRIAL_NUMBER, short_value
+from orchestration.sweep.summary import RUN_ID, short_value
 from orchestration.tracking.sweeps import open_trial_run
 from orchestration.training.ray_train import (
     TRACKED,
@@ -39,6 +40,7 @@ from orchestration.training.ray_train import (
 log = logging.getLogger(__name__)
 
 LAST_RESULT_FILE = "tune-result.json"
+BACKBONE_BUILDS = "actor_backbone_builds"  # InceptionV3s this trial's actor has built so far
 # A Ray Train trial's trainable only drives its Train run: it takes the memory its process uses
 # and no CPU, so the trial's CPUs and GPUs are exactly its workers' (Tune refuses an empty
 # request).
@@ -57,7 +59,14 @@ def trial_name(trial: Any) -> str:
 
 
 def trial_dirname(trial: Any) -> str:
-    return trial.trial_id  # Tune's default folds every param into the folder name
+    """The trial's folder, named like the trial (Tune's default folds every param into it):
+    its number and id can be read back from any result's path."""
+    return trial_name(trial)
+
+
+def trial_of_folder(folder: str) -> tuple[int, str]:
+    """(number, id) of the trial whose folder is `folder` ('t03-7fa96938')."""
+    return trial_number(folder), folder.partition("-")[2]
 
 
 def trial_number(name: str) -> int:
@@ -74,9 +83,13 @@ def trial_run_name(sweep: str, number: int, params: dict[str, Any]) -> str:
     return f"{sweep}-t{number:02d} {shown}"
 
 
-def trial_job(context: dict[str, Any], trial_id: str) -> str:
-    """The job a trial's MLflow run is found by again on a resume."""
-    return f"{context['storage']}/{context['sweep']['name']}/trials/{trial_id}"
+def trial_job(context: dict[str, Any], number: int, params: dict[str, Any]) -> str:
+    """The job a trial's MLflow run is found by again: its number and searched values, not
+    Tune's random id. A driver killed before Tune saved a trial it had started gets that trial
+    again on resume (its searcher's state is restored: same number, same values) under a new
+    id; it must continue the same run."""
+    values = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
+    return f"{context['storage']}/{context['sweep']['name']}/trials/t{number:02d}-{values}"
 
 
 def open_child_run(
@@ -91,7 +104,7 @@ def open_child_run(
     return open_trial_run(
         config,
         context["tracking_uri"],
-        job=trial_job(context, trial_id),
+        job=trial_job(context, number, params),
         run_name=trial_run_name(sweep.name, number, params),
         parent_run_id=context["parent_run_id"],
         sweep=sweep.name,
@@ -104,7 +117,7 @@ class ReportEvaluationsToTune(TuneReportCallback):
     """Runs in a Ray Train trial's controller. Forwards rank 0's report to Tune only once MLflow
     holds the epoch (the TRACKED report), and only evaluated epochs: ASHA stops trials on the
     metric, so a stopped trial never loses the epoch it was judged on. `extra` (the trial's
-    number and run) goes with every result, as an in-process trial's does."""
+    MLflow run) goes with every result, as an in-process trial's does."""
 
     def __init__(self, metric_key: str, extra: dict[str, Any]) -> None:
         super().__init__()
@@ -148,8 +161,9 @@ class InProcessTrial(tune.Trainable):
             return {**self.last_result, "done": True}
         result = {
             **self.training.metrics(),
-            TRIAL_NUMBER: trial_number(self.trial_name),
             RUN_ID: self.training.sink.run_id,
+            # With Tune's `pid`, shows what the actor's trials share (the benchmark reads it).
+            BACKBONE_BUILDS: self.process.evaluations.backbone_builds,
         }
         if self.training.finished:
             result["done"] = True
@@ -219,8 +233,8 @@ def _link(source: str, target: str) -> None:
 
 def ray_train_trial(params: dict[str, Any], context: dict[str, Any]) -> None:
     """A trial of `trial.workers` > 1: open its child run and drive its Ray Train run (the Train
-    V2 pattern: a Tune function trainable that fits a trainer). A restarted trial keeps its id:
-    it finds its MLflow run by the job tag, and Ray Train resumes its newest checkpoint."""
+    V2 pattern: a Tune function trainable that fits a trainer). A restarted trial finds its
+    MLflow run by its job (trial_job), and Ray Train resumes its newest checkpoint."""
     sweep = Sweep.from_record(context)
     tune_context = tune.get_context()
     trial_id, name = tune_context.get_trial_id(), tune_context.get_trial_name()
@@ -236,11 +250,7 @@ def ray_train_trial(params: dict[str, Any], context: dict[str, Any]) -> None:
         run_id=run_id,
         max_failures=trial.max_failures,
         controller_failure_limit=0,  # no workers in time: the trial fails, the sweep goes on
-        callbacks=[
-            ReportEvaluationsToTune(
-                sweep.metric_key, {TRIAL_NUMBER: trial_number(name), RUN_ID: run_id}
-            )
-        ],
+        callbacks=[ReportEvaluationsToTune(sweep.metric_key, {RUN_ID: run_id})],
     )
     try:
         trainer.fit()

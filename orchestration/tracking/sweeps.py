@@ -46,19 +46,18 @@ def open_trial_run(
     trial_id: str,
     trial_number: int,
 ) -> str:
-    """A trial's child run (found again by `job` when the trial is restored)."""
-    return open_run(
+    """A trial's child run, found again by `job` when the trial is restored or re-created;
+    tagged with the Tune trial it belongs to now."""
+    run_id = open_run(
         config,
         uri,
         job=job,
         run_name=run_name,
         parent_run_id=parent_run_id,
-        extra_tags={
-            tags.SWEEP: sweep,
-            tags.TRIAL_ID: trial_id,
-            tags.TRIAL_NUMBER: str(trial_number),
-        },
+        extra_tags={tags.SWEEP: sweep, tags.TRIAL_NUMBER: str(trial_number)},
     )
+    RunLogger(uri, run_id).log_batch("trial id", run_tags={tags.TRIAL_ID: trial_id})
+    return run_id
 
 
 def close_trial_run(

@@ -9,6 +9,8 @@ from ganime_core.data.pipeline import TrainingData
 from ganime_core.evaluation import EvaluationCache, Evaluator
 from ganime_core.metrics import Backbone
 
+pytestmark = pytest.mark.slow  # trains models: not in make test-fast
+
 # InceptionV3's smallest input keeps these tests fast; the size does not change the code path.
 FAST = ("metrics.backbone_size=75", "metrics.max_images=24", "metrics.kid_subset_size=12")
 

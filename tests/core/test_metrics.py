@@ -99,6 +99,21 @@ def test_fewer_samples_than_dimensions_is_finite_and_zero_against_itself() -> No
     assert a.distance(a) == pytest.approx(0.0, abs=1e-6 * np.trace(a.covariance))
 
 
+@pytest.mark.parametrize(("generated", "dim"), [(40, 2048), (300, 64)])
+def test_a_fixed_reference_gives_the_distance_of_the_two_sets_statistics(generated, dim) -> None:
+    """Training evaluations keep the reference's root; fewer images than dimensions take the
+    n x n route. Both must equal the plain two-statistics distance."""
+    from ganime_core.metrics import FrechetReference
+
+    rng = np.random.default_rng(3)
+    real = rng.normal(size=(60, dim))
+    fake = rng.normal(0.2, 1.3, size=(generated, dim))
+    expected = FeatureStatistics.of(fake).distance(FeatureStatistics.of(real))
+    reference = FrechetReference(FeatureStatistics.of(real))
+    assert reference.distance(fake) == pytest.approx(expected, rel=1e-6)
+    assert reference.distance(real) == pytest.approx(0.0, abs=1e-6)
+
+
 def test_streaming_and_merged_statistics_equal_one_shot_statistics() -> None:
     features = random_features(np.random.default_rng(5), 1000, 32) * 10 + 100  # large mean
     whole = FeatureStatistics.of(features)

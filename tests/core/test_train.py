@@ -29,6 +29,8 @@ from ganime_core.losses import (
 from ganime_core.train import NonFiniteLossError, train
 from tests.conftest import EXPERIMENTS, REPO, SMOKE, ganime_command
 
+pytestmark = pytest.mark.slow  # trains models: not in make test-fast
+
 
 def random_batch(size: int = 32, n: int = 2, seed: int = 0) -> dict[str, tf.Tensor]:
     rng = np.random.default_rng(seed)
@@ -54,6 +56,28 @@ def test_short_training_lowers_the_l1_loss_and_writes_outputs(smoke_config) -> N
     ]
     assert (config.run_dir / "config.yaml").is_file()
     assert all(report.images_per_second > 0 for report in result.history)
+
+
+def test_evaluations_pick_the_best_generator_and_its_score_survives_a_resume(
+    smoke_config,
+) -> None:
+    """The loop evaluates at eval_every and eval_epochs (each then checkpointed), reports the
+    metrics, and keeps the best score in the checkpoint: a resumed run compares against it."""
+    first = train(
+        smoke_config("train.epochs=2", "train.eval_every=0", "train.eval_epochs=[1]"),
+        progress=False,
+    )
+    one, two = first.history
+    assert one.evaluation is not None and two.evaluation is None  # 2 is not an eval epoch
+    assert one.improved and one.best.epoch == 1 and one.best.name == "fid_untrained"
+    assert one.metrics()["best_fid_untrained"] == one.evaluation.fid
+    assert "fid_untrained" not in two.metrics() and two.best == one.best
+
+    resumed = train(smoke_config("train.epochs=3", "train.eval_every=0", "train.eval_epochs=[3]"))
+    (three,) = resumed.history
+    assert resumed.resumed_from == 2 and three.evaluation is not None
+    assert three.best.value == min(one.best.value, three.evaluation.fid)  # compared with epoch 1
+    assert three.improved == (three.evaluation.fid < one.best.value)
 
 
 def test_a_finished_run_is_extended_from_its_last_checkpoint(smoke_config) -> None:

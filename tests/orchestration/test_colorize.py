@@ -59,6 +59,7 @@ def checkpoint(smoke_config, tmp_path: Path) -> Path:
     return Checkpointer(config.run_dir / "checkpoints", items, config, keep=1).save(1)
 
 
+@pytest.mark.slow
 def test_colorize_writes_each_sketch_at_its_size_and_reports_the_corrupt_one(
     sketches, checkpoint, tmp_path, capsys
 ) -> None:
@@ -82,13 +83,21 @@ def test_colorize_writes_each_sketch_at_its_size_and_reports_the_corrupt_one(
     }
 
     (folder / "corrupt.png").unlink()
-    assert main([*args, "--no-progress"]) == 0
-    capsys.readouterr()
+    sheet = tmp_path / "side-by-side.png"
+    assert main([*args, "--no-progress", "--sheet", str(sheet)]) == 0
+    assert json.loads(capsys.readouterr().out)["sheet"] == str(sheet)
+    # One row per sketch, 128 px high with 4 px between: sketch | colorization side by side.
+    rows = 4
+    width, height = Image.open(sheet).size
+    assert height == rows * 128 + (rows - 1) * 4
+    wide = round(64 * 128 / 48)
+    assert width == wide + 4 + wide  # the widest row: the 64x48 sketch and its colour
     # Nothing to colorize is one line, before any model is loaded (there is no checkpoint "x").
     assert main(["colorize", str(tmp_path / "nothing"), "-o", str(out), "--checkpoint", "x"]) == 2
     assert "no sketches found" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_colorize_with_an_mlflow_model_matches_the_checkpoint(
     sketches, checkpoint, tmp_path, monkeypatch, capsys
 ) -> None:
@@ -129,6 +138,7 @@ def test_synth_sketches_only_writes_the_sketch_halves(tmp_path: Path, capsys) ->
     np.testing.assert_array_equal(np.asarray(Image.open(files[1])), expected)
 
 
+@pytest.mark.slow
 def test_colorize_shows_a_progress_bar_over_the_files(sketches, checkpoint, tmp_path, capsys):
     from orchestration.cli import main
 

@@ -12,10 +12,10 @@ from ganime_core.checkpoint import open_checkpoint
 from ganime_core.families import build_family
 from ganime_core.train import train
 from orchestration.training.ray_train import Scaling, train_on_ray
-from tests.conftest import sample_steps
+from tests.conftest import ray_actors, sample_steps
 
 ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.usefixtures("mlflow_store", "cache_dir")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("mlflow_store", "cache_dir")]
 
 
 @pytest.fixture(scope="module")
@@ -167,17 +167,13 @@ def test_an_unreachable_tracking_server_is_one_line_before_any_worker_starts(
 
 
 def train_worker_pids() -> list[int]:
-    """Processes of Ray Train workers on this machine (their title names the actor class)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"RayTrainWorker" in cmdline:
-                pids.append(int(entry.name))
-    return pids
+    """Processes of this test's live Ray Train workers: from its own Ray cluster's actor table,
+    so a busy machine's other Ray jobs are never touched."""
+    return [
+        actor["Pid"]
+        for actor in ray_actors("RayTrainWorker")
+        if actor["State"] == "ALIVE" and actor["Pid"]
+    ]
 
 
 def test_a_killed_worker_resumes_from_the_last_checkpoint_and_no_epoch_is_logged_twice(
@@ -227,3 +223,47 @@ def test_a_killed_worker_resumes_from_the_last_checkpoint_and_no_epoch_is_logged
     steps = [m.step for m in client.get_metric_history(run.info.run_id, "gen_l1")]
     assert steps == [1, 2, 3]
     assert run.info.status == "FINISHED"
+
+
+def test_a_local_run_and_a_two_worker_run_write_the_same_mlflow_layout(
+    local_ray, smoke_config, mlflow_store
+) -> None:
+    """One training path: `ganime train` with and without --workers evaluate the same way and
+    leave the same params, metrics, tags, images, models and data set input in MLflow."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from orchestration.training.local import train_locally
+
+    common = ("data.synthetic.count=40", "model.base_filters=8", "metrics.kid_subset_size=4")
+    local = train_locally(smoke_config(*common, "name=local"), progress=False)
+    on_ray = train_on_ray(smoke_config(*common, "name=on-ray"), Scaling(workers=2))
+    assert set(local) == set(on_ray.summary())  # the same JSON summary
+    assert local["runner"] == "local" and on_ray.summary()["runner"] == "ray_train"
+
+    client = MlflowClient(mlflow_store)
+    mlflow.set_tracking_uri(mlflow_store)
+    runs = [client.get_run(local["mlflow_run_id"]), client.get_run(on_ray.run_id)]
+
+    def layout(run) -> dict[str, object]:
+        run_id = run.info.run_id
+        models = mlflow.search_logged_models(
+            experiment_ids=[run.info.experiment_id], output_format="list"
+        )
+        return {
+            "params": set(run.data.params),
+            "metrics": {k for k in run.data.metrics if not k.startswith("system/")},
+            "tags": set(run.data.tags),
+            "artifacts": {a.path for a in client.list_artifacts(run_id)},
+            "samples": sample_steps(client, run_id),
+            "fid": [m.step for m in client.get_metric_history(run_id, "fid_untrained")],
+            "models": sorted(m.name for m in models if m.source_run_id == run_id),
+            "inputs": [d.dataset.digest for d in run.inputs.dataset_inputs],
+            "status": run.info.status,
+        }
+
+    assert layout(runs[0]) == layout(runs[1])
+    assert layout(runs[0])["fid"] == [2] and layout(runs[0])["models"] == [
+        "best_generator",
+        "final_generator",
+    ]

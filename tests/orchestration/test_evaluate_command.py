@@ -14,6 +14,8 @@ from ganime_core.data.pipeline import TrainingData
 from ganime_core.evaluation import Evaluator
 from tests.conftest import ganime_command
 
+pytestmark = pytest.mark.slow  # trains models: not in make test-fast
+
 # InceptionV3's smallest input keeps these tests fast; the size does not change the code path.
 FAST = ("metrics.backbone_size=75", "metrics.max_images=24", "metrics.kid_subset_size=12")
 

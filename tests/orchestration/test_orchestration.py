@@ -130,3 +130,20 @@ def test_a_failed_train_run_is_told_by_its_lowest_failing_rank_in_one_line() -> 
     error = WorkerGroupError("2 workers failed", {1: crash, 0: nan})
     assert failure_reason(error) == str(nan)
     assert failure_reason(WorkerGroupError("1 failed", {1: crash})) == "RuntimeError: disk full"
+
+
+def test_a_trial_whose_workers_never_start_fails_in_one_line_naming_the_setting(
+    monkeypatch,
+) -> None:
+    """A busy or full cluster: Ray Train gives up starting the worker group after its timeout,
+    and the user reads why and which setting waits longer."""
+    from ray.train import ControllerError
+    from ray.train.v2._internal.exceptions import WorkerGroupStartupTimeoutError
+
+    from orchestration.training.ray_train import WORKER_START_TIMEOUT_ENV, failure_reason
+
+    monkeypatch.setenv(WORKER_START_TIMEOUT_ENV, "300")
+    reason = failure_reason(ControllerError(WorkerGroupStartupTimeoutError(num_workers=2)))
+    assert "\n" not in reason
+    assert reason.startswith("its workers could not be started within 300 s")
+    assert f"${WORKER_START_TIMEOUT_ENV}" in reason

@@ -99,6 +99,7 @@ def test_the_gate_compares_in_the_metrics_direction_with_a_margin(
     assert judge(metric, candidate, current, margin).promote is promoted
 
 
+@pytest.mark.slow
 def test_promote_picks_the_sweeps_best_trial_and_tags_its_lineage(store, config, capsys) -> None:
     from orchestration.cli import main
 
@@ -153,6 +154,7 @@ def test_promote_picks_the_sweeps_best_trial_and_tags_its_lineage(store, config,
     assert tags["ganime.gate"].startswith("promoted")
 
 
+@pytest.mark.slow
 def test_the_gate_refuses_a_worse_model_and_rollback_restores_the_champion(
     store, config, capsys
 ) -> None:
@@ -218,6 +220,7 @@ def unet_model(store, config):
     return info.model_id, family
 
 
+@pytest.mark.slow
 def test_the_pyfunc_model_round_trips_arrays_bytes_paths_and_data_uris(
     unet_model, tmp_path
 ) -> None:
@@ -264,6 +267,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_the_champion_is_served_over_http_on_loopback(unet_model, store, tmp_path) -> None:
     import mlflow
 

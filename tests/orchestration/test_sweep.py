@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import signal
 import subprocess
@@ -16,13 +17,14 @@ import yaml
 
 from orchestration.sweep.driver import run_sweep
 from orchestration.sweep.spec import load_sweep
+from orchestration.tracking import tags
 from orchestration.tracking.tags import STOP_REASON as STOP_TAG
 from orchestration.tracking.tags import SWEEP as SWEEP_TAG
 from orchestration.tracking.tags import TRIAL_ID as TRIAL_TAG
-from tests.conftest import EXPERIMENTS, ganime_command, sample_steps
+from tests.conftest import EXPERIMENTS, ganime_command, ray_actors, sample_steps
 
 ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.usefixtures("mlflow_store", "cache_dir")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("mlflow_store", "cache_dir")]
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 GOOD, WORSE, NAN = 2e-4, 1e-12, 1e30  # learning rates: trains, barely moves, blows up
@@ -57,6 +59,17 @@ def tiny_sweep(tmp_path: Path, rates: list[float], **changes) -> Path:
     return path
 
 
+def tune_results(experiment: Path) -> dict[str, list[dict]]:
+    """Every result each trial reported, from Tune's result.json files: trial folder -> steps."""
+    return {
+        folder.name: [
+            json.loads(line) for line in (folder / "result.json").read_text().splitlines()
+        ]
+        for folder in experiment.iterdir()
+        if (folder / "result.json").is_file()
+    }
+
+
 def child_runs(client: MlflowClient, parent_run_id: str) -> dict[str, object]:
     experiment = client.get_experiment_by_name("tiny")
     runs = client.search_runs(
@@ -72,8 +85,17 @@ def test_a_sweep_logs_its_trials_under_one_parent_and_asha_stops_the_worse(
     ray.init(num_cpus=2, include_dashboard=True, log_to_driver=False)
     try:
         outcome = run_sweep(sweep, storage=str(tmp_path / "ray"), progress=False)
+        controllers = ray_actors("TrainController")
     finally:
         ray.shutdown()
+
+    assert controllers == []  # 1-worker trials train in their Tune actor: no Ray Train run
+    results = tune_results(tmp_path / "ray" / "tiny")  # Tune's own record of every step
+    assert len(results) == 2
+    steps = [step for trial in results.values() for step in trial]
+    # One reused actor ran both trials: TensorFlow imported once, InceptionV3 built once.
+    assert len({step["pid"] for step in steps}) == 1
+    assert {step["actor_backbone_builds"] for step in steps} == {1}
 
     by_rate = {row["optimizer.learning_rate"]: row for row in outcome.trials}
     assert set(by_rate) == {GOOD, WORSE}
@@ -86,6 +108,11 @@ def test_a_sweep_logs_its_trials_under_one_parent_and_asha_stops_the_worse(
     client = MlflowClient(mlflow_store)
     parent = client.get_run(outcome.parent_run_id)
     assert parent.data.tags[SWEEP_TAG] == "tiny" and parent.info.status == "FINISHED"
+    # MLflow's UI opens the experiment as training runs, and the parent run describes the sweep.
+    experiment = client.get_experiment(parent.info.experiment_id)
+    assert experiment.tags[tags.EXPERIMENT_KIND] == tags.EXPERIMENT_KIND_TRAINING
+    note = parent.data.tags[tags.RUN_NOTE]
+    assert "**Best: trial 1**" in note and "| trial |" in note and "completed" in note
     assert parent.data.params["search.optimizer.learning_rate"] == "loguniform(1e-12, 1e+30)"
     assert parent.data.params["sampler"] == "optuna.TPESampler(seed=0)"
     assert "ASHA(time_attr=epoch, grace_period=2, max_t=3" in parent.data.params["scheduler"]
@@ -164,3 +191,83 @@ def test_a_killed_driver_resumes_keeping_finished_trials_and_a_nan_trial_fails_a
     assert nan.info.status == "FAILED"
     reason = nan.data.tags[STOP_TAG]
     assert reason.startswith("failed: loss ") and " became nan at epoch 1" in reason
+
+
+def test_an_interrupted_sweep_exits_non_zero_and_its_resume_replaces_the_interim_outcome(
+    tmp_path, mlflow_store
+) -> None:
+    """Ctrl-C (SIGINT) on the driver: it exits non-zero with the line that resumes it, the trial
+    it cut off is recorded as interrupted (not an ASHA stop, not a failure) and the parent run
+    stays open; the resume finishes the trial and replaces that outcome."""
+    path = tiny_sweep(tmp_path, [GOOD], asha={"grace_period": 1, "max_epochs": 3})
+    command = [*ganime_command(), "sweep", "--storage", str(tmp_path / "ray"), "--no-progress"]
+    driver = subprocess.Popen(
+        [*command, str(path)],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # the local Ray it starts is its own, and ends with it
+    )
+    client = MlflowClient(mlflow_store)
+    deadline = time.time() + 400
+    run = None
+    while time.time() < deadline and driver.poll() is None:
+        time.sleep(1)
+        experiment = client.get_experiment_by_name("tiny")
+        runs = client.search_runs([experiment.experiment_id]) if experiment else []
+        trial = [r for r in runs if TRIAL_TAG in r.data.tags]
+        if trial and client.get_metric_history(trial[0].info.run_id, "epoch"):
+            run = trial[0]  # epoch 1 is logged: the trial is half-way
+            break
+    assert run is not None and driver.poll() is None, "the trial never reached epoch 1"
+    driver.send_signal(signal.SIGINT)
+    _, stderr = driver.communicate(timeout=300)
+    assert driver.returncode == 130
+    assert stderr.strip().splitlines()[-1].endswith("ganime sweep --resume tiny continues it")
+
+    interrupted = client.get_run(run.info.run_id)
+    assert interrupted.data.tags[STOP_TAG].startswith("interrupted at epoch ")
+    assert interrupted.info.status == "KILLED"
+    parents = [
+        r for r in client.search_runs([run.info.experiment_id]) if TRIAL_TAG not in r.data.tags
+    ]
+    assert parents[0].info.status == "RUNNING"  # the sweep is not finished
+
+    resumed = subprocess.run(
+        [*command, "--resume", "tiny"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "sweep tiny: 1 trials (1 completed)" in resumed.stdout
+    finished = client.get_run(run.info.run_id)
+    assert finished.data.tags[STOP_TAG] == "completed" and finished.info.status == "FINISHED"
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "epoch")]
+    assert steps == [1, 2, 3]  # no epoch logged twice across the interrupt
+    assert client.get_run(parents[0].info.run_id).info.status == "FINISHED"
+
+
+def test_a_trial_of_two_workers_is_a_ray_train_run_whose_resources_are_released(
+    tmp_path, mlflow_store
+) -> None:
+    sweep = load_sweep(
+        tiny_sweep(tmp_path, [GOOD], asha={"grace_period": 1, "max_epochs": 1}),
+        ["trial.workers=2"],
+    )
+    ray.init(num_cpus=2, include_dashboard=True, log_to_driver=False)
+    try:
+        outcome = run_sweep(sweep, storage=str(tmp_path / "ray"), progress=False)
+        controllers = ray_actors("TrainController")
+        deadline = time.time() + 60  # placement groups are removed asynchronously
+        while time.time() < deadline and live_placement_groups():
+            time.sleep(1)
+        left = live_placement_groups()
+    finally:
+        ray.shutdown()
+    (row,) = outcome.trials
+    assert row["stop_reason"] == "completed" and row["fid_untrained"] > 0
+    assert len(controllers) == 1  # the trial ran as a Ray Train run
+    assert left == [], "an ended trial still holds a placement group"
+
+
+def live_placement_groups() -> list[dict]:
+    return [pg for pg in ray.util.placement_group_table().values() if pg["state"] != "REMOVED"]

@@ -34,7 +34,7 @@ def test_the_quickstart_sweep_resolves_its_base_experiment() -> None:
     assert sweep.metric_key == "fid_untrained"  # no ImageNet weights on this machine
     assert sweep.base.name == "quickstart"  # trials log to the sweep's MLflow experiment
     assert sweep.base.train.epochs == sweep.config.asha.max_epochs == 4
-    assert sweep.base.data.image_size == 32 and sweep.base.model.base_filters == 16
+    assert sweep.base.data.image_size == 64 and sweep.base.model.base_filters == 16
     trial = sweep.trial_config(
         {"model.lambda_tv": 3e-5, "model.lambda_l1": 120.0, "model.tv_norm": "l2"}
     )
