@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from bench.machine import git_commit, usable_cpus
+from ganime_core.metrics import names
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET_RATIO = 0.85
@@ -81,9 +82,9 @@ def run_layout(
     client = MlflowClient(uri)
     (run,) = client.search_runs([client.get_experiment_by_name("pix2pix_tv").experiment_id])
     speeds = {
-        m.step: m.value for m in client.get_metric_history(run.info.run_id, "images_per_second")
+        m.step: m.value for m in client.get_metric_history(run.info.run_id, names.IMAGES_PER_SECOND)
     }
-    durations = {m.step: m for m in client.get_metric_history(run.info.run_id, "epoch_seconds")}
+    durations = {m.step: m for m in client.get_metric_history(run.info.run_id, names.EPOCH_SECONDS)}
     first = durations[1]
     later = [speeds[e] for e in sorted(speeds) if e > 1]
     return {

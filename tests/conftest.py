@@ -50,9 +50,10 @@ def no_imagenet_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.delenv("GANIME_INCEPTION_WEIGHTS", raising=False)
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A private MLflow store (SQLite) for one test; $MLFLOW_TRACKING_URI points at it."""
+    """A private MLflow store (SQLite) for every test; $MLFLOW_TRACKING_URI points at it, so a
+    `ganime train` a test starts never writes the working folder's mlflow.db."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     return uri
@@ -83,11 +84,15 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def smoke_config(tmp_path: Path, cache_dir: Path):
-    """Load experiments/smoke.yaml with outputs under tmp_path, plus any overrides."""
+    """Load experiments/smoke.yaml with outputs under tmp_path and no evaluations, plus any
+    overrides."""
     from ganime_core.config import load_config
 
     def load(*overrides: str):
-        return load_config(SMOKE, [f"train.output_dir={tmp_path / 'runs'}", *overrides])
+        # Evaluations off unless a test asks for them (train.eval_every, train.eval_epochs):
+        # most tests are about something else, and each would build InceptionV3 for nothing.
+        defaults = [f"train.output_dir={tmp_path / 'runs'}", "train.eval_every=0"]
+        return load_config(SMOKE, [*defaults, *overrides])
 
     return load
 

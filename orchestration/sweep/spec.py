@@ -128,7 +128,7 @@ class SweepConfig(_Strict):
         default_factory=list, description="trials to run first (Optuna's points_to_evaluate)"
     )
     num_samples: int = Field(ge=1, description="trials in all, start_with's included")
-    metric: Literal["fid", "kid", "ssim"] = "fid"
+    metric: names.Objective = names.SELECTION
     mode: Literal["min", "max"] | None = Field(None, description="follows the metric if unset")
     seed: int = Field(0, ge=0, description="seeds Optuna's TPE sampler")
     asha: AshaSettings

@@ -90,8 +90,8 @@ def test_colorize_writes_each_sketch_at_its_size_and_reports_the_corrupt_one(
     rows = 4
     width, height = Image.open(sheet).size
     assert height == rows * 128 + (rows - 1) * 4
-    wide = round(64 * 128 / 48)
-    assert width == wide + 4 + wide  # the widest row: the 64x48 sketch and its colour
+    widest = round(90 * 128 / 17)  # the 90x17 lone sketch, scaled to the row height
+    assert width == widest + 4 + widest  # its row: sketch | colour
     # Nothing to colorize is one line, before any model is loaded (there is no checkpoint "x").
     assert main(["colorize", str(tmp_path / "nothing"), "-o", str(out), "--checkpoint", "x"]) == 2
     assert "no sketches found" in capsys.readouterr().err

@@ -15,7 +15,7 @@ from orchestration.training.ray_train import Scaling, train_on_ray
 from tests.conftest import ray_actors, sample_steps
 
 ray = pytest.importorskip("ray")
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("mlflow_store", "cache_dir")]
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("cache_dir")]
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +82,8 @@ def test_ganime_train_with_workers_runs_on_ray_and_resumes_its_checkpoint(
         "data.synthetic.count=40",
         "--set",
         "model.base_filters=8",
+        "--set",
+        "train.eval_every=0",
     ]
     assert main([*common, "--set", "train.epochs=1"]) == 0
     first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -235,7 +237,12 @@ def test_a_local_run_and_a_two_worker_run_write_the_same_mlflow_layout(
 
     from orchestration.training.local import train_locally
 
-    common = ("data.synthetic.count=40", "model.base_filters=8", "metrics.kid_subset_size=4")
+    common = (
+        "data.synthetic.count=40",
+        "model.base_filters=8",
+        "train.eval_every=2",
+        "metrics.kid_subset_size=4",
+    )
     local = train_locally(smoke_config(*common, "name=local"), progress=False)
     on_ray = train_on_ray(smoke_config(*common, "name=on-ray"), Scaling(workers=2))
     assert set(local) == set(on_ray.summary())  # the same JSON summary

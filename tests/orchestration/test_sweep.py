@@ -24,7 +24,7 @@ from orchestration.tracking.tags import TRIAL_ID as TRIAL_TAG
 from tests.conftest import EXPERIMENTS, ganime_command, ray_actors, sample_steps
 
 ray = pytest.importorskip("ray")
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("mlflow_store", "cache_dir")]
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("cache_dir")]
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 GOOD, WORSE, NAN = 2e-4, 1e-12, 1e30  # learning rates: trains, barely moves, blows up
@@ -213,7 +213,7 @@ def test_an_interrupted_sweep_exits_non_zero_and_its_resume_replaces_the_interim
     deadline = time.time() + 400
     run = None
     while time.time() < deadline and driver.poll() is None:
-        time.sleep(1)
+        time.sleep(0.3)
         experiment = client.get_experiment_by_name("tiny")
         runs = client.search_runs([experiment.experiment_id]) if experiment else []
         trial = [r for r in runs if TRIAL_TAG in r.data.tags]
