@@ -274,3 +274,31 @@ def test_a_local_run_and_a_two_worker_run_write_the_same_mlflow_layout(
         "best_generator",
         "final_generator",
     ]
+
+
+def test_a_run_whose_workers_cannot_start_fails_in_one_line_instead_of_waiting(
+    local_ray, smoke_config, tmp_path, monkeypatch
+) -> None:
+    """A sweep's Ray Train trial on a full cluster: 3 one-CPU workers can never be placed on 2
+    CPUs. With the trial's settings it fails after the start timeout, saying why."""
+    from ray.train import TrainingFailedError
+
+    from orchestration.training.ray_train import (
+        WORKER_START_TIMEOUT_ENV,
+        failure_reason,
+        make_trainer,
+    )
+
+    monkeypatch.setenv(WORKER_START_TIMEOUT_ENV, "5")
+    trainer = make_trainer(
+        smoke_config("model.base_filters=8"),
+        Scaling(workers=3),
+        storage=str(tmp_path / "ray"),
+        name="full",
+        tracking_uri="sqlite:///unused.db",
+        run_id="unused",
+        controller_failure_limit=0,  # as ray_train_trial passes it
+    )
+    with pytest.raises(TrainingFailedError) as failed:
+        trainer.fit()
+    assert failure_reason(failed.value).startswith("its workers could not be started within 5 s")
