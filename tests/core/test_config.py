@@ -131,3 +131,15 @@ def test_flat_uses_dotted_names() -> None:
     assert flat["model.lambda_tv"] == 1e-4
     assert flat["data.synthetic.count"] == 200
     assert flat["model.family"] == "pix2pix"
+
+
+def test_replace_is_the_one_validated_way_to_change_a_config() -> None:
+
+    config = load_config(SMOKE)
+    changed = config.replace({"metrics.max_images": 40, "train.output_dir": Path("/tmp/x")})
+    assert changed.metrics.max_images == 40 and changed.train.output_dir == Path("/tmp/x")
+    assert config.metrics.max_images is None  # the original is frozen and unchanged
+    with pytest.raises(ConfigError, match="model.lambda_tv"):
+        config.replace({"model.lambda_tv": -1.0})
+    with pytest.raises(ConfigError, match="unknown key"):
+        config.replace({"train.epochz": 3})

@@ -228,7 +228,7 @@ def test_a_killed_worker_resumes_from_the_last_checkpoint_and_no_epoch_is_logged
 
 
 def test_a_local_run_and_a_two_worker_run_write_the_same_mlflow_layout(
-    local_ray, smoke_config, mlflow_store
+    local_ray, smoke_config, mlflow_store, monkeypatch
 ) -> None:
     """One training path: `ganime train` with and without --workers evaluate the same way and
     leave the same params, metrics, tags, images, models and data set input in MLflow."""
@@ -237,6 +237,7 @@ def test_a_local_run_and_a_two_worker_run_write_the_same_mlflow_layout(
 
     from orchestration.training.local import train_locally
 
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "1")  # MLflow's own setting
     common = (
         "data.synthetic.count=40",
         "model.base_filters=8",
@@ -270,6 +271,7 @@ def test_a_local_run_and_a_two_worker_run_write_the_same_mlflow_layout(
         }
 
     assert layout(runs[0]) == layout(runs[1])
+    assert "system/cpu_utilization_percentage" in runs[0].data.metrics  # CPU, memory, disk
     assert layout(runs[0])["fid"] == [2] and layout(runs[0])["models"] == [
         "best_generator",
         "final_generator",

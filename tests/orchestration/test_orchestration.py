@@ -147,3 +147,23 @@ def test_a_trial_whose_workers_never_start_fails_in_one_line_naming_the_setting(
     assert "\n" not in reason
     assert reason.startswith("its workers could not be started within 300 s")
     assert f"${WORKER_START_TIMEOUT_ENV}" in reason
+
+
+def test_one_module_owns_each_vocabulary() -> None:
+    """Tag keys are spelled only in tracking/tags.py, metric names only in
+    ganime_core/metrics/names.py: a second spelling is how a renamed key silently splits."""
+    import re
+
+    tag = re.compile(r"[\"'](ganime|mlflow)\.[a-z_]+(\.[a-z_]+)*[\"']")
+    metric = re.compile(
+        r"get_metric_history\([^)]*[\"']|Metric\([\"']|metrics\[[\"'](fid|kid|ssim|epoch)"
+    )
+    owners = {REPO / "orchestration/tracking/tags.py", REPO / "ganime_core/metrics/names.py"}
+    offenders = []
+    for path in [*(REPO / "orchestration").rglob("*.py"), *(REPO / "ganime_core").rglob("*.py")]:
+        if path in owners:
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if (tag.search(line) and "mlflow.data.context" not in line) or metric.search(line):
+                offenders.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
+    assert offenders == []

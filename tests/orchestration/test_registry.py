@@ -142,6 +142,9 @@ def test_promote_picks_the_sweeps_best_trial_and_tags_its_lineage(store, config,
     assert "register ganime-pix2pix v1; move @champion to it: there is no champion yet" in out
     assert "#/models/ganime-pix2pix" in out  # where to see it in the UI
     version = store.get_model_version("ganime-pix2pix", champion(store))
+    # The version's page in the UI says why the gate moved champion, and on what.
+    assert version.description.startswith("**Promoted**")
+    assert "held-out split" in version.description and runs[2] in version.description
     tags = version.tags
     assert tags["ganime.run_id"] == runs[2]
     assert (tags["ganime.sweep"], tags["ganime.trial_id"]) == ("tiny-sweep", "trial2")
