@@ -15,7 +15,7 @@ from orchestration.sweep.storage import load_saved_sweep, storage_root
 def register(commands: argparse._SubParsersAction) -> None:
     sweep = commands.add_parser(
         "sweep",
-        help="hyperparameter sweep: Ray Tune + Optuna + ASHA, trials on Ray Train, in MLflow",
+        help="hyperparameter sweep: Ray Tune + Optuna + ASHA over any config key, in MLflow",
     )
     target = sweep.add_mutually_exclusive_group(required=True)
     target.add_argument("sweep_file", nargs="?", type=Path, help="sweep YAML file")
