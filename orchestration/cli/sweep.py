@@ -1,5 +1,5 @@
-"""`ganime sweep SWEEP_FILE` (or `--resume NAME`): a hyperparameter sweep on Ray Tune, its trials
-on Ray Train, tracked in MLflow; `--dry-run` prints its plan and starts nothing."""
+"""`ganime sweep SWEEP_FILE` (or `--resume NAME`): a hyperparameter sweep on Ray Tune, tracked in
+MLflow; `--dry-run` prints its plan and starts nothing."""
 
 from __future__ import annotations
 
