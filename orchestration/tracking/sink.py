@@ -54,7 +54,6 @@ class MlflowSink:
         uri: str,
         run_id: str,
         runner: str,
-        system_metrics: bool = True,
     ) -> None:
         self.config = config
         self.logger = RunLogger(uri, run_id)
@@ -62,7 +61,7 @@ class MlflowSink:
         self._pending: list[EpochReport] = []
         self._logged: set[int] | None = None
         self._example: np.ndarray | None = None
-        self._monitor = _system_metrics_monitor(uri, run_id) if system_metrics else None
+        self._monitor = _system_metrics_monitor(uri, run_id)
 
     @property
     def run_id(self) -> str:
