@@ -10,6 +10,7 @@ import copy
 import hashlib
 import json
 import os
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -223,6 +224,39 @@ class MetricsConfig(_Section):
     kid_subset_size: int = Field(1000, ge=2)
 
 
+def check_mirror_url(url: str) -> str:
+    """A mirror base URL as given, if it is http(s) with a host and no credentials; else
+    ValueError. Credentials stay out because the URL is logged with a run's parameters."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"{url!r} is not an http(s) URL (an S3 bucket is reached through its https endpoint)"
+        )
+    if parts.username or parts.password:
+        raise ValueError("the mirror URL must not hold credentials: it is logged with each run")
+    return url
+
+
+class AssetsConfig(_Section):
+    """Where pretrained weights and models come from (ganime_core/assets.py)."""
+
+    mirror: str | None = Field(
+        None,
+        description="http(s) base URL that replaces the public origins: <mirror>/<Keras file "
+        "name>, <mirror>/<hub archive name>.tar.gz; $GANIME_ASSETS_MIRROR overrides it",
+    )
+    auto_fetch: bool = Field(
+        True,
+        description="download a missing asset when a run needs it (file-locked, hash-checked); "
+        "false = stop with the `ganime assets fetch` command that provides it",
+    )
+
+    @field_validator("mirror")
+    @classmethod
+    def _http_mirror(cls, url: str | None) -> str | None:
+        return None if url is None else check_mirror_url(url)
+
+
 class ExperimentConfig(_Section):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     seed: int = Field(0, ge=0)
@@ -231,6 +265,7 @@ class ExperimentConfig(_Section):
     optimizer: OptimizerConfig = OptimizerConfig()
     train: TrainConfig = TrainConfig()
     metrics: MetricsConfig = MetricsConfig()
+    assets: AssetsConfig = AssetsConfig()
 
     @model_validator(mode="after")
     def _data_fits_family(self) -> ExperimentConfig:
@@ -255,6 +290,7 @@ class ExperimentConfig(_Section):
                 "name": True,
                 "data": {"cache_dir", "decoded_cache_mb"},
                 "metrics": True,
+                "assets": True,
                 "train": {
                     "epochs",
                     "output_dir",
