@@ -1,7 +1,9 @@
-"""Where pretrained weights are found on this machine; nothing is ever downloaded.
+"""Which InceptionV3 weights the metrics use, decided without TensorFlow.
 
-No TensorFlow here: a driver (a sweep, the CLI) decides before any worker starts which backbone
-its metrics will come from, and so under which names they will be reported.
+A driver (a sweep, the CLI) decides before any worker starts which backbone its metrics will come
+from, and so under which names they are reported; a worker's `inception_weights` then provides
+those weights, downloading them if the driver counted on that. What the file is called, where it
+comes from and where Keras keeps it is `ganime_core.assets`' to say.
 """
 
 from __future__ import annotations
@@ -9,56 +11,80 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ganime_core.config import MetricsConfig
+from ganime_core.assets import (
+    INCEPTION_V3,
+    AssetError,
+    auto_fetch_allowed,
+    ensure_asset,
+    keras_models_dirs,
+    missing_message,
+)
+from ganime_core.config import AssetsConfig, MetricsConfig
 from ganime_core.errors import MetricsError
 from ganime_core.metrics.names import UNTRAINED_SUFFIX
 
 INCEPTION_WEIGHTS_ENV = "GANIME_INCEPTION_WEIGHTS"
-# The name Keras' InceptionV3(include_top=False, weights="imagenet") downloads to.
-KERAS_INCEPTION_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
 
 
 def find_inception_weights(settings: MetricsConfig) -> Path | None:
-    """The InceptionV3 weights file to load, or None if there is none and none was asked for.
+    """The InceptionV3 weights file on this machine, or None if there is none and none was named.
 
     First found wins: `metrics.inception_weights`, $GANIME_INCEPTION_WEIGHTS, Keras' cache. A file
     named in the config or the environment must exist: a typo is an error, not a silent
-    fall-back to other weights.
+    fall-back to other weights. Only presence is checked here (drivers read no 90 MB file);
+    `inception_weights` checks the cached file's hash before a worker loads it.
     """
-    explicit = settings.inception_weights or os.environ.get(INCEPTION_WEIGHTS_ENV)
-    if explicit:
-        path = Path(explicit).expanduser()
-        if not path.is_file():
-            source = (
-                "metrics.inception_weights"
-                if settings.inception_weights
-                else f"${INCEPTION_WEIGHTS_ENV}"
-            )
-            raise MetricsError(f"{source}: no such file {path}")
-        return path
-    return next((path for path in keras_cache_files() if path.is_file()), None)
+    explicit = _named_weights(settings)
+    if explicit is not None:
+        return explicit
+    cached = (folder / INCEPTION_V3.file_name for folder in keras_models_dirs())
+    return next((path for path in cached if path.is_file()), None)
 
 
-def keras_cache_files() -> list[Path]:
-    """Where Keras keeps the downloaded weights: $KERAS_HOME/models, or ~/.keras/models, or
-    /tmp/.keras/models when the home folder is not writable."""
-    home = os.environ.get("KERAS_HOME")
-    bases = [Path(home)] if home else [Path.home() / ".keras", Path("/tmp/.keras")]
-    return [base / "models" / KERAS_INCEPTION_FILE for base in bases]
-
-
-def inception_metric_suffix(settings: MetricsConfig) -> str:
-    """'' when FID/KID will come from ImageNet weights, '_untrained' when the config allows the
-    seeded stand-in and no weights are found; otherwise the MetricsError saying how to get them."""
+def inception_metric_suffix(settings: MetricsConfig, assets: AssetsConfig | None = None) -> str:
+    """'' when FID/KID will come from ImageNet weights (found, or to be fetched by the workers
+    since `assets.auto_fetch` allows it), '_untrained' when the config allows the seeded
+    stand-in and no weights are here (that never touches the network); otherwise the
+    MetricsError saying how to get them."""
     if find_inception_weights(settings) is not None:
         return ""
     if settings.allow_untrained_backbone:
         return UNTRAINED_SUFFIX
-    raise MetricsError(
-        f"no InceptionV3 ImageNet weights: none in the Keras cache ({keras_cache_files()[0]}), "
-        f"and metrics.inception_weights and ${INCEPTION_WEIGHTS_ENV} are unset. On a machine with "
-        'internet run: python -c "import keras; keras.applications.InceptionV3('
-        "include_top=False, weights='imagenet')\" and copy the file it downloads there, or set "
-        f"${INCEPTION_WEIGHTS_ENV}=/path/to/{KERAS_INCEPTION_FILE}. For smoke runs only: "
+    if auto_fetch_allowed(assets):
+        return ""
+    raise _no_weights(missing_message(INCEPTION_V3.name, "assets.auto_fetch is off"))
+
+
+def inception_weights(settings: MetricsConfig, assets: AssetsConfig | None = None) -> Path:
+    """The weights file a worker loads: the one named in the config or environment, else Keras'
+    cached file with its hash checked, fetched first (file-locked) when missing and allowed."""
+    explicit = _named_weights(settings)
+    if explicit is not None:
+        return explicit
+    try:
+        return ensure_asset(INCEPTION_V3.name, assets)
+    except AssetError as exc:
+        raise _no_weights(str(exc)) from None
+
+
+def _named_weights(settings: MetricsConfig) -> Path | None:
+    explicit = settings.inception_weights or os.environ.get(INCEPTION_WEIGHTS_ENV)
+    if not explicit:
+        return None
+    path = Path(explicit).expanduser()
+    if not path.is_file():
+        source = (
+            "metrics.inception_weights"
+            if settings.inception_weights
+            else f"${INCEPTION_WEIGHTS_ENV}"
+        )
+        raise MetricsError(f"{source}: no such file {path}")
+    return path
+
+
+def _no_weights(reason: str) -> MetricsError:
+    return MetricsError(
+        f"no InceptionV3 ImageNet weights: {reason}; or name a weights file in "
+        f"metrics.inception_weights or ${INCEPTION_WEIGHTS_ENV}; for smoke runs only: "
         "--set metrics.allow_untrained_backbone=true (reported as fid_untrained)"
     )

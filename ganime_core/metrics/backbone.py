@@ -5,10 +5,11 @@ preprocessing. Its images were 256x256 and fed at that size, so `metrics.backbon
 default: uint8 images at any size are resized to it (bilinear, antialiased when shrinking), then
 scaled to [-1, 1] by `inception_v3.preprocess_input`.
 
-Weights are found by `ganime_core.pretrained` (config, $GANIME_INCEPTION_WEIGHTS, Keras' cache);
-nothing is downloaded here. Only where the
-config allows it, a seeded untrained InceptionV3 stands in; its numbers carry the `_untrained`
-suffix so they can never be compared with ImageNet-backbone numbers by mistake.
+Weights come from `ganime_core.pretrained` (config, $GANIME_INCEPTION_WEIGHTS, Keras' cache),
+which downloads Keras' file when it is missing and `assets.auto_fetch` allows it. Only where the
+config allows it (`metrics.allow_untrained_backbone`, and no weights here), a seeded untrained
+InceptionV3 stands in, without touching the network; its numbers carry the `_untrained` suffix
+so they can never be compared with ImageNet-backbone numbers by mistake.
 """
 
 from __future__ import annotations
@@ -20,14 +21,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ganime_core.config import MetricsConfig
+from ganime_core.assets import INCEPTION_V3
+from ganime_core.config import AssetsConfig, MetricsConfig
 from ganime_core.errors import MetricsError
 from ganime_core.metrics.names import UNTRAINED_SUFFIX
-from ganime_core.pretrained import (
-    KERAS_INCEPTION_FILE,
-    find_inception_weights,
-    inception_metric_suffix,
-)
+from ganime_core.pretrained import inception_metric_suffix, inception_weights
 
 FEATURE_DIM = 2048
 UNTRAINED_SEED = 0
@@ -68,22 +66,23 @@ class Backbone:
         return self.model(x, training=False)
 
 
-def load_backbone(settings: MetricsConfig) -> Backbone:
-    """InceptionV3 with the configured weights, or a clear MetricsError saying how to get them."""
-    if inception_metric_suffix(settings):  # raises if untrained is not allowed
+def load_backbone(settings: MetricsConfig, assets: AssetsConfig | None = None) -> Backbone:
+    """InceptionV3 with the configured weights, fetched if missing and `assets` allows it (the
+    default does), or a one-line MetricsError saying how to get them."""
+    if inception_metric_suffix(settings, assets):  # the same decision a driver took
         return Backbone(
             untrained_inception_v3(settings.backbone_size, UNTRAINED_SEED),
             weights_id=f"untrained-seed{UNTRAINED_SEED}",
             pretrained=False,
         )
-    path = find_inception_weights(settings)
+    path = inception_weights(settings, assets)
     model = inception_v3(settings.backbone_size)
     try:
         model.load_weights(str(path))
     except Exception as exc:  # Keras raises ValueError, OSError or h5py errors alike
         raise MetricsError(
             f"{path}: not InceptionV3 no-top weights ({type(exc).__name__}); use Keras' "
-            f"{KERAS_INCEPTION_FILE}"
+            f"{INCEPTION_V3.file_name} (`ganime assets fetch {INCEPTION_V3.name}`)"
         ) from None
     return Backbone(model, weights_id=f"sha256:{file_digest(path)}", pretrained=True)
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ganime_core.config import MetricsConfig
+from ganime_core.assets import INCEPTION_V3
+from ganime_core.config import AssetsConfig, MetricsConfig
 from ganime_core.errors import MetricsError
 from ganime_core.metrics import (
     FeatureStatistics,
@@ -20,11 +21,8 @@ from ganime_core.metrics import (
     ssim_per_pair,
 )
 from ganime_core.metrics.backbone import untrained_inception_v3
-from ganime_core.pretrained import (
-    INCEPTION_WEIGHTS_ENV,
-    KERAS_INCEPTION_FILE,
-    inception_metric_suffix,
-)
+from ganime_core.pretrained import INCEPTION_WEIGHTS_ENV, inception_metric_suffix
+from tests.asset_server import pin_stand_in
 
 # --- Fréchet distance ----------------------------------------------------------------------------
 
@@ -211,13 +209,13 @@ def no_weights(tmp_path, monkeypatch) -> MetricsConfig:
 
 def test_missing_weights_give_one_error_saying_how_to_provide_them(no_weights) -> None:
     with pytest.raises(MetricsError) as error:
-        load_backbone(no_weights)
+        load_backbone(no_weights, AssetsConfig(auto_fetch=False))  # fetching: test_assets.py
     message = str(error.value)
     assert "\n" not in message
     for hint in (
-        KERAS_INCEPTION_FILE,
+        INCEPTION_V3.file_name,
         INCEPTION_WEIGHTS_ENV,
-        "weights='imagenet'",
+        "ganime assets fetch inception_v3",
         "allow_untrained",
     ):
         assert hint in message
@@ -228,7 +226,8 @@ def test_a_driver_knows_the_metric_names_before_loading_the_backbone(
 ) -> None:
     """Sweeps pick their Tune metric (fid or fid_untrained) without importing TensorFlow."""
     with pytest.raises(MetricsError, match="no InceptionV3 ImageNet weights"):
-        inception_metric_suffix(no_weights)
+        inception_metric_suffix(no_weights, AssetsConfig(auto_fetch=False))
+    assert inception_metric_suffix(no_weights) == ""  # the workers will fetch them
     allowed = no_weights.model_copy(update={"allow_untrained_backbone": True})
     assert inception_metric_suffix(allowed) == "_untrained"
     weights = tmp_path / "inception.h5"
@@ -265,10 +264,11 @@ def test_weights_are_found_in_the_keras_cache_and_in_an_explicit_file(
     from keras.src.legacy.saving import legacy_h5_format
 
     model = untrained_inception_v3(SMALL, seed=1)
-    cache = tmp_path / "keras" / "models" / KERAS_INCEPTION_FILE
+    cache = tmp_path / "keras" / "models" / INCEPTION_V3.file_name
     cache.parent.mkdir(parents=True)
     with h5py.File(cache, "w") as handle:
         legacy_h5_format.save_weights_to_hdf5_group(handle, model)
+    pin_stand_in(monkeypatch, INCEPTION_V3.name, cache.read_bytes())  # cached files are checked
     images = np.random.default_rng(10).integers(0, 256, (2, SMALL, SMALL, 3), dtype=np.uint8)
     expected = model(keras.applications.inception_v3.preprocess_input(images.astype("float32")))
 

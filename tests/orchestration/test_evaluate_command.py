@@ -12,6 +12,7 @@ import pytest
 
 from ganime_core.data.pipeline import TrainingData
 from ganime_core.evaluation import Evaluator
+from tests.asset_server import closed_port_url
 from tests.conftest import ganime_command
 
 pytestmark = pytest.mark.slow  # trains models: not in make test-fast
@@ -90,9 +91,12 @@ def test_ganime_evaluate_says_how_to_get_weights_when_untrained_is_not_allowed(
         capture_output=True,
         text=True,
         check=False,
+        # The missing weights are fetched (assets.auto_fetch): from a mirror that is down.
+        env={**os.environ, "GANIME_ASSETS_MIRROR": closed_port_url()},
     )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith("ganime: error: no InceptionV3")
+    assert "ganime assets fetch inception_v3" in done.stderr
 
 
 def test_an_mlflow_model_measures_the_same_as_its_checkpoint(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ganime_core.errors import ConfigError, MetricsError
+from ganime_core.errors import ConfigError
 from orchestration.sweep.plan import plan_sweep
 from orchestration.sweep.spec import AshaSettings, load_sweep
 from orchestration.sweep.trainable import trial_name, trial_number, trial_run_name
@@ -106,9 +106,10 @@ def test_a_sweep_that_leaves_eval_every_unset_evaluates_at_the_rungs_and_the_end
     assert explicit.eval_every == 1 and explicit.eval_epochs == ()
 
 
-def test_a_sweep_without_a_backbone_fails_before_anything_starts(tmp_path) -> None:
-    with pytest.raises(MetricsError, match="no InceptionV3 ImageNet weights"):
-        load_sweep(write_sweep(tmp_path), ["metrics.allow_untrained_backbone=false"])
+def test_a_sweep_without_weights_measures_fid_with_the_weights_its_trials_fetch(tmp_path) -> None:
+    # assets.auto_fetch (on by default): each trial's worker fetches the ImageNet weights.
+    sweep = load_sweep(write_sweep(tmp_path), ["metrics.allow_untrained_backbone=false"])
+    assert sweep.metric_key == "fid"
     # SSIM needs no backbone.
     assert load_sweep(write_sweep(tmp_path, metric="ssim")).metric_key == "ssim"
 
