@@ -240,7 +240,13 @@ def write_node_environment(home: Path, node_type: str) -> dict[str, str]:
     env = {"HOME": str(home), "PATH": "/usr/bin:/bin"}
     for command in writes:
         subprocess.run(["bash", "-c", command], env=env, check=True)
-    names = ("RAY_AUTH_MODE", "GANIME_S3", "GANIME_RAY_STORAGE", "MLFLOW_TRACKING_URI")
+    names = (
+        "RAY_AUTH_MODE",
+        "GANIME_S3",
+        "GANIME_RAY_STORAGE",
+        "MLFLOW_TRACKING_URI",
+        "TFHUB_CACHE_DIR",
+    )
     shown = subprocess.run(
         ["bash", "-c", ". ~/.ganime_env; " + "; ".join(f'echo "{n}=${n}"' for n in names)],
         env=env,
@@ -259,6 +265,7 @@ def test_each_node_runs_ray_with_token_auth_and_one_bucket(tmp_path: Path) -> No
         assert seen["GANIME_RAY_STORAGE"] == f"s3://{BUCKET_PLACEHOLDER}/ray"
         expected_tracking = "http://127.0.0.1:5000" if node_type == "head" else ""
         assert seen["MLFLOW_TRACKING_URI"] == expected_tracking
+        assert seen["TFHUB_CACHE_DIR"].startswith(str(tmp_path / node_type))  # not /tmp
     # One place to set the bucket: every other command reaches it through $GANIME_S3.
     assert len(lines_outside_comments(CLUSTER, BUCKET_PLACEHOLDER)) == 1
 
