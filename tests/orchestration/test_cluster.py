@@ -1,10 +1,12 @@
 """The cluster files, with no cluster started: cluster.yaml against Ray's own validation and AWS
-bootstrap, the security group it names (cluster-security-group.yaml), token authentication and
-what every node installs."""
+bootstrap, the security group it names (cluster-security-group.yaml), token authentication, what
+every node installs, and kuberay.yaml against KubeRay's RayCluster CRD (vendored in
+tests/orchestration/kuberay/) and the Dockerfile its image is built from."""
 
 from __future__ import annotations
 
 import copy
+import functools
 import importlib
 import importlib.util
 import re
@@ -13,6 +15,7 @@ import sys
 import types
 from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
 
@@ -20,6 +23,9 @@ from tests.conftest import REPO
 
 CLUSTER = REPO / "cluster.yaml"
 SECURITY_GROUP = REPO / "cluster-security-group.yaml"
+KUBERAY = REPO / "kuberay.yaml"
+DOCKERFILE = REPO / "Dockerfile"
+RAYCLUSTER_CRD = Path(__file__).parent / "kuberay" / "ray.io_rayclusters.v1.yaml"
 
 SG_PLACEHOLDER = "sg-CHANGE-ME"
 BUCKET_PLACEHOLDER = "ganime-artifacts-CHANGE-ME"
@@ -36,6 +42,10 @@ def prepared_cluster() -> dict:
     from ray.autoscaler._private.util import prepare_config
 
     return prepare_config(load_cluster())
+
+
+def kuberay_documents() -> dict[str, dict]:
+    return {doc["kind"]: doc for doc in yaml.safe_load_all(KUBERAY.read_text())}
 
 
 def locked_version(package: str) -> str:
@@ -290,8 +300,239 @@ def test_the_token_reaches_the_nodes_from_your_machine_never_from_a_file_here(
     monkeypatch.setenv("HOME", "/home/ubuntu")  # the nodes' user
     mounts = load_cluster()["file_mounts"]
     assert mounts[str(_get_default_token_path())] == "~/.ray/auth_token"
-    for path in (CLUSTER, SECURITY_GROUP):
+    for path in (CLUSTER, KUBERAY, DOCKERFILE, SECURITY_GROUP):
         text = path.read_text()
         assert "RAY_AUTH_TOKEN" not in text, path.name
         for shape in ray_token_shapes():
             assert not shape.search(text), (path.name, shape.pattern)
+
+
+# --- kuberay.yaml -------------------------------------------------------------------------------
+
+
+@functools.cache
+def raycluster_schema() -> dict:
+    """The CRD's v1 schema, read once: half a megabyte of YAML (libyaml's loader where present)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    crd = yaml.load(RAYCLUSTER_CRD.read_text(), Loader=loader)
+    (v1,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
+    return v1["schema"]["openAPIV3Schema"]
+
+
+def fields_the_schema_does_not_declare(value, schema: dict, path: str = "") -> list[str]:
+    """kubectl's default field validation (Strict, since Kubernetes 1.27) refuses a field the
+    CRD's structural schema does not declare; JSON Schema alone would let a misspelt one pass.
+    The root metadata is ObjectMeta, which the API server checks itself."""
+    if schema.get("x-kubernetes-preserve-unknown-fields"):
+        return []
+    unknown = []
+    if isinstance(value, dict):
+        properties = schema.get("properties")
+        additional = schema.get("additionalProperties")
+        for key, item in value.items():
+            if path == "" and key == "metadata":
+                continue
+            if properties is not None and key in properties:
+                unknown += fields_the_schema_does_not_declare(
+                    item, properties[key], f"{path}.{key}"
+                )
+            elif isinstance(additional, dict):
+                unknown += fields_the_schema_does_not_declare(item, additional, f"{path}.{key}")
+            else:
+                unknown.append(f"{path}.{key}")
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            unknown += fields_the_schema_does_not_declare(item, schema["items"], f"{path}[{i}]")
+    return unknown
+
+
+def raycluster_problems(raycluster: dict) -> list[str]:
+    """What the API server and the KubeRay operator would refuse, offline: the CRD's OpenAPI v3
+    schema (types, enums, required fields, quantity patterns; OpenAPI 3.0 is JSON Schema draft 4
+    plus x-kubernetes extensions, which jsonschema ignores), undeclared fields, and the operator's
+    own checks on the name and on token authentication (validation.go, v1.7.0). Not checked:
+    the CRD's two CEL rules, on managedBy and gcsFaultToleranceOptions, which kuberay.yaml does
+    not set."""
+    schema = raycluster_schema()
+    problems = [
+        error.message for error in jsonschema.Draft4Validator(schema).iter_errors(raycluster)
+    ]
+    problems += [
+        f"undeclared field {f}" for f in fields_the_schema_does_not_declare(raycluster, schema)
+    ]
+    name = raycluster.get("metadata", {}).get("name", "")
+    if len(name) > 53 or not re.fullmatch(r"[a-z]([-a-z0-9]*[a-z0-9])?", name):
+        problems.append(f"name {name!r} is not a DNS-1035 label of at most 53 characters")
+    spec = raycluster.get("spec", {})
+    if spec.get("authOptions", {}).get("mode") == "token":
+        version = tuple(int(p) for p in re.findall(r"\d+", spec.get("rayVersion", ""))[:3])
+        if version < (2, 52, 0):
+            problems.append("authOptions.mode token needs rayVersion 2.52.0 or later")
+    return problems
+
+
+def test_kuberay_manifest_passes_the_raycluster_crd_and_the_operators_checks() -> None:
+    raycluster = kuberay_documents()["RayCluster"]
+    assert raycluster["apiVersion"] == "ray.io/v1"
+    assert raycluster_problems(raycluster) == []
+    assert raycluster["spec"]["rayVersion"] == locked_version("ray")  # the image's Ray
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (
+            lambda rc: rc["spec"].update(authOption={"mode": "token"}),
+            "undeclared field .spec.authOption",
+        ),
+        (lambda rc: rc["spec"]["authOptions"].update(mode="tokens"), "'tokens' is not one of"),
+        (
+            lambda rc: rc["spec"]["workerGroupSpecs"][0].update(maxReplicas="8"),
+            "'8' is not of type",
+        ),
+        (lambda rc: rc["spec"]["headGroupSpec"].pop("template"), "'template' is a required"),
+        (lambda rc: rc["spec"].update(rayVersion="2.51.0"), "needs rayVersion 2.52.0"),
+        (lambda rc: rc["metadata"].update(name="GANime"), "not a DNS-1035 label"),
+        (
+            lambda rc: workers(rc)["resources"]["limits"].update({"nvidia.com/gpu": "one"}),
+            "does not match",
+        ),
+        (
+            lambda rc: workers(rc)["env"][0].update(valueFromm={}),
+            "template.spec.containers[0].env[0].valueFromm",
+        ),
+    ],
+)
+def test_the_crd_check_refuses_what_kubernetes_would(change, problem: str) -> None:
+    raycluster = copy.deepcopy(kuberay_documents()["RayCluster"])
+    change(raycluster)
+    assert any(problem in found for found in raycluster_problems(raycluster))
+
+
+def head_pod(raycluster: dict) -> dict:
+    return raycluster["spec"]["headGroupSpec"]["template"]["spec"]
+
+
+def workers(raycluster: dict) -> dict:
+    """The Ray container of the GPU worker group."""
+    (group,) = raycluster["spec"]["workerGroupSpecs"]
+    return group["template"]["spec"]["containers"][0]
+
+
+def every_container(raycluster: dict) -> list[dict]:
+    pods = [head_pod(raycluster)] + [
+        g["template"]["spec"] for g in raycluster["spec"]["workerGroupSpecs"]
+    ]
+    return [c for pod in pods for c in pod["containers"] + pod.get("initContainers", [])]
+
+
+def test_kuberay_has_a_cpu_head_gpu_workers_and_token_auth() -> None:
+    raycluster = kuberay_documents()["RayCluster"]
+    spec = raycluster["spec"]
+    assert spec["authOptions"] == {"mode": "token"}  # KubeRay generates the token Secret
+    (group,) = spec["workerGroupSpecs"]
+    assert (
+        group["minReplicas"] == 0 and group["maxReplicas"] >= 1 and spec["enableInTreeAutoscaling"]
+    )
+    resources = workers(raycluster)["resources"]
+    assert resources["limits"]["nvidia.com/gpu"] == resources["requests"]["nvidia.com/gpu"] == 1
+    head_ray = head_pod(raycluster)["containers"][0]
+    assert "nvidia.com/gpu" not in head_ray["resources"]["limits"]
+    images = {c["image"] for c in every_container(raycluster)}
+    assert images == {"REGISTRY-CHANGE-ME/ganime:0.1.0"}  # one image, built from the Dockerfile
+
+
+def test_kuberay_takes_s3_credentials_from_a_secret_only() -> None:
+    raycluster = kuberay_documents()["RayCluster"]
+    for container in every_container(raycluster):
+        env = {e["name"]: e for e in container["env"]}
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            assert "value" not in env[key], (container["name"], key)
+            assert env[key]["valueFrom"]["secretKeyRef"] == {"name": "ganime-s3", "key": key}
+    assert not re.search(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b", KUBERAY.read_text())  # AWS key ids
+    # One place to set the bucket (and the image): the others reach it through
+    # $(GANIME_S3_BUCKET) and YAML anchors.
+    assert len(lines_outside_comments(KUBERAY, BUCKET_PLACEHOLDER)) == 1
+    assert len(lines_outside_comments(KUBERAY, "REGISTRY-CHANGE-ME")) == 1
+
+
+def test_kuberay_mlflow_is_reachable_from_every_ray_pod_and_nothing_from_outside() -> None:
+    documents = kuberay_documents()
+    raycluster, service = documents["RayCluster"], documents["Service"]
+    assert set(documents) == {"PersistentVolumeClaim", "Service", "RayCluster"}  # no Ingress
+    assert service["spec"]["selector"] == {
+        "ray.io/cluster": raycluster["metadata"]["name"],
+        "ray.io/node-type": "head",
+    }
+    (port,) = service["spec"]["ports"]
+    mlflow = next(c for c in head_pod(raycluster)["containers"] if c["name"] == "mlflow")
+    assert {"name": port["targetPort"], "containerPort": port["port"]} in mlflow["ports"]
+    address = f"{service['metadata']['name']}:{port['port']}"
+    for container in every_container(raycluster):
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["MLFLOW_TRACKING_URI"] == f"http://{address}", container["name"]
+    (allowed_hosts,) = [a for a in mlflow["command"] if a.startswith("--allowed-hosts=")]
+    assert address in allowed_hosts.split("=", 1)[1].split(",")
+    mlflow_volume = next(v for v in head_pod(raycluster)["volumes"] if v["name"] == "mlflow")
+    claim = documents["PersistentVolumeClaim"]["metadata"]["name"]
+    assert mlflow_volume["persistentVolumeClaim"]["claimName"] == claim
+    assert (
+        service["spec"]["type"] == raycluster["spec"]["headGroupSpec"]["serviceType"] == "ClusterIP"
+    )
+    assert not raycluster["spec"]["headGroupSpec"].get("enableIngress")
+    for pod in [
+        head_pod(raycluster),
+        raycluster["spec"]["workerGroupSpecs"][0]["template"]["spec"],
+    ]:
+        assert not pod.get("hostNetwork")
+        for container in pod["containers"]:
+            assert all("hostPort" not in p for p in container.get("ports", []))
+
+
+def data_copy_script(raycluster: dict, source_root: str, pod_root: Path) -> str:
+    """The data init container's program, with the bucket and the pod's /data where a test puts
+    them: pyarrow reads a file:// URI the way it reads s3://."""
+    (script,) = head_pod(raycluster)["initContainers"][0]["args"]
+    return script.replace("s3://$(GANIME_S3_BUCKET)", source_root).replace(
+        '"/data/', f'"{pod_root}/'
+    )
+
+
+def test_each_kuberay_pod_copies_the_data_set_or_says_it_is_not_uploaded(tmp_path: Path) -> None:
+    raycluster = kuberay_documents()["RayCluster"]
+    for pod in [
+        head_pod(raycluster),
+        raycluster["spec"]["workerGroupSpecs"][0]["template"]["spec"],
+    ]:
+        (init,) = pod["initContainers"]
+        mounts = {m["mountPath"] for m in init["volumeMounts"]}
+        ray_mounts = {m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+        assert mounts == {"/data"}
+        assert mounts <= ray_mounts
+    bucket = tmp_path / "bucket"
+    script = data_copy_script(raycluster, f"file://{bucket}", tmp_path / "pod")
+    missing = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert missing.returncode == 0 and "no data set at" in missing.stdout
+    (bucket / "data" / DATA_FOLDER / "train").mkdir(parents=True)
+    (bucket / "data" / DATA_FOLDER / "train" / "1.png").write_bytes(b"png")
+    subprocess.run([sys.executable, "-c", script], check=True)
+    assert (tmp_path / "pod" / DATA_FOLDER / "train" / "1.png").read_bytes() == b"png"
+
+
+# --- Dockerfile ---------------------------------------------------------------------------------
+
+
+def test_the_image_installs_the_pinned_stack_then_the_assets() -> None:
+    lines = [
+        line for line in DOCKERFILE.read_text().splitlines() if line and not line.startswith("#")
+    ]
+    assert lines[0].startswith(f"FROM python:{sys.version_info.major}.{sys.version_info.minor}-")
+    assert f'RUN pip install --no-cache-dir "uv=={makefile_uv_version()}"' in lines
+    install = lines.index(
+        'RUN uv pip install --system --no-cache -c requirements.lock -e ".[gpu,aws]"'
+    )
+    assert lines.index("RUN ganime assets fetch all") > install
+    copied = {p for line in lines if line.startswith("COPY ") for p in line.split()[1:-1]}
+    assert {"pyproject.toml", "requirements.lock", "README.md"} <= copied  # README: the metadata
+    assert all((REPO / path).exists() for path in copied)
+    assert {"ganime_core", "orchestration"} <= copied
