@@ -10,8 +10,8 @@ way they are fetched. Every other module asks here.
 Keras files are downloaded by `keras.utils.get_file` (its origins, its md5s, its progress bar)
 into a staging folder beside the cache, checked, and moved into place with `os.replace`, under a
 file lock beside the target: `get_file` alone writes straight to the final name and leaves a file
-whose hash does not match, and two workers on a node would download the same file at once. So
-`keras.applications.InceptionV3(weights="imagenet")` finds the same file.
+whose hash does not match, and two workers on a node would download the same file at once. The
+file lands where `keras.applications.InceptionV3(weights="imagenet")` looks, so Keras finds it.
 
 The TF Hub model is fetched by TF Hub's own resolver (`HttpCompressedFileResolver`: the handle
 with `?tf-hub-format=compressed`, extracted to a temporary folder and renamed under hub's lock),
@@ -21,6 +21,9 @@ TF Hub publishes no hash for its archives and this project was built offline, so
 (none is invented): the first fetch records a SHA-256 of the extracted files beside the cache
 folder and every later use checks the files against it. That catches a damaged or replaced
 cache, not a tampered first download; `ganime assets list` prints the digest to compare nodes.
+
+Each download shows progress: Keras' progress bar; TF Hub's byte count when
+$TFHUB_DOWNLOAD_PROGRESS is set (`ganime assets fetch` sets it), else hub's log every 15 s.
 
 Where files come from, first set wins: `--mirror` (the CLI), $GANIME_ASSETS_MIRROR (a node's
 network), `assets.mirror` (the experiment), the public origins. A mirror is an http(s) base URL
@@ -264,14 +267,20 @@ def tree_size(folder: Path) -> int:
 def mirror_url(explicit: str | None = None, settings: AssetsConfig | None = None) -> str | None:
     """The mirror to fetch from: `explicit` (--mirror), then $GANIME_ASSETS_MIRROR (set per node
     or cluster, where the network is known), then `assets.mirror`; None = the public origins."""
-    chosen = explicit or os.environ.get(MIRROR_ENV) or (settings.mirror if settings else None)
-    if not chosen:
-        return None
-    source = "--mirror" if explicit else f"${MIRROR_ENV}" if os.environ.get(MIRROR_ENV) else None
+    candidates = (
+        ("--mirror", explicit),
+        (f"${MIRROR_ENV}", os.environ.get(MIRROR_ENV)),
+        ("assets.mirror", settings.mirror if settings is not None else None),
+    )
+    source, url = next(((source, url) for source, url in candidates if url), (None, None))
+    return None if url is None else _checked_mirror(url, source)
+
+
+def _checked_mirror(url: str, source: str) -> str:
     try:
-        return check_mirror_url(chosen)
+        return check_mirror_url(url)
     except ValueError as exc:
-        raise AssetError(f"{source or 'assets.mirror'}: {exc}") from None
+        raise AssetError(f"{source}: {exc}") from None
 
 
 def fetch_hint(asset: Asset) -> str:
@@ -309,7 +318,7 @@ def fetch_asset(name: str, mirror: str | None = None, from_dir: Path | None = No
     else from `mirror` (an http(s) base URL), else from its public origin. Locked, so processes
     on a node fetch a file once; a failed or mismatched download leaves nothing in the cache."""
     asset = asset_named(name)
-    mirror = mirror_url(mirror) if mirror else None
+    mirror = _checked_mirror(mirror, "mirror") if mirror else None
     if isinstance(asset, KerasFile):
         return _fetch_keras_file(asset, mirror, from_dir)
     return _fetch_hub_model(asset, mirror, from_dir)
@@ -415,8 +424,10 @@ def _download_keras_file(asset: KerasFile, url: str, staging: Path) -> None:
             cache_dir=str(staging),
             cache_subdir=str(staging),  # absolute: get_file writes here, not into its cache
         )
-    except ValueError as exc:
-        if "hash" not in str(exc):
+    except ValueError:
+        # get_file's hash check failed and left the file, in the staging folder only.
+        staged = staging / asset.file_name
+        if not staged.is_file() or file_hash(staged, "md5") == asset.md5:
             raise
         raise AssetError(
             f"{url}: the download does not match the pinned md5:{asset.md5}; nothing was kept"
@@ -453,40 +464,55 @@ def _fetch_hub_model(model: HubModel, mirror: str | None, from_dir: Path | None)
             shutil.rmtree(module_dir)  # corrupt or incomplete: hub only fills a missing folder
         if from_dir is not None:
             source, fill = _hub_files_from(model, from_dir)
-            _hub_atomic_download(model, fill)
+            _hub_atomic_download(model, _checked_before_rename(model, source, fill))
             action: Action = "installed"
         elif mirror is not None:
             source = model.mirrored(mirror)
-            _hub_atomic_download(model, _hub_archive_download(source))
+            fill = _hub_archive_download(source)
+            _hub_atomic_download(model, _checked_before_rename(model, source, fill))
             action = "downloaded"
         else:
             source = model.handle
-            _hub_resolve(model)
+            _hub_resolve(model)  # hub renames before we can look: checked just after
             action = "downloaded"
-        _accept_hub_model(model, source)
+        try:
+            digest = _checked_saved_model(model, module_dir, source)
+        except AssetError:
+            shutil.rmtree(module_dir, ignore_errors=True)
+            raise
+        _record_digest(model, digest)
     return Fetched(model, module_dir, action, source)
 
 
-def _accept_hub_model(model: HubModel, source: str) -> None:
-    """Keep the new module only if it is a SavedModel and matches the digest recorded at the
-    first fetch (the first fetch records it)."""
-    module_dir = hub_module_dir(model)
-    if not (module_dir / "saved_model.pb").is_file():
-        shutil.rmtree(module_dir, ignore_errors=True)
+def _checked_before_rename(
+    model: HubModel, source: str, fill: Callable[[str], None]
+) -> Callable[[str], None]:
+    """`fill`, then the checks, in hub's temporary folder: a bad model never enters the cache."""
+
+    def fill_and_check(tmp_dir: str) -> None:
+        fill(tmp_dir)
+        _checked_saved_model(model, Path(tmp_dir), source)
+
+    return fill_and_check
+
+
+def _checked_saved_model(model: HubModel, folder: Path, source: str) -> str:
+    """The digest of the SavedModel in `folder`; an AssetError if there is none, or if its files
+    differ from those recorded at the first fetch."""
+    if not (folder / "saved_model.pb").is_file():
         raise AssetError(
             f"{source}: no saved_model.pb at the archive's top level (make one with "
             f"tar -czf {model.archive_name}.tar.gz -C SAVED_MODEL_DIR .); nothing was kept"
         )
-    digest = f"sha256:{tree_digest(module_dir)}"
+    digest = f"sha256:{tree_digest(folder)}"
     record = digest_record(model)
     recorded = record.read_text().strip() if record.is_file() else None
     if recorded is not None and recorded != digest:
-        shutil.rmtree(module_dir, ignore_errors=True)
         raise AssetError(
             f"{source}: its files ({digest}) differ from those first fetched ({recorded}); "
             f"nothing was kept (delete {record} to accept a new model)"
         )
-    _record_digest(model, digest)
+    return digest
 
 
 def _record_digest(model: HubModel, digest: str) -> None:
