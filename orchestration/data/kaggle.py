@@ -68,7 +68,11 @@ def kaggle_api() -> KaggleClient:
     # reached once credentials were found; `authenticate` below reports a failure in one line.
     with contextlib.redirect_stdout(io.StringIO()):
         from kaggle.api.kaggle_api_extended import KaggleApi
-    return KaggleApi()
+    api = KaggleApi()
+    # $VERBOSE makes the package print every request with its headers, the Authorization header
+    # (the token, or the base64 of username:key) among them.
+    api.args = [arg for arg in KaggleApi.args if arg != "--verbose"]
+    return api
 
 
 def download_dataset(

@@ -4,11 +4,15 @@ with the real archive's folder names (`data/train/*.png`, `data/val/*.png`, and 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import secrets
+import threading
 import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from PIL import Image
@@ -409,6 +413,78 @@ def test_a_folder_holding_other_files_is_refused_before_kaggle_is_contacted(
     with pytest.raises(GanimeError, match="exists and is not an empty folder"):
         download(out, never_called, cache_dir)
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+# --- the kaggle package itself, against a stand-in on 127.0.0.1 ------------------------------
+
+
+class KaggleStandIn(BaseHTTPRequestHandler):
+    """Kaggle's two API calls a download makes, answered as a forward HTTP proxy sees them (the
+    package's --local endpoint is http://localhost/api/v1/...); records each call's path and
+    Authorization header."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        path = urlsplit(self.path).path
+        self.server.calls.append((path, self.headers.get("Authorization")))
+        if path.endswith("/security.OAuthService/IntrospectToken"):
+            body, kind = json.dumps({"active": True, "username": "someone"}).encode(), "json"
+        elif path.endswith("/datasets.DatasetApiService/DownloadDataset"):
+            body, kind = self.server.archive_bytes, "zip"
+        else:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", f"application/{kind}")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def kaggle_stand_in(no_credentials: Path, monkeypatch: pytest.MonkeyPatch):
+    """The kaggle package imported (without credentials, so its import-time authenticate
+    contacts nothing) and pointed at the stand-in, with $VERBOSE's header printing on."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        from kaggle.api.kaggle_api_extended import KaggleApi
+    server = ThreadingHTTPServer(("127.0.0.1", 0), KaggleStandIn)
+    server.calls, server.archive_bytes = [], kaggle_zip()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    proxy = f"http://127.0.0.1:{server.server_port}"
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.setenv(name, proxy)  # any request, even a stray https one, reaches it
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(KaggleApi, "args", ["--local", "--verbose"])
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_kaggle_package_authenticates_and_downloads_through_the_seam(
+    kaggle_stand_in,
+    tmp_path: Path,
+    cache_dir: Path,
+    tiny_expected_counts: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd,
+) -> None:
+    token = secrets.token_hex(16)
+    monkeypatch.setenv("KAGGLE_API_TOKEN", token)  # after the import: see kaggle_stand_in
+
+    result = download_dataset(tmp_path / "anime", image_size=32, cache_dir=cache_dir)
+
+    assert result.installed.counts == COUNTS
+    assert kaggle_stand_in.calls == [
+        ("/api/v1/security.OAuthService/IntrospectToken", f"Bearer {token}"),
+        ("/api/v1/datasets.DatasetApiService/DownloadDataset", f"Bearer {token}"),
+    ]
+    said = capfd.readouterr()
+    assert "unpacking" in said.err  # progress bars on stderr; stdout left to the JSON result
+    assert token not in said.out + said.err  # $VERBOSE would have printed the header
 
 
 # --- credentials never leave the environment -----------------------------------------------
