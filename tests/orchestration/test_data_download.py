@@ -302,6 +302,29 @@ def test_a_kaggle_zip_is_unpacked_into_the_paired_layout_and_verified(
     assert config.data.path == out
 
 
+def test_an_empty_folder_is_filled_and_an_interrupted_attempts_staging_is_removed(
+    token: str, tmp_path: Path, cache_dir: Path, tiny_expected_counts: None
+) -> None:
+    out = tmp_path / "anime"
+    out.mkdir()
+    stale = tmp_path / ".anime.unpack-abc123"
+    (stale / "train").mkdir(parents=True)
+    assert download(out, FakeKaggle(), cache_dir).installed.counts == COUNTS
+    assert not stale.exists() and leftovers(tmp_path, out) == []
+
+
+def test_a_rerun_after_a_scan_that_never_finished_scans_without_kaggle(
+    token: str, tmp_path: Path, cache_dir: Path, tiny_expected_counts: None
+) -> None:
+    out = tmp_path / "anime"
+    first = download(out, FakeKaggle(), cache_dir).installed
+    marker = out / archive.MARKER
+    marker.write_text(json.dumps({**json.loads(marker.read_text()), "scan": None}))
+    again = download(out, never_called, cache_dir)
+    assert again.already_complete and again.installed.scan == first.scan
+    assert json.loads(marker.read_text())["scan"] == first.scan
+
+
 def test_progress_is_asked_of_the_package(
     token: str, tmp_path: Path, cache_dir: Path, tiny_expected_counts: None
 ) -> None:
