@@ -40,14 +40,18 @@ quickstart: install
 	@echo "colorized sketches: $(QUICKSTART_COLORIZED)/ (from $(QUICKSTART_SKETCHES)/)"
 	@echo "sketch | colorization, side by side: $(QUICKSTART_SHEET)"
 
+# Two pytest processes, each taking whole files (a file's tests share its fixtures, e.g. one
+# local Ray): a Ray test spends most of its time waiting on start-ups, which the other fills.
+PYTEST_PARALLEL := -n 2 --dist loadfile --no-loadscope-reorder
+
 # Everything: unit, integration (a real local Ray, a real MLflow store and server) and CLI tests.
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
 
 # The developers' fast lane: the tests not marked slow (no training beyond a few seconds, no
 # Ray cluster), in under 3 minutes.
 test-fast: install
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not slow"
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -15,6 +15,17 @@ EXPERIMENTS = REPO / "experiments"
 SMOKE = EXPERIMENTS / "smoke.yaml"
 
 
+# `make test` runs the files on two pytest-xdist processes, one file at a time each, in this
+# order: the files that take minutes start first, so neither process is left alone at the end
+# with one of them.
+LONGEST_FILES = ("test_sweep.py", "test_distributed.py", "test_train.py", "test_registry.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: position for position, name in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: files keep order
+
+
 def _is_sweep(path: Path) -> bool:
     import yaml
 

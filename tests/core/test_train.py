@@ -110,6 +110,7 @@ def test_nan_loss_stops_the_run_with_its_reason(smoke_config, monkeypatch) -> No
 def test_interrupted_and_resumed_equals_uninterrupted(tmp_path: Path, cache_dir: Path) -> None:
     """Kill -9 a run mid-training, resume it, and compare its final weights bit for bit."""
     common = [
+        "data.synthetic.count=80",  # 8 steps an epoch
         "train.epochs=6",
         "train.checkpoint_every=1",
         "train.deterministic=true",

@@ -63,90 +63,6 @@ def test_two_workers_reach_the_weights_of_one_worker_with_the_global_batch(
     assert np.median(moved) > 1e-4
 
 
-def test_ganime_train_with_workers_runs_on_ray_and_resumes_its_checkpoint(
-    local_ray, tmp_path, cache_dir, capsys
-) -> None:
-    """`--workers` is the single-machine command with one more flag; run again with more epochs,
-    the job resumes from the checkpoint Ray persisted instead of starting over."""
-    from orchestration.cli import main
-    from tests.conftest import SMOKE
-
-    common = [
-        "train",
-        str(SMOKE),
-        "--workers",
-        "2",
-        "--set",
-        f"train.output_dir={tmp_path / 'runs'}",
-        "--set",
-        "data.synthetic.count=40",
-        "--set",
-        "model.base_filters=8",
-        "--set",
-        "train.eval_every=0",
-    ]
-    assert main([*common, "--set", "train.epochs=1"]) == 0
-    first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert first["epochs_completed"] == 1 and first["checkpoint"].endswith("epoch-0001")
-
-    assert main([*common, "--set", "train.epochs=2"]) == 0
-    second = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert second["epochs_completed"] == 2 and second["checkpoint"].endswith("epoch-0002")
-    assert second["metrics"]["resumed_from"] == 1  # epoch 1 was not trained again
-    assert "gen_l1" in second["metrics"] and second["metrics"]["images_per_second"] > 0
-
-
-def test_a_two_worker_run_is_tracked_in_mlflow_by_rank_0(
-    local_ray, smoke_config, mlflow_store
-) -> None:
-    from mlflow.tracking import MlflowClient
-
-    config = smoke_config(
-        "data.synthetic.count=40",
-        "model.base_filters=8",
-        "train.epochs=2",
-        "train.eval_every=2",
-        "metrics.backbone_size=75",
-        "metrics.kid_subset_size=4",
-    )
-    result = train_on_ray(config, Scaling(workers=2)).result
-    assert result.error is None
-    assert result.metrics["fid_untrained"] > 0  # evaluations reach Ray's metrics too
-
-    client = MlflowClient(mlflow_store)
-    experiment = client.get_experiment_by_name("smoke")
-    (run,) = client.search_runs([experiment.experiment_id])
-    assert run.info.status == "FINISHED"
-    assert run.data.params["model.lambda_tv"] == "0.0001"
-    assert run.data.params["train.batch_size"] == "8"
-    assert run.data.tags["ganime.family"] == "pix2pix"
-    assert len(run.data.tags["ganime.data_hash"]) == 16
-    assert len(run.data.tags["ganime.git_commit"]) in (40, len("unknown"))
-
-    steps = [m.step for m in client.get_metric_history(run.info.run_id, "gen_l1")]
-    assert steps == [1, 2]  # each epoch once, step = epoch
-    (fid,) = client.get_metric_history(run.info.run_id, "fid_untrained")
-    assert fid.step == 2 and "fid" not in run.data.metrics
-    assert run.data.metrics["best_fid_untrained"] == pytest.approx(fid.value)
-    assert {"ssim", "kid_mean_untrained", "images_per_second"} <= set(run.data.metrics)
-    assert sample_steps(client, run.info.run_id) == [1, 2]
-
-    import mlflow
-
-    from orchestration.tracking.model import sketch_frame
-
-    mlflow.set_tracking_uri(mlflow_store)
-    models = mlflow.search_logged_models(
-        experiment_ids=[experiment.experiment_id], output_format="list"
-    )
-    assert sorted(m.name for m in models) == ["best_generator", "final_generator"]
-    assert all(m.source_run_id == run.info.run_id for m in models)
-    colorizer = mlflow.pyfunc.load_model(f"models:/{models[0].model_id}")
-    assert colorizer.metadata.signature is not None
-    (out,) = colorizer.predict(sketch_frame([np.zeros((40, 24, 3), np.uint8)]))["image"]
-    assert out.shape == (40, 24, 3) and out.dtype == np.uint8
-
-
 def test_an_unreachable_tracking_server_is_one_line_before_any_worker_starts(
     monkeypatch, capsys, tmp_path
 ) -> None:
@@ -189,6 +105,7 @@ def test_a_killed_worker_resumes_from_the_last_checkpoint_and_no_epoch_is_logged
     from mlflow.tracking import MlflowClient
 
     config = smoke_config(
+        "data.synthetic.count=80",  # 8 steps an epoch: time to kill a worker mid-epoch 2
         "model.base_filters=8",
         "train.epochs=3",
         "train.eval_every=0",
@@ -227,15 +144,20 @@ def test_a_killed_worker_resumes_from_the_last_checkpoint_and_no_epoch_is_logged
     assert run.info.status == "FINISHED"
 
 
-def test_a_local_run_and_a_two_worker_run_write_the_same_mlflow_layout(
-    local_ray, smoke_config, mlflow_store, monkeypatch
+def test_ganime_train_with_workers_logs_what_a_local_run_logs_and_resumes_its_checkpoint(
+    local_ray, smoke_config, mlflow_store, tmp_path, capsys, monkeypatch
 ) -> None:
     """One training path: `ganime train` with and without --workers evaluate the same way and
-    leave the same params, metrics, tags, images, models and data set input in MLflow."""
+    leave the same params, metrics, tags, images, models and data set input in MLflow (rank 0
+    records a Ray run). Run again with more epochs, the Ray job resumes from the checkpoint Ray
+    persisted instead of starting over, in the same MLflow run."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
+    from orchestration.cli import main
+    from orchestration.tracking.model import sketch_frame
     from orchestration.training.local import train_locally
+    from tests.conftest import SMOKE
 
     monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "1")  # MLflow's own setting
     common = (
@@ -245,13 +167,18 @@ def test_a_local_run_and_a_two_worker_run_write_the_same_mlflow_layout(
         "metrics.kid_subset_size=4",
     )
     local = train_locally(smoke_config(*common, "name=local"), progress=False)
-    on_ray = train_on_ray(smoke_config(*common, "name=on-ray"), Scaling(workers=2))
-    assert set(local) == set(on_ray.summary())  # the same JSON summary
-    assert local["runner"] == "local" and on_ray.summary()["runner"] == "ray_train"
+    sets = [*common, "name=on-ray", f"train.output_dir={tmp_path / 'runs'}"]
+    command = ["train", str(SMOKE), "--workers", "2", "--no-progress"]
+    command += [arg for value in sets for arg in ("--set", value)]
+    assert main(command) == 0
+    on_ray = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(local) == set(on_ray)  # the same JSON summary
+    assert local["runner"] == "local" and on_ray["runner"] == "ray_train"
+    assert on_ray["epochs_completed"] == 2 and on_ray["checkpoint"].endswith("epoch-0002")
 
     client = MlflowClient(mlflow_store)
     mlflow.set_tracking_uri(mlflow_store)
-    runs = [client.get_run(local["mlflow_run_id"]), client.get_run(on_ray.run_id)]
+    runs = [client.get_run(local["mlflow_run_id"]), client.get_run(on_ray["mlflow_run_id"])]
 
     def layout(run) -> dict[str, object]:
         run_id = run.info.run_id
@@ -272,10 +199,37 @@ def test_a_local_run_and_a_two_worker_run_write_the_same_mlflow_layout(
 
     assert layout(runs[0]) == layout(runs[1])
     assert "system/cpu_utilization_percentage" in runs[0].data.metrics  # CPU, memory, disk
-    assert layout(runs[0])["fid"] == [2] and layout(runs[0])["models"] == [
-        "best_generator",
-        "final_generator",
-    ]
+    run = runs[1]  # what rank 0 recorded, in full
+    assert run.info.status == "FINISHED"
+    assert run.data.params["model.lambda_tv"] == "0.0001"
+    assert run.data.params["train.batch_size"] == "8"
+    assert run.data.tags["ganime.family"] == "pix2pix"
+    assert len(run.data.tags["ganime.data_hash"]) == 16
+    assert len(run.data.tags["ganime.git_commit"]) in (40, len("unknown"))
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "gen_l1")] == [1, 2]
+    (fid,) = client.get_metric_history(run.info.run_id, "fid_untrained")
+    assert fid.step == 2 and "fid" not in run.data.metrics  # named after its backbone
+    assert run.data.metrics["best_fid_untrained"] == pytest.approx(fid.value)
+    assert {"ssim", "kid_mean_untrained", "images_per_second"} <= set(run.data.metrics)
+    assert sample_steps(client, run.info.run_id) == [1, 2]
+    models = mlflow.search_logged_models(
+        experiment_ids=[run.info.experiment_id],
+        filter_string=f"source_run_id = '{run.info.run_id}'",
+        output_format="list",
+    )
+    assert sorted(m.name for m in models) == ["best_generator", "final_generator"]
+    colorizer = mlflow.pyfunc.load_model(f"models:/{models[0].model_id}")
+    assert colorizer.metadata.signature is not None
+    (out,) = colorizer.predict(sketch_frame([np.zeros((40, 24, 3), np.uint8)]))["image"]
+    assert out.shape == (40, 24, 3) and out.dtype == np.uint8
+
+    assert main([*command, "--set", "train.epochs=3"]) == 0
+    extended = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert extended["epochs_completed"] == 3 and extended["checkpoint"].endswith("epoch-0003")
+    assert extended["metrics"]["resumed_from"] == 2  # epochs 1 and 2 were not trained again
+    assert extended["mlflow_run_id"] == run.info.run_id
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "gen_l1")]
+    assert steps == [1, 2, 3]
 
 
 def test_a_run_whose_workers_cannot_start_fails_in_one_line_instead_of_waiting(
