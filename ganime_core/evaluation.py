@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from ganime_core.config import ExperimentConfig, MetricsConfig
+from ganime_core.config import AssetsConfig, ExperimentConfig, MetricsConfig
 from ganime_core.data.pipeline import TrainingData, to_uint8
 from ganime_core.metrics import (
     Backbone,
@@ -34,7 +34,7 @@ from ganime_core.metrics import (
     names,
     ssim_per_pair,
 )
-from ganime_core.pretrained import find_inception_weights, inception_metric_suffix
+from ganime_core.pretrained import inception_metric_suffix, inception_weights
 
 # sketch in [-1, 1] (n, s, s, 3) -> colour in [-1, 1], e.g. ModelFamily.generate
 Generate = Callable[[tf.Tensor], tf.Tensor]
@@ -89,14 +89,14 @@ class EvaluationCache:
         self._references: dict[Path, Reference] = {}
         self.backbone_builds = 0  # reuse is observable (and tested)
 
-    def backbone(self, settings: MetricsConfig) -> Backbone:
-        key = (
-            inception_metric_suffix(settings),
-            str(find_inception_weights(settings)),
-            settings.backbone_size,
-        )
+    def backbone(self, settings: MetricsConfig, assets: AssetsConfig) -> Backbone:
+        suffix = inception_metric_suffix(settings, assets)
+        # The weights file itself (fetched now if missing and allowed), so a process that
+        # fetched it keys the backbone it builds next the same way.
+        weights = None if suffix else inception_weights(settings, assets)
+        key = (suffix, str(weights), settings.backbone_size)
         if key not in self._backbones:
-            self._backbones[key] = load_backbone(settings)
+            self._backbones[key] = load_backbone(settings, assets)
             self.backbone_builds += 1
         return self._backbones[key]
 
@@ -138,7 +138,7 @@ class Evaluator:
         self.split = split
         self.progress = progress
         cache = cache or EvaluationCache()
-        self.backbone = cache.backbone(self.settings)
+        self.backbone = cache.backbone(self.settings, config.assets)
         available = len(self.data.examples(split, epoch=None))
         self.n = min(available, self.settings.max_images or available)
         if self.n < 2:

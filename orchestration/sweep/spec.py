@@ -39,8 +39,13 @@ from ganime_core.errors import ConfigError
 from ganime_core.metrics import names
 from ganime_core.pretrained import inception_metric_suffix
 
-# `--set` keys under these go to the base experiment; every other key to the sweep file.
-EXPERIMENT_SECTIONS = ("data", "model", "optimizer", "train", "metrics")
+# `--set` keys under the experiment's sections go to the base experiment; every other key
+# (name, seed included) to the sweep file. The config schema owns the list.
+EXPERIMENT_SECTIONS = tuple(
+    key
+    for key, field in ExperimentConfig.model_fields.items()
+    if field.annotation not in (str, int)  # name and seed are the sweep's own
+)
 KINDS = ("loguniform", "uniform", "integer", "choice")
 
 
@@ -247,7 +252,7 @@ def _metric_key(config: SweepConfig, base: ExperimentConfig) -> str:
     """The name trials report the metric under: fid, or fid_untrained with the stand-in."""
     if config.metric == names.SSIM:
         return names.SSIM
-    suffix = inception_metric_suffix(base.metrics)  # raises if no backbone can be had
+    suffix = inception_metric_suffix(base.metrics, base.assets)  # raises if none can be had
     return names.logged_name(config.metric, suffix)
 
 

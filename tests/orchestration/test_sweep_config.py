@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ganime_core.errors import ConfigError
+from ganime_core.errors import ConfigError, MetricsError
 from orchestration.sweep.plan import plan_sweep
 from orchestration.sweep.spec import AshaSettings, load_sweep
 from orchestration.sweep.trainable import trial_name, trial_number, trial_run_name
@@ -110,6 +110,12 @@ def test_a_sweep_without_weights_measures_fid_with_the_weights_its_trials_fetch(
     # assets.auto_fetch (on by default): each trial's worker fetches the ImageNet weights.
     sweep = load_sweep(write_sweep(tmp_path), ["metrics.allow_untrained_backbone=false"])
     assert sweep.metric_key == "fid"
+    # With fetching off, the sweep stops before any trial starts, saying how to get them.
+    with pytest.raises(MetricsError, match="ganime assets fetch inception_v3"):
+        load_sweep(
+            write_sweep(tmp_path),
+            ["metrics.allow_untrained_backbone=false", "assets.auto_fetch=false"],
+        )
     # SSIM needs no backbone.
     assert load_sweep(write_sweep(tmp_path, metric="ssim")).metric_key == "ssim"
 
