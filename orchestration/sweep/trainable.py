@@ -27,6 +27,7 @@ from ray.train import TrainingFailedError
 from ray.tune.integration.ray_train import TuneReportCallback
 
 from ganime_core.errors import GanimeError
+from ganime_core.metrics import names
 from orchestration.sweep.spec import Sweep
 from orchestration.sweep.summary import RUN_ID, short_value
 from orchestration.tracking.sweeps import open_trial_run
@@ -117,17 +118,27 @@ class ReportEvaluationsToTune(TuneReportCallback):
     """Runs in a Ray Train trial's controller. Forwards rank 0's report to Tune only once MLflow
     holds the epoch (the TRACKED report), and only evaluated epochs: ASHA stops trials on the
     metric, so a stopped trial never loses the epoch it was judged on. `extra` (the trial's
-    MLflow run) goes with every result, as an in-process trial's does."""
+    MLflow run) goes with every result, as an in-process trial's does.
 
-    def __init__(self, metric_key: str, extra: dict[str, Any]) -> None:
+    The last epoch is held back: Tune ends a trial's actor, and the Train controller it owns,
+    at its last result, before the controller had removed its workers' placement group.
+    `ray_train_trial` reports it once the Train run has shut down."""
+
+    def __init__(self, metric_key: str, last_epoch: int, extra: dict[str, Any]) -> None:
         super().__init__()
         self.metric_key = metric_key
+        self.last_epoch = last_epoch
         self.extra = extra
 
     def after_report(self, run_context: Any, metrics: list[dict], checkpoint: Any) -> None:
-        if metrics and metrics[0].get(TRACKED) and self.metric_key in metrics[0]:
-            forwarded = [{**m, **self.extra} for m in metrics]
-            super().after_report(run_context, forwarded, None)
+        report = metrics[0] if metrics else {}
+        evaluated = report.get(TRACKED) and self.metric_key in report
+        if evaluated and report.get(names.EPOCH, 0) < self.last_epoch:
+            super().after_report(run_context, [self.result(m) for m in metrics], None)
+
+    def result(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        """What Tune gets of a report: its metrics and the trial's MLflow run."""
+        return {**{k: v for k, v in metrics.items() if k != TRACKED}, **self.extra}
 
 
 class InProcessTrial(tune.Trainable):
@@ -241,6 +252,7 @@ def ray_train_trial(params: dict[str, Any], context: dict[str, Any]) -> None:
     config = sweep.trial_config(params)
     run_id = open_child_run(context, sweep, config, trial_id, name, params)
     trial = sweep.config.trial
+    reporter = ReportEvaluationsToTune(sweep.metric_key, config.train.epochs, {RUN_ID: run_id})
     trainer = make_trainer(
         config,
         Scaling(trial.workers, trial.cpus_per_worker, trial.gpus_per_worker),
@@ -250,12 +262,15 @@ def ray_train_trial(params: dict[str, Any], context: dict[str, Any]) -> None:
         run_id=run_id,
         max_failures=trial.max_failures,
         controller_failure_limit=0,  # no workers in time: the trial fails, the sweep goes on
-        callbacks=[ReportEvaluationsToTune(sweep.metric_key, {RUN_ID: run_id})],
+        callbacks=[reporter],
     )
     try:
-        trainer.fit()
+        result = trainer.fit()
     except TrainingFailedError as exc:
         raise TrialFailed(failure_reason(exc)) from None
+    # The last epoch, now that the Train run has released its workers (see the callback).
+    if sweep.metric_key in result.metrics:
+        tune.report(reporter.result(result.metrics))
 
 
 def trainable(sweep: Sweep, context: dict[str, Any]) -> Any:

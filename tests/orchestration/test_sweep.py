@@ -233,16 +233,15 @@ def test_a_trial_of_two_workers_is_a_ray_train_run_whose_resources_are_released(
         tiny_sweep(tmp_path, [GOOD], asha={"grace_period": 1, "max_epochs": 1}),
         ["trial.workers=2"],
     )
-    # The dashboard serves the state API through which Ray Train's placement-group cleaner
-    # learns that a stopped trial's Train controller is gone.
     ray.init(num_cpus=2, include_dashboard=True, log_to_driver=False)
     try:
         outcome = run_sweep(sweep, storage=str(tmp_path / "ray"), progress=False)
         controllers = ray_actors("TrainController")
-        # Tune ends the trial's actor at its last result, and the controller it owns with it;
-        # Ray Train's cleaner then removes the workers' placement group, within seconds on a
-        # quiet machine and a few minutes on a busy one.
-        deadline = time.time() + 180
+        # The trial reports its last epoch once its Train run has shut down, which removes the
+        # workers' placement group (asynchronously: seconds). Were it reported earlier, Tune
+        # would end the trial's actor and the controller with it, and the group would wait for
+        # Ray Train's cleaner, which on a busy machine took over 3 minutes or never came.
+        deadline = time.time() + 60
         while time.time() < deadline and live_placement_groups():
             time.sleep(1)
         left = live_placement_groups()
