@@ -34,7 +34,7 @@ from ganime_core.metrics import (
     names,
     ssim_per_pair,
 )
-from ganime_core.pretrained import inception_metric_suffix, inception_weights
+from ganime_core.pretrained import inception_metric_suffix, named_weights
 
 # sketch in [-1, 1] (n, s, s, 3) -> colour in [-1, 1], e.g. ModelFamily.generate
 Generate = Callable[[tf.Tensor], tf.Tensor]
@@ -90,11 +90,13 @@ class EvaluationCache:
         self.backbone_builds = 0  # reuse is observable (and tested)
 
     def backbone(self, settings: MetricsConfig, assets: AssetsConfig) -> Backbone:
-        suffix = inception_metric_suffix(settings, assets)
-        # The weights file itself (fetched now if missing and allowed), so a process that
-        # fetched it keys the backbone it builds next the same way.
-        weights = None if suffix else inception_weights(settings, assets)
-        key = (suffix, str(weights), settings.backbone_size)
+        # Keyed by where the weights are named, not by the file found: Keras' cached file is
+        # one pinned file, fetched or not, and hashing it here would repeat load_backbone's check.
+        key = (
+            inception_metric_suffix(settings, assets),
+            str(named_weights(settings)),
+            settings.backbone_size,
+        )
         if key not in self._backbones:
             self._backbones[key] = load_backbone(settings, assets)
             self.backbone_builds += 1

@@ -34,7 +34,7 @@ def find_inception_weights(settings: MetricsConfig) -> Path | None:
     fall-back to other weights. Only presence is checked here (drivers read no 90 MB file);
     `inception_weights` checks the cached file's hash before a worker loads it.
     """
-    explicit = _named_weights(settings)
+    explicit = named_weights(settings)
     if explicit is not None:
         return explicit
     cached = (folder / INCEPTION_V3.file_name for folder in keras_models_dirs())
@@ -58,7 +58,7 @@ def inception_metric_suffix(settings: MetricsConfig, assets: AssetsConfig | None
 def inception_weights(settings: MetricsConfig, assets: AssetsConfig | None = None) -> Path:
     """The weights file a worker loads: the one named in the config or environment, else Keras'
     cached file with its hash checked, fetched first (file-locked) when missing and allowed."""
-    explicit = _named_weights(settings)
+    explicit = named_weights(settings)
     if explicit is not None:
         return explicit
     try:
@@ -67,7 +67,9 @@ def inception_weights(settings: MetricsConfig, assets: AssetsConfig | None = Non
         raise _no_weights(str(exc)) from None
 
 
-def _named_weights(settings: MetricsConfig) -> Path | None:
+def named_weights(settings: MetricsConfig) -> Path | None:
+    """The weights file named in `metrics.inception_weights` or $GANIME_INCEPTION_WEIGHTS (it
+    must exist), or None: Keras' cache then holds the weights, checked against the pinned md5."""
     explicit = settings.inception_weights or os.environ.get(INCEPTION_WEIGHTS_ENV)
     if not explicit:
         return None
