@@ -140,7 +140,7 @@ def run_sweep(
                 callbacks=callbacks,
                 verbose=0,
                 failure_config=tune.FailureConfig(max_failures=0),
-                checkpoint_config=_checkpoints(sweep.config),
+                checkpoint_config=_checkpoints(),
             ),
         )
     # Tune's own console output (its configuration box, a TensorBoard hint) would interleave
@@ -177,12 +177,11 @@ def parent_params(sweep: Sweep) -> dict[str, Any]:
     return params
 
 
-def _checkpoints(config: SweepConfig) -> tune.CheckpointConfig:
-    """An in-process trial's step ends at an evaluated epoch; its Tune checkpoint after each
-    step is where a resumed trial continues. A Ray Train trial persists its own."""
-    if config.trial.workers == 1:
-        return tune.CheckpointConfig(checkpoint_frequency=1, num_to_keep=1)
-    return tune.CheckpointConfig()
+def _checkpoints() -> tune.CheckpointConfig:
+    """A trial's step ends at an evaluated epoch; its Tune checkpoint after each step is where
+    a resumed trial continues (an in-process trial's epoch checkpoint; a Ray Train trial's
+    last result, beside the checkpoints its Train run persists itself)."""
+    return tune.CheckpointConfig(checkpoint_frequency=1, num_to_keep=1)
 
 
 def search_space(config: SweepConfig) -> dict[str, Any]:

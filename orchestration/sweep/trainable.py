@@ -2,10 +2,11 @@
 
 A 1-worker trial trains inside its Tune actor (`InProcessTrial`, the local runner): Tune reuses
 the actor for the next trial (`reset_config`), so TensorFlow is imported once per actor and the
-InceptionV3 backbone is built and traced once per actor. A trial of more workers is a Ray Train
-run (`ray_train_trial`) whose workers forward each evaluated epoch to Tune. Both open the
-trial's MLflow child run, record it with the same sink, report the same metrics, and resume the
-same way (`ganime sweep --resume`: a trial continues from its newest checkpoint, in its run).
+InceptionV3 backbone is built and traced once per actor. A trial of more workers drives a Ray
+Train run from its actor (`RayTrainTrial`), whose controller forwards each evaluated epoch to
+it. Both open the trial's MLflow child run, record it with the same sink, report the same
+metrics, and resume the same way (`ganime sweep --resume`: a trial continues from its newest
+checkpoint, in its run).
 
 This module is imported by the sweep's driver, which never imports TensorFlow: the trial's
 actor imports it in `setup`, the one lazy seam here.
@@ -13,29 +14,35 @@ actor imports it in `setup`, the one lazy seam here.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import shutil
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
+import ray
 from ray import tune
-from ray.train import TrainingFailedError
-from ray.tune.integration.ray_train import TuneReportCallback
+from ray.train import TrainingFailedError, UserCallback
+from ray.train.v2._internal.execution.callback import ControllerCallback
+from ray.util.queue import Empty, Queue
 
 from ganime_core.errors import GanimeError
-from ganime_core.metrics import names
 from orchestration.sweep.spec import Sweep
 from orchestration.sweep.summary import RUN_ID, short_value
 from orchestration.tracking.sweeps import open_trial_run
 from orchestration.training.ray_train import (
-    TRACKED,
+    PAUSED,
     Scaling,
     failure_reason,
+    last_line,
     make_trainer,
+    reported_metrics,
 )
 
 log = logging.getLogger(__name__)
@@ -46,6 +53,9 @@ BACKBONE_BUILDS = "actor_backbone_builds"  # InceptionV3s this trial's actor has
 # and no CPU, so the trial's CPUs and GPUs are exactly its workers' (Tune refuses an empty
 # request).
 TRAIN_DRIVER_MEMORY = 512 * 1024**2
+# What a Ray Train trial's inbox carries, from its controller and its fit() thread.
+CONTROLLER, REPORT, FAILED, FINISHED = "controller", "report", "failed", "finished"
+CONTROLLER_WAIT_S = 60  # how long a stopped trial waits for its controller to start or end
 
 
 class TrialFailed(GanimeError):
@@ -112,33 +122,6 @@ def open_child_run(
         trial_id=trial_id,
         trial_number=number,
     )
-
-
-class ReportEvaluationsToTune(TuneReportCallback):
-    """Runs in a Ray Train trial's controller. Forwards rank 0's report to Tune only once MLflow
-    holds the epoch (the TRACKED report), and only evaluated epochs: ASHA stops trials on the
-    metric, so a stopped trial never loses the epoch it was judged on. `extra` (the trial's
-    MLflow run) goes with every result, as an in-process trial's does.
-
-    The last epoch is held back: Tune ends a trial's actor, and the Train controller it owns,
-    at its last result, before the controller had removed its workers' placement group.
-    `ray_train_trial` reports it once the Train run has shut down."""
-
-    def __init__(self, metric_key: str, last_epoch: int, extra: dict[str, Any]) -> None:
-        super().__init__()
-        self.metric_key = metric_key
-        self.last_epoch = last_epoch
-        self.extra = extra
-
-    def after_report(self, run_context: Any, metrics: list[dict], checkpoint: Any) -> None:
-        report = metrics[0] if metrics else {}
-        evaluated = report.get(TRACKED) and self.metric_key in report
-        if evaluated and report.get(names.EPOCH, 0) < self.last_epoch:
-            super().after_report(run_context, [self.result(m) for m in metrics], None)
-
-    def result(self, metrics: dict[str, Any]) -> dict[str, Any]:
-        """What Tune gets of a report: its metrics and the trial's MLflow run."""
-        return {**{k: v for k, v in metrics.items() if k != TRACKED}, **self.extra}
 
 
 class InProcessTrial(tune.Trainable):
@@ -242,35 +225,150 @@ def _link(source: str, target: str) -> None:
         shutil.copy2(source, target)
 
 
-def ray_train_trial(params: dict[str, Any], context: dict[str, Any]) -> None:
-    """A trial of `trial.workers` > 1: open its child run and drive its Ray Train run (the Train
-    V2 pattern: a Tune function trainable that fits a trainer). A restarted trial finds its
-    MLflow run by its job (trial_job), and Ray Train resumes its newest checkpoint."""
-    sweep = Sweep.from_record(context)
-    tune_context = tune.get_context()
-    trial_id, name = tune_context.get_trial_id(), tune_context.get_trial_name()
-    config = sweep.trial_config(params)
-    run_id = open_child_run(context, sweep, config, trial_id, name, params)
-    trial = sweep.config.trial
-    reporter = ReportEvaluationsToTune(sweep.metric_key, config.train.epochs, {RUN_ID: run_id})
-    trainer = make_trainer(
-        config,
-        Scaling(trial.workers, trial.cpus_per_worker, trial.gpus_per_worker),
-        storage=f"{context['storage']}/{sweep.name}/trials",
-        name=trial_id,
-        tracking_uri=context["tracking_uri"],
-        run_id=run_id,
-        max_failures=trial.max_failures,
-        controller_failure_limit=0,  # no workers in time: the trial fails, the sweep goes on
-        callbacks=[reporter],
-    )
-    try:
-        result = trainer.fit()
-    except TrainingFailedError as exc:
-        raise TrialFailed(failure_reason(exc)) from None
-    # The last epoch, now that the Train run has released its workers (see the callback).
-    if sweep.metric_key in result.metrics:
-        tune.report(reporter.result(result.metrics))
+class RayTrainTrial(tune.Trainable):
+    """A trial of `trial.workers` > 1: this actor drives the trial's Ray Train V2 run (fit() in a
+    thread) and returns each evaluated epoch MLflow holds as a step. A restarted trial finds its
+    MLflow run by its job (trial_job), and Ray Train resumes its newest checkpoint from storage.
+
+    Why a class: Tune ends a trial's actor when ASHA stops it or the sweep is interrupted, and
+    with the actor the Train controller it owns, before that controller removed its workers'
+    placement group; the group then waits for Ray Train's cleaner, which needs the state API
+    and, on a busy node, did not come for minutes (tested). `cleanup` aborts the controller
+    first, which removes the group, so a stopped trial gives its CPUs back at once."""
+
+    def setup(self, config: dict[str, Any], context: dict[str, Any]) -> None:
+        self.context = context
+        self.sweep = Sweep.from_record(context)
+        # The controller's reports and handle, and fit()'s outcome, in the order they happen.
+        self.inbox = Queue(actor_options={"num_cpus": 0})
+        # A token per worker for each next step: the workers wait for it after an evaluated
+        # epoch, so the run trains only between Tune's steps (see make_trainer).
+        self.pace = Queue(actor_options={"num_cpus": 0})
+        self.fit_thread: threading.Thread | None = None
+        self.controller: Any = None
+        self.run_id = ""
+        self.last_result: dict[str, Any] = {}
+
+    def step(self) -> dict[str, Any]:
+        if self.fit_thread is None:
+            self._begin()
+        elif self.last_result:
+            self.pace.put_nowait_batch([True] * self.sweep.config.trial.workers)
+        while True:
+            kind, payload = self.inbox.get()
+            if kind == CONTROLLER:
+                self.controller = payload
+            elif kind == REPORT:
+                self.last_result = self._result(payload)
+                return self.last_result
+            elif kind == FAILED:
+                raise TrialFailed(payload)
+            elif kind == FINISHED:
+                # The last epoch comes from fit()'s result: the run has released its workers.
+                if self.sweep.metric_key in payload:
+                    self.last_result = self._result(payload)
+                return {**self.last_result, "done": True}
+
+    def save_checkpoint(self, checkpoint_dir: str) -> str:
+        """Ray Train persists the run's own checkpoints; Tune's holds the last result."""
+        (Path(checkpoint_dir) / LAST_RESULT_FILE).write_text(json.dumps(self.last_result))
+        return checkpoint_dir
+
+    def load_checkpoint(self, checkpoint: str) -> None:
+        result_file = Path(checkpoint) / LAST_RESULT_FILE
+        self.last_result = json.loads(result_file.read_text()) if result_file.is_file() else {}
+
+    def cleanup(self) -> None:
+        if self.fit_thread is not None and self.fit_thread.is_alive():
+            self._abort()
+        self.inbox.shutdown(force=True)
+        self.pace.shutdown(force=True)
+
+    def _begin(self) -> None:
+        params = dict(self.config)
+        config = self.sweep.trial_config(params)
+        self.run_id = open_child_run(
+            self.context, self.sweep, config, self.trial_id, self.trial_name, params
+        )
+        trial = self.sweep.config.trial
+        trainer = make_trainer(
+            config,
+            Scaling(trial.workers, trial.cpus_per_worker, trial.gpus_per_worker),
+            storage=f"{self.context['storage']}/{self.sweep.name}/trials",
+            name=self.trial_id,
+            tracking_uri=self.context["tracking_uri"],
+            run_id=self.run_id,
+            max_failures=trial.max_failures,
+            controller_failure_limit=0,  # no workers in time: the trial fails, the sweep goes on
+            callbacks=[
+                AnnounceController(self.inbox),
+                ForwardEvaluations(self.inbox),
+            ],
+            pace=self.pace,
+        )
+        self.fit_thread = threading.Thread(
+            target=self._fit, args=(trainer,), name="ganime-ray-train-fit", daemon=True
+        )
+        self.fit_thread.start()
+
+    def _fit(self, trainer: Any) -> None:
+        try:
+            result = trainer.fit()
+        except TrainingFailedError as exc:
+            self.inbox.put((FAILED, failure_reason(exc)))
+        except Exception as exc:  # the controller aborted or died: say why, in one line
+            self.inbox.put((FAILED, last_line(str(exc)) or type(exc).__name__))
+        else:
+            self.inbox.put((FINISHED, result.metrics))
+
+    def _abort(self) -> None:
+        """Abort the Train run (its workers and their placement group go with it) and wait
+        for fit() to return."""
+        if self.controller is None:  # stopped before the controller started: wait for it
+            deadline = time.monotonic() + CONTROLLER_WAIT_S
+            while self.controller is None and time.monotonic() < deadline:
+                try:
+                    kind, payload = self.inbox.get(timeout=1)
+                except Empty:
+                    continue
+                if kind == CONTROLLER:
+                    self.controller = payload
+                elif kind in (FAILED, FINISHED):
+                    return
+        if self.controller is not None:
+            # abort ends the controller's process: an actor error is its expected answer.
+            with contextlib.suppress(ray.exceptions.RayActorError):
+                ray.get(self.controller.abort.remote())
+        self.fit_thread.join(timeout=CONTROLLER_WAIT_S)
+
+    def _result(self, report: dict[str, Any]) -> dict[str, Any]:
+        """What Tune gets of a report: its metrics and the trial's MLflow run (as an
+        in-process trial's result)."""
+        return {**reported_metrics(report), RUN_ID: self.run_id}
+
+
+class AnnounceController(ControllerCallback):
+    """Runs in the Train controller: sends the trial its handle, so the trial can abort it."""
+
+    def __init__(self, inbox: Queue) -> None:
+        self.inbox = inbox
+
+    def after_controller_start(self, train_run_context: Any) -> None:
+        self.inbox.put((CONTROLLER, ray.get_runtime_context().current_actor))
+
+
+class ForwardEvaluations(UserCallback):
+    """Runs in the Train controller: forwards rank 0's report of an evaluated epoch the workers
+    now wait after (PAUSED), once MLflow holds the epoch: ASHA stops trials on the metric, so a
+    stopped trial never loses the epoch it was judged on. The last epoch comes from fit()."""
+
+    def __init__(self, inbox: Queue) -> None:
+        self.inbox = inbox
+
+    def after_report(self, run_context: Any, metrics: list[dict], checkpoint: Any) -> None:
+        report = metrics[0] if metrics else {}
+        if report.get(PAUSED):
+            self.inbox.put((REPORT, report))
 
 
 def trainable(sweep: Sweep, context: dict[str, Any]) -> Any:
@@ -280,5 +378,5 @@ def trainable(sweep: Sweep, context: dict[str, Any]) -> Any:
         resources = {"cpu": trial.cpus_per_worker, "gpu": trial.gpus_per_worker}
         return tune.with_resources(tune.with_parameters(InProcessTrial, context=context), resources)
     return tune.with_resources(
-        tune.with_parameters(ray_train_trial, context=context), {"memory": TRAIN_DRIVER_MEMORY}
+        tune.with_parameters(RayTrainTrial, context=context), {"memory": TRAIN_DRIVER_MEMORY}
     )

@@ -44,6 +44,7 @@ RUNNER = "ray_train"
 WORKER_START_TIMEOUT_ENV = "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"
 WORKER_START_TIMEOUT_S = 300
 TRACKED = "tracked"  # set in the report made after rank 0 logged the epoch to MLflow
+PAUSED = "paused"  # set in that report when the workers now wait for `pace` (see make_trainer)
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class RayTrainRun:
         return run_summary(
             runner=RUNNER,
             workers=self.workers,
-            metrics={k: v for k, v in self.result.metrics.items() if k != TRACKED},
+            metrics=reported_metrics(self.result.metrics),
             checkpoint=checkpoint.path if checkpoint else None,
             mlflow_run_id=self.run_id,
         )
@@ -127,8 +128,14 @@ def make_trainer(
     max_failures: int = 0,
     controller_failure_limit: int = -1,
     callbacks: list[Any] | None = None,
+    pace: Any = None,
 ) -> Any:
     """A Train V2 trainer running `worker_loop` for `config`, logging to `run_id`.
+
+    `pace` (a sweep trial's ray.util.queue.Queue): after each evaluated epoch but the last,
+    every worker waits for a token from it, so the run trains the next epochs only when Tune
+    asks for the trial's next step, as an in-process trial does (a trial ASHA stops trains,
+    and logs, nothing past the epoch it was judged on).
 
     Ray's TensorflowTrainer is this DataParallelTrainer with its TensorflowConfig backend; that
     backend lives in `ray.train.tensorflow`, whose package imports TensorFlow, so the driver and
@@ -149,6 +156,7 @@ def make_trainer(
             "cpus_per_worker": scaling.cpus_per_worker,
             "tracking_uri": tracking_uri,
             "run_id": run_id,
+            "pace": pace,
         },
         scaling_config=ScalingConfig(
             num_workers=scaling.workers,
@@ -165,6 +173,11 @@ def make_trainer(
             callbacks=callbacks or [],
         ),
     )
+
+
+def reported_metrics(report: dict[str, Any]) -> dict[str, Any]:
+    """A worker's report without the keys that only pace the run."""
+    return {key: value for key, value in report.items() if key not in (TRACKED, PAUSED)}
 
 
 def last_line(text: str) -> str:
@@ -216,6 +229,7 @@ def worker_loop(loop_config: dict[str, Any]) -> None:
     configure_process(int(loop_config["cpus_per_worker"]))
 
     rank = ray.train.get_context().get_world_rank()
+    pace = loop_config.get("pace")
     # Each worker writes its own copy of the run locally; rank 0's checkpoints reach storage
     # through ray.train.report.
     local = Path(tempfile.mkdtemp(prefix=f"ganime-rank{rank}-"))
@@ -261,7 +275,10 @@ def worker_loop(loop_config: dict[str, Any]) -> None:
             # A second barrier once rank 0 has logged the epoch to MLflow: only this report
             # reaches a sweep's scheduler, so a trial it stops never loses the epoch it was
             # judged on.
-            ray.train.report({**metrics, TRACKED: 1})
+            pause = pace is not None and config.train.evaluates(report.epoch) and not report.last
+            ray.train.report({**metrics, TRACKED: 1, PAUSED: int(pause)})
+            if pause:
+                pace.get()  # the trial's next step (or its stop, which aborts this run)
     finally:
         if sink:
             sink.close(None)  # the driver ends the run
