@@ -77,13 +77,26 @@ def trial_overheads(work_dir: Path, sweep: str) -> list[dict[str, float]]:
     return sorted(rows, key=lambda row: row["trial"])
 
 
+def add_actor_memory(rows: list[dict[str, float]], experiment: Path) -> None:
+    """Each trial's actor (pid) and its resident memory at the trial's last step, from Tune's
+    result.json files (trial folders are named t<number>-<id>)."""
+    for folder in experiment.glob("t*-*/result.json"):
+        last = json.loads(folder.read_text().splitlines()[-1])
+        number = int(folder.parent.name.partition("-")[0][1:])
+        for row in rows:
+            if row["trial"] == number:
+                row["actor_pid"] = last.get("pid", 0)
+                row["actor_rss_mb"] = last.get("actor_rss_mb", float("nan"))
+
+
 def print_rows(rows: list[dict[str, float]]) -> None:
-    print("trial  epochs  trial s  train steps s  evals s  overhead s")
+    print("trial  epochs  trial s  train steps s  evals s  overhead s  actor pid  actor RSS MB")
     for row in rows:
         print(
             f"{row['trial']:>5}  {row['epochs']:>6}  {row['trial_seconds']:>7.1f}"
             f"  {row['train_step_seconds']:>13.1f}  {row['eval_seconds']:>7.1f}"
-            f"  {row['overhead_seconds']:>10.1f}"
+            f"  {row['overhead_seconds']:>10.1f}  {row.get('actor_pid', 0):>9}"
+            f"  {row.get('actor_rss_mb', float('nan')):>12.0f}"
         )
 
 
@@ -118,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             work_dir,
         )
         rows = trial_overheads(work_dir, "overhead")
+        add_actor_memory(rows, work_dir / "runs" / "ray" / "overhead")
         first, later = rows[0], rows[1:]
         mean = sum(row["overhead_seconds"] for row in later) / max(len(later), 1)
         report["trials"] = rows

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import ray
 from ray import tune
 from ray.train import TrainingFailedError, UserCallback
@@ -49,6 +50,18 @@ log = logging.getLogger(__name__)
 
 LAST_RESULT_FILE = "tune-result.json"
 BACKBONE_BUILDS = "actor_backbone_builds"  # InceptionV3s this trial's actor has built so far
+# The actor's resident memory after the step; the benchmark reads it. clear_session between
+# reused trials does not give everything back: measured +50 MB a trial at 64 px
+# (bench/sweep_overhead.py), so an actor that grew this much since its first trial is replaced.
+ACTOR_RSS_MB = "actor_rss_mb"
+ACTOR_GROWTH_LIMIT_MB = 1024
+
+
+def rss_mb() -> float:
+    """This process's resident memory, MB."""
+    return psutil.Process().memory_info().rss / 2**20
+
+
 # A Ray Train trial's trainable only drives its Train run: it takes the memory its process uses
 # and no CPU, so the trial's CPUs and GPUs are exactly its workers' (Tune refuses an empty
 # request).
@@ -142,6 +155,7 @@ class InProcessTrial(tune.Trainable):
         self.training: Any = None  # the LocalTraining of the current trial, begun at its step
         self.restored: Path | None = None
         self.last_result: dict[str, Any] = {}
+        self.first_trial_rss_mb = 0.0  # after its first step: the base its growth is measured on
 
     def step(self) -> dict[str, Any]:
         if self.training is None:
@@ -158,7 +172,9 @@ class InProcessTrial(tune.Trainable):
             RUN_ID: self.training.sink.run_id,
             # With Tune's `pid`, shows what the actor's trials share (the benchmark reads it).
             BACKBONE_BUILDS: self.process.evaluations.backbone_builds,
+            ACTOR_RSS_MB: rss_mb(),
         }
+        self.first_trial_rss_mb = self.first_trial_rss_mb or result[ACTOR_RSS_MB]
         if self.training.finished:
             result["done"] = True
         self.last_result = result
@@ -181,11 +197,13 @@ class InProcessTrial(tune.Trainable):
 
     def reset_config(self, new_config: dict[str, Any]) -> bool:
         """The next trial in this actor: TensorFlow, the backbone and the data stay; the
-        previous trial's networks and graphs go."""
+        previous trial's networks and graphs go. An actor whose memory grew past
+        ACTOR_GROWTH_LIMIT_MB since its first trial declines, and Tune starts a fresh one."""
         self._end()
         self.restored, self.last_result = None, {}
         self.process.next_run()
-        return True
+        grown = rss_mb() - self.first_trial_rss_mb
+        return not (self.first_trial_rss_mb and grown > ACTOR_GROWTH_LIMIT_MB)
 
     def cleanup(self) -> None:
         self._end()
