@@ -13,7 +13,7 @@ import os
 import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
@@ -123,6 +123,8 @@ class Pix2PixSettings(_NetworkSettings):
         """Trains on aligned sketch/colour pairs."""
         return True
 
+    trainable: ClassVar[bool] = True  # ganime train runs it
+
 
 class CycleGANSettings(_NetworkSettings):
     family: Literal["cyclegan"]
@@ -135,8 +137,75 @@ class CycleGANSettings(_NetworkSettings):
         """Draws sketches and colours independently, even from paired files."""
         return False
 
+    trainable: ClassVar[bool] = True  # ganime train runs it
 
-ModelConfig = Annotated[Pix2PixSettings | CycleGANSettings, Field(discriminator="family")]
+
+# VGG19's convolutions, by the names Keras gives them: what NST's layers may name.
+VGG19_CONV_LAYERS = tuple(
+    f"block{block}_conv{conv}"
+    for block, convs in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
+    for conv in range(1, convs + 1)
+)
+
+
+class NSTSettings(_Section):
+    """Neural Style Transfer as the paper runs it (ganime_core/style_transfer.py): each image is
+    optimized from its sketch toward its reference's style; nothing is trained."""
+
+    family: Literal["nst"]
+    style_layers: tuple[str, ...] = Field(
+        ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1"),
+        min_length=1,
+    )
+    content_layers: tuple[str, ...] = Field(("block5_conv2",), min_length=1)
+    style_weight: float = Field(1e-2, ge=0.0, description="divided by the number of style layers")
+    content_weight: float = Field(1e4, ge=0.0, description="divided by the content layers")
+    learning_rate: float = Field(0.02, gt=0.0)
+    beta_1: float = Field(0.99, ge=0.0, lt=1.0)
+    epsilon: float = Field(0.1, gt=0.0)
+    steps: int = Field(1000, ge=1, description="Adam steps per image (the paper: 1,000)")
+    batch_size: int = Field(8, ge=1, description="images optimized together, each its own loss")
+    allow_untrained_vgg: bool = Field(
+        False,
+        description="without VGG19 weights here, a seeded untrained VGG19 stands in (tests and "
+        "smoke runs); its numbers carry the _untrained suffix",
+    )
+
+    @field_validator("style_layers", "content_layers")
+    @classmethod
+    def _vgg19_layers(cls, layers: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [name for name in layers if name not in VGG19_CONV_LAYERS]
+        if unknown:
+            raise ValueError(
+                f"{unknown} are not VGG19 convolutions (block1_conv1 ... block5_conv4)"
+            )
+        return layers
+
+    paired: ClassVar[bool] = False  # needs no pairs (SSIM is measured where files are pairs)
+    trainable: ClassVar[bool] = False  # nothing to train: ganime evaluate measures it
+
+
+class FastNSTSettings(_Section):
+    """Fast NST: magenta's arbitrary-image-stylization-v1-256 from TF Hub, one forward pass."""
+
+    family: Literal["fast_nst"]
+    handle: str | None = Field(
+        None,
+        description="a TF Hub handle (URL) or an unpacked SavedModel folder; unset = the magenta "
+        "model of `ganime assets` (fetched if missing and assets.auto_fetch allows it)",
+    )
+    style_size: int = Field(256, ge=16, description="references are resized to this square")
+    batch_size: int = Field(8, ge=1, description="sketches per forward pass")
+
+    paired: ClassVar[bool] = False
+    trainable: ClassVar[bool] = False
+
+
+ModelConfig = Annotated[
+    Pix2PixSettings | CycleGANSettings | NSTSettings | FastNSTSettings,
+    Field(discriminator="family"),
+]
+FAMILY_NAMES = ("pix2pix", "cyclegan", "nst", "fast_nst")
 
 
 class OptimizerConfig(_Section):
@@ -222,6 +291,13 @@ class MetricsConfig(_Section):
     )
     kid_subsets: int = Field(100, ge=1)
     kid_subset_size: int = Field(1000, ge=2)
+    reference: Literal["random_train", "ground_truth"] = Field(
+        "random_train",
+        description="the colour image a reference-based method (NST, Fast NST, Style2paints) "
+        "gets with each sketch: random_train = a draw from the train split's colour images, "
+        "seeded by `seed` and the same for every method; ground_truth = the sketch's own colour "
+        "image (an oracle, reported under its own name)",
+    )
 
 
 def check_mirror_url(url: str) -> str:
@@ -393,15 +469,15 @@ def describe_validation_error(exc: ValidationError) -> str:
     """The first error as 'field.path: message'; pydantic's multi-line report is not for users."""
     error = exc.errors()[0]
     # Drop the union tag pydantic inserts ("model.pix2pix.lambda_tv" -> "model.lambda_tv").
-    loc = [str(p) for p in error["loc"] if p not in ("pix2pix", "cyclegan")]
+    loc = [str(p) for p in error["loc"] if p not in FAMILY_NAMES]
     field = ".".join(loc) or "config"
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown key (check the spelling against experiments/*.yaml)"
     elif error["type"] == "union_tag_invalid":
-        message = f"unknown model family {error['ctx']['tag']!r}; choose pix2pix or cyclegan"
+        message = f"unknown model family {error['ctx']['tag']!r}; choose {', '.join(FAMILY_NAMES)}"
     elif error["type"] == "union_tag_not_found":
-        message = "missing model.family (pix2pix or cyclegan)"
+        message = f"missing model.family ({', '.join(FAMILY_NAMES)})"
     elif error["type"] not in ("missing", "value_error"):
         message = f"{message} (got {error['input']!r})"
     more = len(exc.errors()) - 1

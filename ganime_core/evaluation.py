@@ -1,5 +1,6 @@
-"""Evaluate a generator on a data split: FID and KID against the split's colour images, SSIM
-against each sketch's own colour image.
+"""Evaluate a colorizer on a data split: FID and KID against the split's colour images, SSIM
+against each sketch's own colour image. Any method goes through ganime_core.colorizers; one
+that colorizes after a reference gets each sketch's reference by `metrics.reference`.
 
 Generated and real colour images are compared at `data.image_size`, as uint8, the way a user
 sees them; the backbone resizes both alike. The real images' features depend only on the data,
@@ -19,12 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 from tqdm import tqdm
 
+from ganime_core.colorizers import Colorizer
 from ganime_core.config import AssetsConfig, ExperimentConfig, MetricsConfig
 from ganime_core.data.pipeline import TrainingData, to_uint8
 from ganime_core.metrics import (
+    FEATURE_DIM,
     Backbone,
     FeatureStatistics,
     FrechetReference,
@@ -36,9 +38,6 @@ from ganime_core.metrics import (
 )
 from ganime_core.pretrained import inception_metric_suffix, named_weights
 
-# sketch in [-1, 1] (n, s, s, 3) -> colour in [-1, 1], e.g. ModelFamily.generate
-Generate = Callable[[tf.Tensor], tf.Tensor]
-
 
 @dataclass(frozen=True)
 class Evaluation:
@@ -47,7 +46,8 @@ class Evaluation:
     ssim: float | None  # None when the split holds no true pairs (unpaired layout)
     n: int
     backbone: str
-    metric_suffix: str  # "" for ImageNet weights, "_untrained" otherwise
+    metric_suffix: str  # "" for ImageNet weights, "_untrained" where a stand-in network worked
+    reference: str | None = None  # the metrics.reference policy, for methods that use one
 
     def metrics(self) -> dict[str, float]:
         """Metric name -> value, names as logged: FID and KID carry the backbone's suffix."""
@@ -66,7 +66,27 @@ class Evaluation:
 
     def summary(self) -> dict[str, object]:
         """The metrics plus how they were measured: `ganime evaluate`'s JSON line."""
-        return {**self.metrics(), names.SSIM: self.ssim, "n": self.n, "backbone": self.backbone}
+        summary = {**self.metrics(), names.SSIM: self.ssim, "n": self.n, "backbone": self.backbone}
+        if self.reference is not None:
+            summary["reference"] = self.reference
+        return summary
+
+
+@dataclass(frozen=True)
+class Measurements:
+    """What scoring needs of some of a split's outputs: their backbone features and, on paired
+    files, each output's SSIM against its sketch's colour image. Shards measured apart (Ray
+    tasks) concatenate, in row order, into exactly what one process would have measured."""
+
+    features: np.ndarray  # (n, 2048)
+    ssims: np.ndarray  # (n,), empty on unpaired files
+
+    @staticmethod
+    def concatenate(parts: list[Measurements]) -> Measurements:
+        return Measurements(
+            np.concatenate([part.features for part in parts]),
+            np.concatenate([part.ssims for part in parts]),
+        )
 
 
 @dataclass(frozen=True)
@@ -149,29 +169,58 @@ class Evaluator:
         self.paired = self.data.paired_files
         self.reference = cache.reference(self.reference_cache_path(), self._reference_features)
 
-    def evaluate(self, generate: Generate) -> Evaluation:
-        """FID, KID and SSIM of `generate`'s outputs on the split's sketches."""
+    def evaluate(self, colorizer: Colorizer) -> Evaluation:
+        """FID, KID and SSIM of `colorizer`'s outputs on the split's sketches."""
+        return self.score(self.measure(colorizer), colorizer)
+
+    def measure(
+        self, colorizer: Colorizer, start: int = 0, stop: int | None = None
+    ) -> Measurements:
+        """Colorize the split's rows start..stop (all by default) and measure the outputs."""
+        stop = self.n if stop is None else min(stop, self.n)
+        reference = self.settings.reference if colorizer.needs_reference else None
         features, ssims = [], []
-        for batch in self._batches("evaluating"):
-            generated = to_uint8(generate(batch["sketch"]))
+        batches = self.data.eval_dataset(
+            self.split, self.batch_size, stop, start=start, reference=reference
+        )
+        total = math.ceil((stop - start) / self.batch_size)
+        shown = tqdm(
+            batches, total=total, desc=f"evaluating {self.split}", disable=not self.progress
+        )
+        for batch in shown:
+            generated = to_uint8(colorizer(batch["sketch"], batch.get("reference")))
             features.append(self.backbone.features(generated))
             if self.paired:
                 ssims.append(ssim_per_pair(generated, to_uint8(batch["color"])))
-        features = np.concatenate(features)
+        return Measurements(
+            np.concatenate(features) if features else np.zeros((0, FEATURE_DIM), np.float32),
+            np.concatenate(ssims) if ssims else np.zeros((0,), np.float32),
+        )
+
+    def score(self, measured: Measurements, colorizer: Colorizer) -> Evaluation:
+        """The metrics of the outputs `measured` (one measure() call, or shards concatenated)."""
+        pretrained = self.backbone.pretrained and colorizer.pretrained
         return Evaluation(
-            fid=self.reference.gaussian.distance(features),
+            fid=self.reference.gaussian.distance(measured.features),
             kid=kid(
-                features,
+                measured.features,
                 self.reference.features,
                 subsets=self.settings.kid_subsets,
                 subset_size=self.settings.kid_subset_size,
                 seed=self.config.seed,
             ),
-            ssim=float(np.concatenate(ssims).mean()) if self.paired else None,
-            n=len(features),
+            ssim=float(measured.ssims.mean()) if self.paired else None,
+            n=len(measured.features),
             backbone=self.backbone.name,
-            metric_suffix=self.backbone.metric_suffix,
+            metric_suffix="" if pretrained else names.UNTRAINED_SUFFIX,
+            reference=self.settings.reference if colorizer.needs_reference else None,
         )
+
+    @property
+    def batch_size(self) -> int:
+        """Sketches per batch: the method's own (NST optimizes a batch together), else the
+        metrics'."""
+        return getattr(self.config.model, "batch_size", None) or self.settings.batch_size
 
     def _batches(self, what: str):
         dataset = self.data.eval_dataset(

@@ -1,24 +1,23 @@
-"""Colorize sketches of any size with a generator trained at one size.
+"""Colorize sketches of any size with any colorizer (ganime_core.colorizers) run at one size.
 
 The edge of the system: uint8 RGB images in, uint8 RGB images out, each at its own size. Every
-image is resized (nearest, as training resizes sketches) to the generator's square input,
-generated in batches in inference mode, and resized back (bilinear) to its own height and width.
+sketch (and its reference, for a method that uses one) is resized (nearest, as the data pipeline
+resizes) to the method's square size, colorized in batches, and resized back (bilinear) to the
+sketch's own height and width.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 
+from ganime_core.colorizers import Colorizer
 from ganime_core.data.pipeline import to_float, to_uint8
-
-# sketch in [-1, 1] (n, s, s, 3) -> colour in [-1, 1] (n, s, s, 3)
-Generate = Callable[[tf.Tensor], tf.Tensor]
 
 
 class UnreadableImageError(ValueError):
@@ -50,16 +49,26 @@ def read_image(source: bytes | str | Path | np.ndarray | list) -> np.ndarray:
 
 
 def colorize_images(
-    generate: Generate, images: Sequence[np.ndarray], image_size: int, batch_size: int = 16
+    colorizer: Colorizer,
+    images: Sequence[np.ndarray],
+    image_size: int,
+    batch_size: int = 16,
+    references: Sequence[np.ndarray] | None = None,
 ) -> list[np.ndarray]:
-    """uint8 (h_i, w_i, 3) sketches -> uint8 (h_i, w_i, 3) colour images, in order."""
+    """uint8 (h_i, w_i, 3) sketches (and, for a method that uses them, one uint8 reference per
+    sketch) -> uint8 (h_i, w_i, 3) colour images, in order."""
+
+    def square(chunk: Sequence[np.ndarray]) -> tf.Tensor:  # (n, s, s, 3) in [-1, 1]
+        resized = [tf.image.resize(i, [image_size, image_size], method="nearest") for i in chunk]
+        return to_float(tf.cast(tf.stack(resized), tf.uint8))
+
     colorized: list[np.ndarray] = []
     for start in range(0, len(images), batch_size):
         chunk = images[start : start + batch_size]
-        square = tf.stack(
-            [tf.image.resize(image, [image_size, image_size], method="nearest") for image in chunk]
-        )  # (n, s, s, 3) uint8
-        colour = generate(to_float(tf.cast(square, tf.uint8)))  # (n, s, s, 3) in [-1, 1]
+        reference = None
+        if references is not None:
+            reference = square(references[start : start + batch_size])
+        colour = colorizer(square(chunk), reference)  # (n, s, s, 3) in [-1, 1]
         for image, generated in zip(chunk, colour, strict=True):
             height, width = image.shape[:2]
             if (height, width) != (image_size, image_size):

@@ -1,4 +1,5 @@
-"""Which InceptionV3 weights the metrics use, decided without TensorFlow.
+"""Which pretrained weights a run uses (InceptionV3 for the metrics, VGG19 for NST, the magenta
+model for Fast NST), decided without TensorFlow.
 
 A driver (a sweep, the CLI) decides before any worker starts which backbone its metrics will come
 from, and so under which names they are reported; a worker's `inception_weights` then provides
@@ -12,14 +13,17 @@ import os
 from pathlib import Path
 
 from ganime_core.assets import (
+    FAST_NST,
     INCEPTION_V3,
+    VGG19,
     AssetError,
     auto_fetch_allowed,
     ensure_asset,
+    inspect_asset,
     keras_models_dirs,
     missing_message,
 )
-from ganime_core.config import AssetsConfig, MetricsConfig
+from ganime_core.config import AssetsConfig, FastNSTSettings, MetricsConfig, NSTSettings
 from ganime_core.errors import MetricsError
 from ganime_core.metrics.names import UNTRAINED_SUFFIX
 
@@ -90,3 +94,20 @@ def _no_weights(reason: str) -> MetricsError:
         f"metrics.inception_weights or ${INCEPTION_WEIGHTS_ENV}; for smoke runs only: "
         "--set metrics.allow_untrained_backbone=true (reported as fid_untrained)"
     )
+
+
+def nst_vgg19_weights(settings: NSTSettings, assets: AssetsConfig | None = None) -> Path | None:
+    """The VGG19 weights file NST loads: Keras' file, verified, fetched first when missing and
+    `assets.auto_fetch` allows it; None (the seeded stand-in) only where the config allows it
+    and no good file is here, which never touches the network."""
+    if inspect_asset(VGG19.name).state != "ok" and settings.allow_untrained_vgg:
+        return None
+    return ensure_asset(VGG19.name, assets)  # AssetError: one line naming the file and the fix
+
+
+def fast_nst_handle(settings: FastNSTSettings, assets: AssetsConfig | None = None) -> str:
+    """What Fast NST hands TF Hub's loader: the configured handle (a URL or a folder, resolved
+    by TF Hub and its cache), else the magenta model of the assets table, verified or fetched."""
+    if settings.handle:
+        return settings.handle
+    return str(ensure_asset(FAST_NST.name, assets))

@@ -23,6 +23,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from ganime_core.checkpoint import Best, Checkpointer, CheckpointState, checkpoint_name, config_yaml
+from ganime_core.colorizers import GeneratorColorizer
 from ganime_core.config import ExperimentConfig
 from ganime_core.data.pipeline import TrainingData, to_uint8
 from ganime_core.errors import GanimeError
@@ -154,6 +155,7 @@ class TrainingRun:
             config.run_dir.mkdir(parents=True, exist_ok=True)
             (config.run_dir / "config.yaml").write_text(config_yaml(config))
         self._step = distributed_step(self.family, self.strategy)
+        self.colorizer = GeneratorColorizer(config.model.family, self.family.generate)
         samples = self.data.eval_dataset("val", batch_size=config.train.sample_images)
         self._samples = next(iter(samples))
 
@@ -184,7 +186,7 @@ class TrainingRun:
         evaluation, eval_seconds, improved = None, 0.0, False
         if self.evaluator is not None and config.train.evaluates(completed):
             started = time.perf_counter()
-            evaluation = self.evaluator.evaluate(self.family.generate)
+            evaluation = self.evaluator.evaluate(self.colorizer)
             eval_seconds = time.perf_counter() - started
             improved = self._keep_if_best(evaluation, completed)
         checkpoint = None

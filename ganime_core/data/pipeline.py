@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 # Which part of a file holds the image: the Kaggle layout puts colour left, sketch right.
 WHOLE, LEFT, RIGHT = 0, 1, 2
 JITTER_SCALE = 286 / 256
+# The reference draw's random stream, apart from the epochs' permutations ([seed, epoch]).
+REFERENCE_DRAW_STREAM = 2**31 - 1
 
 
 def decode_rgb(data: tf.Tensor) -> tf.Tensor:
@@ -284,12 +286,57 @@ class TrainingData:
             .prefetch(tf.data.AUTOTUNE)
         )
 
-    def eval_dataset(self, split: str = "val", batch_size: int = 32, limit: int | None = None):
-        """The split in file order, without jitter; pairs are true pairs for paired files."""
-        examples = self.examples(split, epoch=None)
-        examples = examples.select(slice(0, limit))
+    def eval_dataset(
+        self,
+        split: str = "val",
+        batch_size: int = 32,
+        limit: int | None = None,
+        *,
+        start: int = 0,
+        reference: str | None = None,
+    ):
+        """The split's examples start..limit in file order, without jitter; pairs are true pairs
+        for paired files. `reference` (a metrics.reference policy) adds each example's
+        reference colour image as "reference"."""
+        rows = slice(start, limit)
+        examples = self.examples(split, epoch=None).select(rows)
         dataset = self._dataset(split, examples, epoch=None)
+        if reference is not None:
+            size = self.config.data.image_size
+            paths, parts = self.reference_files(split, reference)
+
+            def load(path: tf.Tensor, part: tf.Tensor) -> tf.Tensor:
+                image = take_part(decode_rgb(tf.io.read_file(path)), part)
+                return tf.ensure_shape(to_float(resize(image, size)), [size, size, 3])
+
+            references = tf.data.Dataset.from_tensor_slices((paths[rows], parts[rows])).map(
+                load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+            )
+            dataset = tf.data.Dataset.zip(dataset, references).map(
+                lambda example, image: {**example, "reference": image}
+            )
         return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+    def reference_files(self, split: str, policy: str) -> tuple[np.ndarray, np.ndarray]:
+        """(path, part) of each example's reference colour image, in the split's file order.
+
+        random_train: a draw from the train split's colour images, seeded by `seed` alone, so
+        every method and every run with that seed gives the i-th sketch the same reference
+        (the paper's code drew unseeded); ground_truth: the example's own colour image.
+        """
+        examples = self.examples(split, epoch=None)
+        if policy == "ground_truth":
+            if not self.paired_files:
+                raise DataError(
+                    "metrics.reference: ground_truth needs paired files (a sketch's own colour "
+                    "image); use random_train"
+                )
+            return examples.color_path, examples.color_part
+        train = self.examples("train", epoch=None)
+        draw = np.random.default_rng([self.config.seed, REFERENCE_DRAW_STREAM]).integers(
+            0, len(train), len(examples)
+        )
+        return train.color_path[draw], train.color_part[draw]
 
     def _dataset(self, split: str, examples: Examples, epoch: int | None) -> tf.data.Dataset:
         size = self.config.data.image_size

@@ -26,6 +26,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     generator.add_argument(
         "--checkpoint", type=Path, help="an epoch-NNNN checkpoint folder, or a run folder (newest)"
     )
+    colorize.add_argument(
+        "--reference",
+        type=Path,
+        metavar="REF_OR_FOLDER",
+        help="a reference colour image for every sketch, or a folder of them paired with the "
+        "sketches by file name (NST, Fast NST)",
+    )
     colorize.add_argument("--batch-size", type=int, default=16, help="sketches per batch")
     colorize.add_argument(
         "--sheet",
@@ -58,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         progress=not args.no_progress,
         sheet=args.sheet,
+        reference=args.reference,
     )
     for path, why in report.skipped:
         print(f"ganime: skipped {path}: {why}", file=sys.stderr)

@@ -13,13 +13,14 @@ from PIL import Image
 from tqdm import tqdm
 
 from ganime_core.checkpoint import open_checkpoint
+from ganime_core.colorizers import GeneratorColorizer
 from ganime_core.errors import GanimeError
 from ganime_core.inference import UnreadableImageError, colorize_images, read_image
 from orchestration.tracking.model import IMAGE_COLUMN, load_colorizer, sketch_frame
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
-# uint8 (h_i, w_i, 3) sketches -> uint8 (h_i, w_i, 3) colour images
-ColorizeBatch = Callable[[list[np.ndarray]], list[np.ndarray]]
+# uint8 (h_i, w_i, 3) sketches, and a reference per sketch or None -> uint8 colour images
+ColorizeBatch = Callable[[list[np.ndarray], list[np.ndarray] | None], list[np.ndarray]]
 
 
 @dataclass
@@ -98,13 +99,30 @@ def gather(inputs: list[Path]) -> tuple[list[tuple[Path, Path]], list[tuple[Path
 
 def model_colorizer(uri: str) -> ColorizeBatch:
     model = load_colorizer(uri, what="--model")
-    return lambda images: list(model.predict(sketch_frame(images))[IMAGE_COLUMN])
+    return lambda images, references: list(
+        model.predict(sketch_frame(images, references))[IMAGE_COLUMN]
+    )
 
 
 def checkpoint_colorizer(path: Path, batch_size: int) -> ColorizeBatch:
     config, family, _ = open_checkpoint(path)
+    colorizer = GeneratorColorizer(config.model.family, family.generate)
     size = config.data.image_size
-    return lambda images: colorize_images(family.generate, images, size, batch_size)
+    return lambda images, references: colorize_images(
+        colorizer, images, size, batch_size, references
+    )
+
+
+def find_reference(reference: Path, relative: Path) -> Path:
+    """The reference for `sketch`: `reference` itself if a file, else the image in the folder
+    `reference` at the sketch's relative path, any image suffix (paired by file name)."""
+    if reference.is_file():
+        return reference
+    for suffix in IMAGE_SUFFIXES:
+        candidate = reference / relative.with_suffix(suffix)
+        if candidate.is_file():
+            return candidate
+    raise UnreadableImageError(f"no reference named {relative.with_suffix('.*')} in {reference}")
 
 
 def colorize_files(
@@ -115,10 +133,15 @@ def colorize_files(
     batch_size: int = 16,
     progress: bool = True,
     sheet: Path | None = None,
+    reference: Path | None = None,
 ) -> ColorizeReport:
     """Colorize every sketch of `inputs` into `out`, `batch_size` files at a time, and write
-    the first SHEET_ROWS side by side into the PNG `sheet` if given. The model is loaded
-    (`make_colorizer`) only once there is something to colorize."""
+    the first SHEET_ROWS side by side into the PNG `sheet` if given. `reference`: one colour
+    image for every sketch, or a folder of them paired with the sketches by file name (for a
+    method that colorizes after a reference). The model is loaded (`make_colorizer`) only once
+    there is something to colorize."""
+    if reference is not None and not reference.exists():
+        raise GanimeError(f"--reference {reference}: no such file or folder")
     files, missing = gather(inputs)
     report = ColorizeReport(out, skipped=missing)
     shown: list[tuple[np.ndarray, np.ndarray]] = []
@@ -127,15 +150,20 @@ def colorize_files(
     colorize = make_colorizer()
     with tqdm(total=len(files), desc="colorizing", unit="img", disable=not progress) as bar:
         for start in range(0, len(files), batch_size):
-            batch, images = [], []
+            batch, images, references = [], [], []
             for path, target in files[start : start + batch_size]:
                 try:
+                    if reference is not None:
+                        source = find_reference(reference, target.with_suffix(path.suffix))
+                        references.append(read_image(source))
                     images.append(read_image(path))
                     batch.append(target)
                 except UnreadableImageError as exc:
+                    if len(references) > len(images):
+                        references.pop()
                     report.skipped.append((path, str(exc)))
             if images:
-                colours = colorize(images)
+                colours = colorize(images, references if reference is not None else None)
                 for target, colour in zip(batch, colours, strict=True):
                     written = out / target
                     written.parent.mkdir(parents=True, exist_ok=True)

@@ -10,30 +10,32 @@ from pathlib import Path
 from typing import Any
 
 from ganime_core.checkpoint import find_checkpoint, open_checkpoint
+from ganime_core.colorizers import Colorizer, GeneratorColorizer
 from ganime_core.config import ExperimentConfig, parse_overrides
 from ganime_core.data.pipeline import data_root
-from ganime_core.evaluation import Evaluator, Generate
+from ganime_core.evaluation import Evaluator
 from orchestration.tracking.evaluations import log_evaluation
-from orchestration.tracking.model import load_colorizer, pyfunc_generate
+from orchestration.tracking.model import load_colorizer, pyfunc_colorizer
 
 
 def evaluate_checkpoint(checkpoint: Path, data: Path | None, **options: Any) -> dict[str, object]:
     """Measure the generator of `checkpoint` (an epoch folder or a run folder) on `data`."""
     found = find_checkpoint(checkpoint)
     trained, family, _ = open_checkpoint(found)
-    return measure(trained, family.generate, data, source=str(found), **options)
+    colorizer = GeneratorColorizer(trained.model.family, family.generate)
+    return measure(trained, colorizer, data, source=str(found), **options)
 
 
 def evaluate_model(uri: str, data: Path | None, **options: Any) -> dict[str, object]:
     """Measure an MLflow model (tracking/model.py) on `data`, through its pyfunc `predict`."""
     model = load_colorizer(uri, what="--model")
     trained = model.unwrap_python_model().config
-    return measure(trained, pyfunc_generate(model), data, source=uri, **options)
+    return measure(trained, pyfunc_colorizer(model), data, source=uri, **options)
 
 
 def measure(
     trained: ExperimentConfig,
-    generate: Generate,
+    colorizer: Colorizer,
     data: Path | None,
     *,
     source: str,
@@ -42,7 +44,7 @@ def measure(
     overrides: list[str] | None = None,
     progress: bool = True,
 ) -> dict[str, object]:
-    """Evaluate `generate` under the config it was trained with, pointed at `data` (None: the
+    """Evaluate `colorizer` under the config it was trained with, pointed at `data` (None: the
     data it was trained on); `limit` and `--set` overrides (e.g. metrics.*) change only what it
     is measured on and how."""
     changes: dict[str, Any] = {}
@@ -52,7 +54,7 @@ def measure(
         changes["metrics.max_images"] = limit
     changes.update(parse_overrides(overrides or []))  # --set wins over --data and --limit
     config = trained.replace(changes, source="ganime evaluate")
-    result = Evaluator(config, split=split, progress=progress).evaluate(generate)
+    result = Evaluator(config, split=split, progress=progress).evaluate(colorizer)
     summary = {**result.summary(), "split": split, "source": source}
     if os.environ.get("MLFLOW_TRACKING_URI"):
         summary["mlflow_run_id"] = log_evaluation(summary, result.metrics(), data_root(config.data))

@@ -21,7 +21,7 @@ from ganime_core.config import ExperimentConfig
 from ganime_core.errors import GanimeError
 from ganime_core.metrics import names
 from orchestration.tracking import tags
-from orchestration.tracking.model import load_colorizer, pyfunc_generate
+from orchestration.tracking.model import load_colorizer, pyfunc_colorizer
 from orchestration.tracking.registry import Registry
 from orchestration.tracking.sink import GENERATORS
 
@@ -157,7 +157,7 @@ def measure_on_holdout(
     evaluator = Evaluator(config, split="val")
     measured = {}
     for label, model in models.items():
-        evaluation = evaluator.evaluate(pyfunc_generate(model))
+        evaluation = evaluator.evaluate(pyfunc_colorizer(model))
         value = evaluation.value(metric)
         if value is None:  # SSIM of unpaired data
             raise GanimeError("--metric ssim needs paired data; its held-out split has none")

@@ -1,9 +1,10 @@
-"""The MLflow model of a trained generator: uint8 sketches in, uint8 colour images out.
+"""The MLflow model of a colorizer: uint8 sketches (and references) in, uint8 colour images out.
 
-Logged by training (best and final generator), registered by promotion, loaded by `ganime
-evaluate --model` and `ganime colorize`, served by `mlflow models serve`. It carries the Keras
-generator and the experiment config it was trained under, plus this package's code, so loading
-it needs only the pinned TensorFlow stack.
+Logged by training (best and final generator) and by `ganime evaluate EXPERIMENT.yaml` (a method
+that trains nothing: NST, Fast NST), registered by promotion, loaded by `ganime evaluate
+--model` and `ganime colorize`, served by `mlflow models serve`. It carries what the method runs
+on (the Keras generator, NST's VGG19 weights, or Fast NST's SavedModel) and the experiment
+config, plus this package's code, so loading it needs only the pinned TensorFlow stack.
 
 GANime's TensorFlow modules are imported inside the functions that run the model: the registry's
 bookkeeping (`ganime promote --rollback`) imports this module and never runs one.
@@ -44,20 +45,28 @@ PACKAGE_DIRS = [
 
 
 IMAGE_COLUMN = "image"
+REFERENCE_COLUMN = "reference"  # optional: a reference colour image per sketch (NST, Fast NST)
 
 
 def image_signature() -> ModelSignature:
-    """One `image` column in and out. A cell in is a sketch: a uint8 (h, w, 3) array (or nested
-    lists, as JSON carries it), PNG/JPEG bytes, a `data:image/...;base64,` URI or a file path. A
-    cell out is the colour image, uint8 (h, w, 3) at the sketch's own size. Cells differ in
-    type and shape, which only MLflow's `any` column type admits."""
-    images = Schema([ColSpec(AnyType(), IMAGE_COLUMN)])
-    return ModelSignature(inputs=images, outputs=images)
+    """An `image` column in and out, and an optional `reference` column in. A cell in is an
+    image: a uint8 (h, w, 3) array (or nested lists, as JSON carries it), PNG/JPEG bytes, a
+    `data:image/...;base64,` URI or a file path. A cell out is the colour image, uint8 (h, w, 3)
+    at the sketch's own size. Cells differ in type and shape, which only MLflow's `any` column
+    type admits."""
+    inputs = Schema(
+        [ColSpec(AnyType(), IMAGE_COLUMN), ColSpec(AnyType(), REFERENCE_COLUMN, required=False)]
+    )
+    return ModelSignature(inputs=inputs, outputs=Schema([ColSpec(AnyType(), IMAGE_COLUMN)]))
 
 
-def sketch_frame(images: Any) -> pd.DataFrame:
-    """The model's input for uint8 images: a batch (n, h, w, 3) or a list of (h, w, 3)."""
-    return pd.DataFrame({IMAGE_COLUMN: list(images)})
+def sketch_frame(images: Any, references: Any = None) -> pd.DataFrame:
+    """The model's input for uint8 images: a batch (n, h, w, 3) or a list of (h, w, 3), with
+    a reference per sketch for a method that uses one."""
+    frame = {IMAGE_COLUMN: list(images)}
+    if references is not None:
+        frame[REFERENCE_COLUMN] = list(references)
+    return pd.DataFrame(frame)
 
 
 def decode_cell(cell: Any) -> np.ndarray:
@@ -73,38 +82,65 @@ def decode_cell(cell: Any) -> np.ndarray:
 
 
 class Colorizer(mlflow.pyfunc.PythonModel):
-    """Colorizes sketches of any size (ganime_core.inference): resized to the size the
-    generator was trained at, generated in inference mode, restored to each input's size."""
+    """Colorizes sketches of any size (ganime_core.inference) with the logged method: resized to
+    the size it runs at, colorized, restored to each input's size. (The class keeps its name:
+    models logged before reference methods existed unpickle into it.)"""
 
     def load_context(self, context: Any) -> None:
-        import keras
         import yaml
 
-        import ganime_core.networks  # noqa: F401  registers InstanceNormalization
         from ganime_core.config import parse_config
 
         raw = yaml.safe_load(Path(context.artifacts["config"]).read_text())
         self.config = parse_config(raw, source="model config")
-        self.generator = keras.models.load_model(context.artifacts["generator"], compile=False)
+        self.colorizer = method_colorizer(self.config, context.artifacts)
 
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict | None = None
     ) -> pd.DataFrame:
         from ganime_core.inference import colorize_images
 
-        sketches = []
-        for row, cell in enumerate(model_input[IMAGE_COLUMN]):
-            try:
-                sketches.append(decode_cell(cell))
-            except ValueError as exc:  # UnreadableImageError, or a bad data: URI
-                raise ValueError(f"row {row} of column {IMAGE_COLUMN!r}: {exc}") from None
+        sketches = decode_column(model_input, IMAGE_COLUMN)
+        references = None
+        if REFERENCE_COLUMN in model_input and model_input[REFERENCE_COLUMN].notna().all():
+            references = decode_column(model_input, REFERENCE_COLUMN)
         colour = colorize_images(
-            lambda sketch: self.generator(sketch, training=False),
+            self.colorizer,
             sketches,
             self.config.data.image_size,
-            batch_size=self.config.metrics.batch_size,
+            batch_size=getattr(self.config.model, "batch_size", self.config.metrics.batch_size),
+            references=references,
         )
         return pd.DataFrame({IMAGE_COLUMN: colour})
+
+
+def decode_column(frame: pd.DataFrame, column: str) -> list[np.ndarray]:
+    """Every cell of `column` as a uint8 (h, w, 3) array; a bad cell fails with its row."""
+    images = []
+    for row, cell in enumerate(frame[column]):
+        try:
+            images.append(decode_cell(cell))
+        except ValueError as exc:  # UnreadableImageError, or a bad data: URI
+            raise ValueError(f"row {row} of column {column!r}: {exc}") from None
+    return images
+
+
+def method_colorizer(config: Any, artifacts: dict[str, str]) -> Any:
+    """The ganime_core colorizer a logged model runs: its Keras generator, or NST / Fast NST on
+    the weights logged with it (none: NST's seeded stand-in, which its config allowed)."""
+    from ganime_core.colorizers import GeneratorColorizer, style_transfer_colorizer
+
+    if "generator" in artifacts:
+        import keras
+
+        import ganime_core.networks  # noqa: F401  registers InstanceNormalization
+
+        generator = keras.models.load_model(artifacts["generator"], compile=False)
+        return GeneratorColorizer(
+            config.model.family, lambda sketch: generator(sketch, training=False)
+        )
+    weights = Path(artifacts["weights"]) if "weights" in artifacts else None
+    return style_transfer_colorizer(config, weights, stand_in=weights is None)
 
 
 def load_colorizer(uri: str, what: str = "model") -> Any:
@@ -119,15 +155,21 @@ def load_colorizer(uri: str, what: str = "model") -> Any:
         raise GanimeError(f"{what} {uri}: cannot load it ({first_line})") from None
 
 
-def pyfunc_generate(model: Any) -> Any:
-    """A loaded Colorizer as a `Generate` (float [-1, 1] batches in and out), for evaluation."""
+def pyfunc_colorizer(model: Any) -> Any:
+    """A loaded model as a ganime_core Colorizer (float [-1, 1] batches in and out), for
+    evaluation: sketches and references go through its pyfunc `predict`, as a user's would."""
+    from ganime_core.colorizers import Colorizer as CoreColorizer
     from ganime_core.data.pipeline import to_float, to_uint8
 
-    def generate(sketch: Any) -> Any:
-        colour = model.predict(sketch_frame(to_uint8(sketch).numpy()))[IMAGE_COLUMN]
-        return to_float(np.stack(colour))
+    inner = model.unwrap_python_model().colorizer
 
-    return generate
+    class ThroughPredict(CoreColorizer):
+        def colorize(self, sketch: Any, reference: Any) -> Any:
+            references = None if reference is None else to_uint8(reference).numpy()
+            frame = sketch_frame(to_uint8(sketch).numpy(), references)
+            return to_float(np.stack(model.predict(frame)[IMAGE_COLUMN]))
+
+    return ThroughPredict(inner.method, inner.needs_reference, inner.pretrained)
 
 
 def log_generator_model(
@@ -141,11 +183,41 @@ def log_generator_model(
 ) -> Any:
     """Log `generator` (a keras.Model) as an MLflow model named `name` in run `run_id`, with one
     uint8 (h, w, 3) sketch as its input example and `step` (the epoch) as its step."""
-    from ganime_core.checkpoint import config_yaml
-
     with tempfile.TemporaryDirectory(prefix="ganime-model-") as folder:
         generator_path = Path(folder) / GENERATOR_FILE
         generator.save(generator_path)
+        artifacts = {"generator": str(generator_path)}
+        return _log_model(client, run_id, config, name, artifacts, sketch_frame([example]), step)
+
+
+def log_method_model(
+    client: Any,
+    run_id: str,
+    config: Any,
+    weights: Path | None,
+    name: str,
+    example: tuple[np.ndarray, np.ndarray],
+) -> Any:
+    """Log a method that trains nothing (NST: `weights` its VGG19 file, None for the seeded
+    stand-in; Fast NST: its SavedModel folder) as an MLflow model, with one uint8 (sketch,
+    reference) pair as its input example."""
+    artifacts = {"weights": str(weights)} if weights is not None else {}
+    frame = sketch_frame([example[0]], [example[1]])
+    return _log_model(client, run_id, config, name, artifacts, frame, step=0)
+
+
+def _log_model(
+    client: Any,
+    run_id: str,
+    config: Any,
+    name: str,
+    artifacts: dict[str, str],
+    input_example: pd.DataFrame,
+    step: int,
+) -> Any:
+    from ganime_core.checkpoint import config_yaml
+
+    with tempfile.TemporaryDirectory(prefix="ganime-model-") as folder:
         config_path = Path(folder) / CONFIG_FILE
         config_path.write_text(config_yaml(config))
         mlflow.set_tracking_uri(client.tracking_uri)
@@ -155,10 +227,10 @@ def log_generator_model(
             logged = mlflow.pyfunc.log_model(
                 name=name,
                 python_model=Colorizer(),
-                artifacts={"generator": str(generator_path), "config": str(config_path)},
+                artifacts={**artifacts, "config": str(config_path)},
                 code_paths=[str(path) for path in PACKAGE_DIRS],
                 signature=image_signature(),
-                input_example=sketch_frame([example]),
+                input_example=input_example,
                 pip_requirements=[
                     f"{package}=={importlib.metadata.version(package)}" for package in REQUIREMENTS
                 ],

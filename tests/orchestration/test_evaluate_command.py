@@ -10,8 +10,6 @@ import mlflow
 import numpy as np
 import pytest
 
-from ganime_core.data.pipeline import TrainingData
-from ganime_core.evaluation import Evaluator
 from tests.asset_server import closed_port_url
 from tests.conftest import ganime_command
 
@@ -19,12 +17,6 @@ pytestmark = pytest.mark.slow  # trains models: not in make test-fast
 
 # InceptionV3's smallest input keeps these tests fast; the size does not change the code path.
 FAST = ("metrics.backbone_size=75", "metrics.max_images=24", "metrics.kid_subset_size=12")
-
-
-def colour_oracle(data: TrainingData, evaluator: Evaluator):
-    """A 'generator' that returns each sketch's true colour image, batch by batch in order."""
-    batches = iter(data.eval_dataset("val", evaluator.settings.batch_size, limit=evaluator.n))
-    return lambda sketch: next(batches)["color"]
 
 
 def test_ganime_evaluate_measures_a_trained_checkpoint_and_logs_to_mlflow(

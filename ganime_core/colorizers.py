@@ -1,0 +1,96 @@
+"""One surface for every colorizer: sketches and, where the method uses them, references in,
+colour images out.
+
+Every image here is float32 (n, s, s, 3) in [-1, 1], the pipeline's range. Pix2Pix and CycleGAN
+ignore the reference; NST and Fast NST need one (a method that needs it refuses a call without
+it, in one line). The Evaluator, `ganime colorize`, the MLflow model and serving take any method
+through this surface; the families' networks and the style-transfer code stay behind it.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from pathlib import Path
+
+import tensorflow as tf
+
+from ganime_core.config import ExperimentConfig, FastNSTSettings, NSTSettings
+from ganime_core.errors import GanimeError
+
+# sketch in [-1, 1] (n, s, s, 3) -> colour in [-1, 1], e.g. ModelFamily.generate
+Generate = Callable[[tf.Tensor], tf.Tensor]
+REFERENCE_METHODS = ("nst", "fast_nst")  # the families that colorize after a reference
+
+
+class ReferenceMissing(GanimeError):
+    """A method that colorizes after a reference image was called without one."""
+
+
+class Colorizer(abc.ABC):
+    """Colorizes a batch of sketches; `reference` is ignored by methods that do not use one."""
+
+    def __init__(self, method: str, needs_reference: bool, pretrained: bool = True) -> None:
+        self.method = method  # the family name: pix2pix, cyclegan, nst, fast_nst
+        self.needs_reference = needs_reference
+        # False when a seeded untrained stand-in works inside (NST's VGG19 in tests): the
+        # metrics then carry the untrained suffix, as they do for a stand-in InceptionV3.
+        self.pretrained = pretrained
+
+    def __call__(self, sketch: tf.Tensor, reference: tf.Tensor | None = None) -> tf.Tensor:
+        if self.needs_reference and reference is None:
+            raise ReferenceMissing(
+                f"{self.method} colorizes a sketch after a reference colour image and got none: "
+                "give one (`ganime colorize --reference`, or a 'reference' column)"
+            )
+        return self.colorize(sketch, reference)
+
+    @abc.abstractmethod
+    def colorize(self, sketch: tf.Tensor, reference: tf.Tensor | None) -> tf.Tensor:
+        """(n, s, s, 3) sketches (and references) in [-1, 1] -> colour images in [-1, 1]."""
+
+
+class GeneratorColorizer(Colorizer):
+    """A trained generator (Pix2Pix, CycleGAN): the sketch alone decides the colours."""
+
+    def __init__(self, method: str, generate: Generate) -> None:
+        super().__init__(method, needs_reference=False)
+        self.generate = generate
+
+    def colorize(self, sketch: tf.Tensor, reference: tf.Tensor | None) -> tf.Tensor:
+        return self.generate(sketch)
+
+
+class StyleTransferColorizer(Colorizer):
+    """NST or Fast NST: the reference's style painted over the sketch's content."""
+
+    def __init__(self, method: str, transfer: object, pretrained: bool) -> None:
+        super().__init__(method, needs_reference=True, pretrained=pretrained)
+        self.transfer = transfer  # style_transfer.NeuralStyleTransfer or FastStyleTransfer
+
+    def colorize(self, sketch: tf.Tensor, reference: tf.Tensor | None) -> tf.Tensor:
+        stylized = self.transfer.stylize((sketch + 1.0) / 2.0, (reference + 1.0) / 2.0)
+        return stylized * 2.0 - 1.0
+
+
+def style_transfer_colorizer(
+    config: ExperimentConfig, weights: Path | None = None, stand_in: bool = False
+) -> Colorizer:
+    """NST or Fast NST as `config.model` sets it up. `weights`: NST's VGG19 file or Fast NST's
+    model folder when the caller has them (a logged MLflow model's artifacts); otherwise they
+    come from the assets (fetched if missing and allowed), or NST's seeded stand-in where the
+    config allows it. `stand_in`: NST on the stand-in whatever is here (a model logged so)."""
+    from ganime_core import style_transfer
+    from ganime_core.pretrained import fast_nst_handle, nst_vgg19_weights
+
+    settings = config.model
+    if isinstance(settings, NSTSettings):
+        if weights is None and not stand_in:
+            weights = nst_vgg19_weights(settings, config.assets)
+        transfer = style_transfer.NeuralStyleTransfer(settings, weights)
+        return StyleTransferColorizer(settings.family, transfer, pretrained=transfer.pretrained)
+    if isinstance(settings, FastNSTSettings):
+        handle = weights if weights is not None else fast_nst_handle(settings, config.assets)
+        transfer = style_transfer.FastStyleTransfer(settings, handle)
+        return StyleTransferColorizer(settings.family, transfer, pretrained=True)
+    raise GanimeError(f"{settings.family} is trained: colorize with its generator")
