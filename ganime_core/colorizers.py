@@ -68,6 +68,11 @@ class StyleTransferColorizer(Colorizer):
         super().__init__(method, needs_reference=True, pretrained=pretrained)
         self.transfer = transfer  # style_transfer.NeuralStyleTransfer or FastStyleTransfer
 
+    @property
+    def files(self) -> Path | None:
+        """NST's VGG19 weights file (None: the stand-in) or Fast NST's SavedModel folder."""
+        return self.transfer.files
+
     def colorize(self, sketch: tf.Tensor, reference: tf.Tensor | None) -> tf.Tensor:
         stylized = self.transfer.stylize((sketch + 1.0) / 2.0, (reference + 1.0) / 2.0)
         return stylized * 2.0 - 1.0

@@ -80,12 +80,15 @@ class Measurements:
 
     features: np.ndarray  # (n, 2048)
     ssims: np.ndarray  # (n,), empty on unpaired files
+    # The first rows' images in [-1, 1] (sketch, reference if any, generated, color), when asked
+    samples: dict[str, np.ndarray] | None = None
 
     @staticmethod
     def concatenate(parts: list[Measurements]) -> Measurements:
         return Measurements(
             np.concatenate([part.features for part in parts]),
             np.concatenate([part.ssims for part in parts]),
+            parts[0].samples if parts else None,
         )
 
 
@@ -174,12 +177,13 @@ class Evaluator:
         return self.score(self.measure(colorizer), colorizer)
 
     def measure(
-        self, colorizer: Colorizer, start: int = 0, stop: int | None = None
+        self, colorizer: Colorizer, start: int = 0, stop: int | None = None, keep: int = 0
     ) -> Measurements:
-        """Colorize the split's rows start..stop (all by default) and measure the outputs."""
+        """Colorize the split's rows start..stop (all by default) and measure the outputs;
+        `keep` the first rows' images for a sample grid."""
         stop = self.n if stop is None else min(stop, self.n)
         reference = self.settings.reference if colorizer.needs_reference else None
-        features, ssims = [], []
+        features, ssims, kept = [], [], []
         batches = self.data.eval_dataset(
             self.split, self.batch_size, stop, start=start, reference=reference
         )
@@ -188,13 +192,20 @@ class Evaluator:
             batches, total=total, desc=f"evaluating {self.split}", disable=not self.progress
         )
         for batch in shown:
-            generated = to_uint8(colorizer(batch["sketch"], batch.get("reference")))
+            colour = colorizer(batch["sketch"], batch.get("reference"))
+            if len(kept) * self.batch_size < keep:
+                kept.append({**{k: v.numpy() for k, v in batch.items()}, "generated": colour})
+            generated = to_uint8(colour)
             features.append(self.backbone.features(generated))
             if self.paired:
                 ssims.append(ssim_per_pair(generated, to_uint8(batch["color"])))
+        samples = None
+        if kept:
+            samples = {k: np.concatenate([np.asarray(b[k]) for b in kept])[:keep] for k in kept[0]}
         return Measurements(
             np.concatenate(features) if features else np.zeros((0, FEATURE_DIM), np.float32),
             np.concatenate(ssims) if ssims else np.zeros((0,), np.float32),
+            samples,
         )
 
     def score(self, measured: Measurements, colorizer: Colorizer) -> Evaluation:

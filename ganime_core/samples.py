@@ -1,4 +1,5 @@
-"""Sample grids: one row per validation sketch, sketch | generated | target, as a uint8 PNG."""
+"""Sample grids: one row per validation sketch, sketch | (reference |) generated | target, as a
+uint8 PNG."""
 
 from __future__ import annotations
 
@@ -11,10 +12,26 @@ from PIL import Image
 from ganime_core.data.pipeline import to_uint8
 
 
-def sample_grid(sketch: tf.Tensor, generated: tf.Tensor, target: tf.Tensor) -> np.ndarray:
-    """Three (B, S, S, 3) batches in [-1, 1] -> uint8 (B*S, 3*S, 3)."""
-    rows = tf.concat([sketch, generated, target], axis=2)  # (B, S, 3S, 3)
-    grid = tf.reshape(rows, [-1, rows.shape[2], 3])  # (B*S, 3S, 3)
+def sample_grid(
+    sketch: tf.Tensor,
+    generated: tf.Tensor,
+    target: tf.Tensor,
+    reference: tf.Tensor | None = None,
+) -> np.ndarray:
+    """(B, S, S, 3) batches in [-1, 1] -> uint8 (B*S, k*S, 3), k = 3, or 4 with the reference
+    each sketch was colorized after (second column)."""
+    columns = (
+        [sketch, generated, target]
+        if reference is None
+        else [
+            sketch,
+            reference,
+            generated,
+            target,
+        ]
+    )
+    rows = tf.concat(columns, axis=2)  # (B, S, k*S, 3)
+    grid = tf.reshape(rows, [-1, rows.shape[2], 3])  # (B*S, k*S, 3)
     return to_uint8(grid).numpy()
 
 

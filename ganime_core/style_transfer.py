@@ -93,6 +93,7 @@ class NeuralStyleTransfer:
     def __init__(self, settings: NSTSettings, weights: Path | None) -> None:
         self.settings = settings
         self.pretrained = weights is not None
+        self.files = weights  # what a logged model of this method carries (None: the stand-in)
         self.layers = (*settings.style_layers, *settings.content_layers)
         self.extractor = vgg19_features(self.layers, weights)
         self.losses: list[float] = []  # the last call's mean loss per step (tests, benchmarks)
@@ -153,6 +154,8 @@ class FastStyleTransfer:
         except Exception as exc:  # OSError, ValueError, tf errors: all mean "not that model"
             first = " ".join(str(exc).split())[:200] or type(exc).__name__
             raise GanimeError(f"Fast NST model {self.handle}: cannot load it ({first})") from None
+        # The local SavedModel folder (TF Hub's cache for a URL): what a logged model carries.
+        self.files = Path(hub.resolve(self.handle))
 
     def stylize(self, content: tf.Tensor, style: tf.Tensor) -> tf.Tensor:
         """(b, h, w, 3) sketches and references in [0, 1] -> (b, h, w, 3) images in [0, 1]."""

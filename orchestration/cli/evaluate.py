@@ -1,4 +1,5 @@
-"""`ganime evaluate --checkpoint PATH | --model URI`: FID, KID and SSIM on a data split, as JSON."""
+"""`ganime evaluate EXPERIMENT.yaml | --checkpoint PATH | --model URI`: FID, KID and SSIM on a
+data split, as JSON. An experiment file names a method that trains nothing (NST, Fast NST)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,18 @@ from orchestration.cli.options import add_no_progress, add_overrides, check_limi
 
 def register(commands: argparse._SubParsersAction) -> None:
     evaluate = commands.add_parser(
-        "evaluate", help="FID, KID and SSIM of a trained generator on a data split, as JSON"
+        "evaluate",
+        help="FID, KID and SSIM of a trained generator, or of NST / Fast NST, on a data split",
     )
     source = evaluate.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "experiment",
+        nargs="?",
+        type=Path,
+        metavar="EXPERIMENT.yaml",
+        help="a method that trains nothing (model.family nst or fast_nst), e.g. "
+        "experiments/nst.yaml; --set overrides its values",
+    )
     source.add_argument(
         "--checkpoint", type=Path, help="an epoch-NNNN checkpoint folder, or a run folder (newest)"
     )
@@ -30,7 +40,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--limit", type=int, default=None, help="first N images of the split")
     add_overrides(
         evaluate,
-        help="override a value of the model's config, e.g. metrics.batch_size=16 (repeatable)",
+        help="override a value of the model's (or experiment's) config, e.g. "
+        "metrics.batch_size=16 (repeatable)",
     )
     add_no_progress(evaluate)
     evaluate.set_defaults(run=run)
@@ -39,12 +50,18 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     check_limit(args.limit)
     # Imported here, not above: it loads TensorFlow and MLflow, which --help need not wait for.
-    from orchestration.release.evaluate import evaluate_checkpoint, evaluate_model
+    from orchestration.release.evaluate import (
+        evaluate_checkpoint,
+        evaluate_experiment,
+        evaluate_model,
+    )
 
     options = dict(
         split=args.split, limit=args.limit, overrides=args.overrides, progress=not args.no_progress
     )
-    if args.checkpoint is not None:
+    if args.experiment is not None:
+        summary = evaluate_experiment(args.experiment, args.data, **options)
+    elif args.checkpoint is not None:
         summary = evaluate_checkpoint(args.checkpoint, args.data, **options)
     else:
         summary = evaluate_model(args.model, args.data, **options)

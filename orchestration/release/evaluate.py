@@ -1,5 +1,6 @@
-"""`ganime evaluate`: FID, KID and SSIM of a checkpoint or an MLflow model on a data split, logged
-to MLflow when a tracking server is configured. The measuring is ganime_core.evaluation's; this
+"""`ganime evaluate`: FID, KID and SSIM of a checkpoint, an MLflow model, or a method that trains
+nothing (an experiment file of NST or Fast NST) on a data split, logged to MLflow when a
+tracking server is configured. The measuring is ganime_core.evaluation's; this
 module finds the model, points it at the data and has the result recorded
 (tracking/evaluations.py)."""
 
@@ -10,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from ganime_core.checkpoint import find_checkpoint, open_checkpoint
-from ganime_core.colorizers import Colorizer, GeneratorColorizer
-from ganime_core.config import ExperimentConfig, parse_overrides
-from ganime_core.data.pipeline import data_root
+from ganime_core.colorizers import Colorizer, GeneratorColorizer, style_transfer_colorizer
+from ganime_core.config import ExperimentConfig, load_config, parse_overrides
+from ganime_core.data.pipeline import data_root, to_uint8
+from ganime_core.errors import GanimeError
 from ganime_core.evaluation import Evaluator
-from orchestration.tracking.evaluations import log_evaluation
+from ganime_core.samples import sample_grid
+from orchestration.tracking.evaluations import log_evaluation, log_method_run
 from orchestration.tracking.model import load_colorizer, pyfunc_colorizer
 
 
@@ -58,4 +61,57 @@ def measure(
     summary = {**result.summary(), "split": split, "source": source}
     if os.environ.get("MLFLOW_TRACKING_URI"):
         summary["mlflow_run_id"] = log_evaluation(summary, result.metrics(), data_root(config.data))
+    return summary
+
+
+def evaluate_experiment(
+    experiment: Path,
+    data: Path | None,
+    *,
+    split: str = "val",
+    limit: int | None = None,
+    overrides: list[str] | None = None,
+    progress: bool = True,
+) -> dict[str, object]:
+    """Measure a method that trains nothing (NST, Fast NST) as `experiment` sets it up; with a
+    tracking server, log it as a run of the experiment's name, its model included."""
+    changes: dict[str, Any] = {}
+    if data is not None:
+        changes["data.path"] = data
+    if limit is not None:
+        changes["metrics.max_images"] = limit
+    config = load_config(experiment, overrides).replace(changes, source="ganime evaluate")
+    if config.model.trainable:
+        raise GanimeError(
+            f"{experiment}: {config.model.family} is trained: `ganime train {experiment}`, then "
+            "`ganime evaluate --checkpoint` or `--model`"
+        )
+    colorizer = style_transfer_colorizer(config)
+    evaluator = Evaluator(config, split=split, progress=progress)
+    measured = evaluator.measure(colorizer, keep=config.train.sample_images)
+    result = evaluator.score(measured, colorizer)
+    summary = {
+        **result.summary(),
+        "split": split,
+        "source": str(experiment),
+        "method": config.model.family,
+    }
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        samples = measured.samples
+        grid = sample_grid(
+            samples["sketch"], samples["generated"], samples["color"], samples["reference"]
+        )
+        example = (
+            to_uint8(samples["sketch"][0]).numpy(),
+            to_uint8(samples["reference"][0]).numpy(),
+        )
+        summary["mlflow_run_id"] = log_method_run(
+            config,
+            summary,
+            result.metrics(),
+            data_root(config.data),
+            grid,
+            colorizer.files,
+            example,
+        )
     return summary

@@ -1,5 +1,8 @@
-"""`ganime evaluate`'s MLflow record: one run per evaluation in the `ganime-evaluations`
-experiment, saying what was measured, on what data, with what backbone.
+"""`ganime evaluate`'s MLflow record. A trained model's evaluation: one run in the
+`ganime-evaluations` experiment, saying what was measured, on what data, with what backbone. A
+method that trains nothing (NST, Fast NST): a run in the experiment named after its config, as
+a training run's evaluation is recorded (params, metrics named with their backbone, a sample
+grid, the method as a pyfunc model `promote --run` and `colorize --model` take).
 
 Written through a client, not the fluent API: mlflow.set_experiment would leave an active
 experiment behind in this process (and in $MLFLOW_EXPERIMENT_ID) for whatever runs next.
@@ -11,11 +14,15 @@ import logging
 import time
 from pathlib import Path
 
+import numpy as np
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from ganime_core.config import ExperimentConfig
 from orchestration.tracking import tags
-from orchestration.tracking.runs import tracking_uri, training_experiment
+from orchestration.tracking.model import log_method_model
+from orchestration.tracking.runs import open_run, tracking_uri, training_experiment
+from orchestration.tracking.sink import METHOD_MODEL, SAMPLES_KEY
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +51,47 @@ def log_evaluation(summary: dict[str, object], metrics: dict[str, float], data: 
         tags=[RunTag(tags.BACKBONE, str(summary["backbone"]))],
     )
     client.log_dict(run_id, summary, "evaluation.json")
+    client.set_terminated(run_id)
+    log.info("logged to MLflow run %s", run_id)
+    return run_id
+
+
+def log_method_run(
+    config: ExperimentConfig,
+    summary: dict[str, object],
+    metrics: dict[str, float],
+    data: Path,
+    grid: np.ndarray,
+    model_files: Path | None,
+    example: tuple[np.ndarray, np.ndarray],
+) -> str:
+    """Record the evaluation of a method that trains nothing as a finished run; return its id.
+    `grid`: uint8 sample rows sketch | reference | result | target; `model_files` and `example`
+    (a uint8 sketch and its reference): the pyfunc model logged as `colorizer`."""
+    uri = tracking_uri()
+    reference = str(summary.get("reference", ""))
+    name = f"{config.name} on {data.name}/{summary['split']}"
+    if reference:
+        name += f" (reference: {reference})"
+    run_id = open_run(
+        config,
+        uri,
+        job=f"ganime evaluate {config.name} {time.time_ns()}",  # every evaluation its own run
+        run_name=name,
+        extra_tags={
+            tags.SOURCE_NAME: "ganime evaluate",
+            tags.BACKBONE: str(summary["backbone"]),
+            tags.SPLIT: str(summary["split"]),
+            **({tags.REFERENCE: reference} if reference else {}),
+        },
+    )
+    client = MlflowClient(uri)
+    now = int(time.time() * 1000)
+    values = {**metrics, "n": float(summary["n"])}  # type: ignore[arg-type]
+    client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in values.items()])
+    client.log_dict(run_id, summary, "evaluation.json")
+    client.log_image(run_id, grid, key=SAMPLES_KEY, step=0)
+    log_method_model(client, run_id, config, model_files, METHOD_MODEL, example)
     client.set_terminated(run_id)
     log.info("logged to MLflow run %s", run_id)
     return run_id

@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 SAMPLES_KEY = "samples"
 BEST_GENERATOR = "best_generator"
 FINAL_GENERATOR = "final_generator"
-GENERATORS = (BEST_GENERATOR, FINAL_GENERATOR)  # promote prefers the first
+METHOD_MODEL = "colorizer"  # what `ganime evaluate EXPERIMENT.yaml` logs of NST, Fast NST
+GENERATORS = (BEST_GENERATOR, FINAL_GENERATOR, METHOD_MODEL)  # promote takes the first there
 SYSTEM_METRICS_SECONDS = 10.0
 
 

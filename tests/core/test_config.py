@@ -29,6 +29,13 @@ def test_paper_settings_are_the_defaults_of_the_paper_files() -> None:
     cycle = load_config(EXPERIMENTS / "cyclegan.yaml")
     assert (cycle.model.lambda_cycle, cycle.model.lambda_identity) == (10.0, 5.0)
     assert (cycle.model.norm, cycle.train.batch_size) == ("instance", 8)
+    nst = load_config(EXPERIMENTS / "nst.yaml").model
+    assert nst.style_layers == tuple(f"block{i}_conv1" for i in range(1, 6))
+    assert nst.content_layers == ("block5_conv2",)
+    assert (nst.style_weight, nst.content_weight, nst.steps) == (1e-2, 1e4, 1000)
+    assert (nst.learning_rate, nst.beta_1, nst.epsilon) == (0.02, 0.99, 0.1)
+    assert not nst.allow_untrained_vgg  # the paper's numbers need ImageNet VGG19
+    assert load_config(EXPERIMENTS / "fast_nst.yaml").model.style_size == 256
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,106 @@
+"""NST and Fast NST end to end on generated data: `ganime evaluate EXPERIMENT.yaml` measures and
+logs them like a training run's evaluation, their logged model colorizes with `--reference`
+(and refuses in one line without one), and `promote --run` registers it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from orchestration.tracking import tags
+from tests.asset_server import stylization_saved_model
+from tests.conftest import EXPERIMENTS, ganime_command
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("cache_dir")]
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+
+def ganime(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*ganime_command(), *args], cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
+
+
+def sketches_and_references(tmp_path: Path) -> tuple[Path, Path]:
+    """Three sketches and, in another folder under the same names, their colour images."""
+    rng = np.random.default_rng(0)
+    sketches, references = tmp_path / "sketches", tmp_path / "references"
+    for folder in (sketches, references):
+        folder.mkdir()
+    for i in range(3):
+        line = np.full((40, 48, 3), 255, np.uint8)
+        line[10 + i * 5, :] = 0
+        Image.fromarray(line).save(sketches / f"s{i}.png")
+        colour = rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)
+        Image.fromarray(colour).save(references / f"s{i}.jpg")
+    return sketches, references
+
+
+def test_nst_is_evaluated_logged_colorizes_after_references_and_is_promoted(
+    tmp_path, mlflow_store
+) -> None:
+    evaluated = ganime(tmp_path, "evaluate", str(EXPERIMENTS / "nst_smoke.yaml"), "--no-progress")
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    summary = json.loads(evaluated.stdout.strip().splitlines()[-1])
+    assert summary["method"] == "nst" and summary["reference"] == "random_train"
+    assert summary["n"] == 8 and summary["fid_untrained"] > 0  # stand-ins: named so
+
+    client = MlflowClient(mlflow_store)
+    run = client.get_run(summary["mlflow_run_id"])
+    assert run.info.status == "FINISHED"
+    assert run.data.params["model.family"] == "nst" and run.data.params["model.steps"] == "10"
+    assert {"fid_untrained", "kid_mean_untrained", "ssim", "n"} <= set(run.data.metrics)
+    assert run.data.tags[tags.REFERENCE] == "random_train"
+    assert run.data.tags[tags.SPLIT] == "val"
+    artifacts = client.list_artifacts(run.info.run_id, "images")
+    (png,) = [a.path for a in artifacts if a.path.endswith(".png")]  # beside its thumbnail
+    grid = np.asarray(Image.open(client.download_artifacts(run.info.run_id, png, str(tmp_path))))
+    assert grid.shape[:2] == (4 * 32, 4 * 32)  # 4 rows: sketch | reference | result | target
+    experiment = run.info.experiment_id
+    assert {m.name for m in client.search_logged_models([experiment])} == {"colorizer"}
+
+    sketches, references = sketches_and_references(tmp_path)
+    model = f"runs:/{run.info.run_id}/colorizer"
+    colorized = ganime(
+        tmp_path, "colorize", str(sketches), "-o", "out", "--model", model,
+        "--reference", str(references), "--no-progress",
+    )  # fmt: skip
+    assert colorized.returncode == 0, colorized.stderr[-2000:]
+    assert json.loads(colorized.stdout.strip().splitlines()[-1])["written"] == 3
+    out = np.asarray(Image.open(tmp_path / "out" / "s0.png"))
+    assert out.shape == (40, 48, 3)  # the sketch's own size
+
+    refused = ganime(tmp_path, "colorize", str(sketches), "-o", "o2", "--model", model)
+    assert refused.returncode != 0
+    (line,) = refused.stderr.strip().splitlines()[-1:]
+    assert "nst colorizes a sketch after a reference colour image" in line
+
+    promoted = ganime(tmp_path, "promote", "--run", run.info.run_id)
+    assert promoted.returncode == 0, promoted.stderr[-2000:]
+    assert "its colorizer" in promoted.stdout and "register ganime-nst v1" in promoted.stdout
+    version = client.get_model_version_by_alias("ganime-nst", "champion")
+    # The gate's held-out evaluation drew the same references: it measures what was logged.
+    holdout = float(version.tags[f"{tags.HOLDOUT_PREFIX}fid_untrained"])
+    assert holdout == pytest.approx(summary["fid_untrained"], rel=1e-6)
+
+
+def test_fast_nst_runs_a_tf_hub_model_from_a_folder_through_ganime_evaluate(
+    tmp_path, mlflow_store
+) -> None:
+    folder = stylization_saved_model(tmp_path / "stylization")  # magenta's call signature
+    evaluated = ganime(
+        tmp_path, "evaluate", str(EXPERIMENTS / "nst_smoke.yaml"), "--no-progress",
+        "--set", "model={family: fast_nst, handle: " + str(folder) + ", batch_size: 1}",
+        "--set", "name=fast_nst_smoke", "--set", "metrics.reference=ground_truth",
+    )  # fmt: skip
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    summary = json.loads(evaluated.stdout.strip().splitlines()[-1])
+    assert summary["method"] == "fast_nst" and summary["reference"] == "ground_truth"
+    run = MlflowClient(mlflow_store).get_run(summary["mlflow_run_id"])
+    assert "(reference: ground_truth)" in run.info.run_name  # the oracle under its own name
+    assert run.data.params["model.handle"] == str(folder)
