@@ -170,7 +170,18 @@ class Evaluator:
             raise ValueError(f"the {split} split has {self.n} image(s); FID needs at least 2")
         # SSIM compares a sketch's output with that sketch's own colour image: paired files only.
         self.paired = self.data.paired_files
-        self.reference = cache.reference(self.reference_cache_path(), self._reference_features)
+        self._cache = cache
+        self._reference: Reference | None = None
+
+    @property
+    def reference(self) -> Reference:
+        """The split's real colour images' features, read or computed when first scored: a
+        shard measured in a Ray task (`measure` only) never needs them."""
+        if self._reference is None:
+            self._reference = self._cache.reference(
+                self.reference_cache_path(), self._reference_features
+            )
+        return self._reference
 
     def evaluate(self, colorizer: Colorizer) -> Evaluation:
         """FID, KID and SSIM of `colorizer`'s outputs on the split's sketches."""

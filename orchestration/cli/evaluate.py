@@ -7,7 +7,13 @@ import argparse
 import json
 from pathlib import Path
 
-from orchestration.cli.options import add_no_progress, add_overrides, check_limit
+from ganime_core.errors import GanimeError
+from orchestration.cli.options import (
+    add_no_progress,
+    add_overrides,
+    add_ray_address,
+    check_limit,
+)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -44,11 +50,24 @@ def register(commands: argparse._SubParsersAction) -> None:
         "metrics.batch_size=16 (repeatable)",
     )
     add_no_progress(evaluate)
+    ray_options = evaluate.add_argument_group(
+        "Ray (EXPERIMENT.yaml only)", "spread the split over Ray tasks, e.g. NST on a GPU cluster"
+    )
+    ray_options.add_argument(
+        "--workers", type=int, default=1, help="Ray tasks, each a contiguous shard of the split"
+    )
+    ray_options.add_argument("--cpus-per-worker", type=int, default=1)
+    ray_options.add_argument("--gpus-per-worker", type=int, default=0)
+    add_ray_address(ray_options)
     evaluate.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     check_limit(args.limit)
+    if args.workers < 1 or args.cpus_per_worker < 1 or args.gpus_per_worker < 0:
+        raise GanimeError("--workers and --cpus-per-worker must be >= 1, --gpus-per-worker >= 0")
+    if args.experiment is None and args.workers > 1:
+        raise GanimeError("--workers spreads an EXPERIMENT.yaml's evaluation; not --checkpoint")
     # Imported here, not above: it loads TensorFlow and MLflow, which --help need not wait for.
     from orchestration.release.evaluate import (
         evaluate_checkpoint,
@@ -60,7 +79,16 @@ def run(args: argparse.Namespace) -> int:
         split=args.split, limit=args.limit, overrides=args.overrides, progress=not args.no_progress
     )
     if args.experiment is not None:
-        summary = evaluate_experiment(args.experiment, args.data, **options)
+        from orchestration.release.shards import ShardResources
+
+        summary = evaluate_experiment(
+            args.experiment,
+            args.data,
+            **options,
+            workers=args.workers,
+            resources=ShardResources(args.cpus_per_worker, args.gpus_per_worker),
+            address=args.address,
+        )
     elif args.checkpoint is not None:
         summary = evaluate_checkpoint(args.checkpoint, args.data, **options)
     else:

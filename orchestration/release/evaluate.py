@@ -17,6 +17,7 @@ from ganime_core.data.pipeline import data_root, to_uint8
 from ganime_core.errors import GanimeError
 from ganime_core.evaluation import Evaluator
 from ganime_core.samples import sample_grid
+from orchestration.release.shards import ShardResources, measure_on_ray
 from orchestration.tracking.evaluations import log_evaluation, log_method_run
 from orchestration.tracking.model import load_colorizer, pyfunc_colorizer
 
@@ -72,9 +73,13 @@ def evaluate_experiment(
     limit: int | None = None,
     overrides: list[str] | None = None,
     progress: bool = True,
+    workers: int = 1,
+    resources: ShardResources | None = None,
+    address: str | None = None,
 ) -> dict[str, object]:
-    """Measure a method that trains nothing (NST, Fast NST) as `experiment` sets it up; with a
-    tracking server, log it as a run of the experiment's name, its model included."""
+    """Measure a method that trains nothing (NST, Fast NST) as `experiment` sets it up, in this
+    process or (`workers` > 1) in that many Ray tasks; with a tracking server, log it as a run
+    of the experiment's name, its model included."""
     changes: dict[str, Any] = {}
     if data is not None:
         changes["data.path"] = data
@@ -88,13 +93,19 @@ def evaluate_experiment(
         )
     colorizer = style_transfer_colorizer(config)
     evaluator = Evaluator(config, split=split, progress=progress)
-    measured = evaluator.measure(colorizer, keep=config.train.sample_images)
+    keep = config.train.sample_images
+    if workers > 1:
+        resources = resources or ShardResources()
+        measured = measure_on_ray(config, split, evaluator.n, workers, resources, keep, address)
+    else:
+        measured = evaluator.measure(colorizer, keep=keep)
     result = evaluator.score(measured, colorizer)
     summary = {
         **result.summary(),
         "split": split,
         "source": str(experiment),
         "method": config.model.family,
+        "workers": workers,
     }
     if os.environ.get("MLFLOW_TRACKING_URI"):
         samples = measured.samples

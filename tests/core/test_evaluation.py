@@ -61,13 +61,16 @@ def test_reference_features_are_computed_once_per_data_size_and_backbone(
     cache = EvaluationCache()
 
     first = Evaluator(config, data, cache=cache)
+    assert sum(calls) == 0  # read or computed when first needed: a shard never needs it
+    assert first.reference.features.shape == (24, 2048)
     assert first.reference_cache_path().is_file() and sum(calls) == 24
     again = Evaluator(config, data, cache=EvaluationCache())  # another process: from the file
-    assert sum(calls) == 24
     np.testing.assert_array_equal(again.reference.features, first.reference.features)
+    assert sum(calls) == 24
     assert Evaluator(config, data, cache=cache).reference is first.reference  # from memory
     assert cache.backbone_builds == 1
 
     fewer = Evaluator(smoke_config(*FAST, "metrics.max_images=16"), data, cache=cache)
     assert fewer.reference_cache_path() != first.reference_cache_path()
+    assert len(fewer.reference.features) == 16
     assert sum(calls) == 24 + 16

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from orchestration.release.evaluate import evaluate_experiment
+from orchestration.release.shards import shard_bounds
 from orchestration.tracking import tags
 from tests.asset_server import stylization_saved_model
 from tests.conftest import EXPERIMENTS, ganime_command
@@ -42,7 +44,7 @@ def sketches_and_references(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_nst_is_evaluated_logged_colorizes_after_references_and_is_promoted(
-    tmp_path, mlflow_store
+    tmp_path, mlflow_store, monkeypatch
 ) -> None:
     evaluated = ganime(tmp_path, "evaluate", str(EXPERIMENTS / "nst_smoke.yaml"), "--no-progress")
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
@@ -88,6 +90,22 @@ def test_nst_is_evaluated_logged_colorizes_after_references_and_is_promoted(
     holdout = float(version.tags[f"{tags.HOLDOUT_PREFIX}fid_untrained"])
     assert holdout == pytest.approx(summary["fid_untrained"], rel=1e-6)
 
+    # --workers 2: two shards, each colorized and measured in its own Ray task, merged here.
+    import ray
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")  # measure only
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        spread = evaluate_experiment(
+            EXPERIMENTS / "nst_smoke.yaml", None, progress=False, workers=2
+        )
+    finally:
+        ray.shutdown()
+    assert spread["n"] == summary["n"] and spread["workers"] == 2
+    for name in ("fid_untrained", "kid_mean_untrained", "ssim"):
+        # Same images, same references; NST's batches differ (8 vs 4 images): float noise.
+        assert spread[name] == pytest.approx(summary[name], rel=1e-3, abs=1e-6), name
+
 
 def test_fast_nst_runs_a_tf_hub_model_from_a_folder_through_ganime_evaluate(
     tmp_path, mlflow_store
@@ -104,3 +122,9 @@ def test_fast_nst_runs_a_tf_hub_model_from_a_folder_through_ganime_evaluate(
     run = MlflowClient(mlflow_store).get_run(summary["mlflow_run_id"])
     assert "(reference: ground_truth)" in run.info.run_name  # the oracle under its own name
     assert run.data.params["model.handle"] == str(folder)
+
+
+def test_shards_cover_the_split_in_order_without_overlap() -> None:
+    assert shard_bounds(10, 3) == [(0, 3), (3, 7), (7, 10)]
+    assert shard_bounds(2, 5) == [(0, 1), (1, 2)]  # never an empty shard
+    assert shard_bounds(7, 1) == [(0, 7)]
