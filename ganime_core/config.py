@@ -351,6 +351,14 @@ class ExperimentConfig(_Section):
             )
         return self
 
+    def require_trainable(self, what: str = "config") -> None:
+        """ConfigError unless the model family is one that trains (NST and Fast NST do not)."""
+        if not self.model.trainable:
+            raise ConfigError(
+                f"{what}: model.family {self.model.family} trains nothing: `ganime evaluate "
+                "EXPERIMENT.yaml` measures it and `ganime colorize --reference` runs it"
+            )
+
     @property
     def run_dir(self) -> Path:
         return self.train.output_dir / self.name

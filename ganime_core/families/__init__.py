@@ -9,8 +9,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from ganime_core.errors import ConfigError
-
 if TYPE_CHECKING:
     from ganime_core.config import ExperimentConfig
     from ganime_core.families.base import ModelFamily
@@ -24,11 +22,7 @@ FAMILIES: dict[str, str] = {
 
 def build_family(config: ExperimentConfig) -> ModelFamily:
     """Networks and optimizers of `config.model.family`; call inside the strategy's scope."""
-    if not config.model.trainable:
-        raise ConfigError(
-            f"model.family {config.model.family} trains nothing: `ganime evaluate "
-            "EXPERIMENT.yaml` measures it and `ganime colorize --reference` runs it"
-        )
+    config.require_trainable()
     module_name, class_name = FAMILIES[config.model.family].split(":")
     family_class = getattr(importlib.import_module(module_name), class_name)
     return family_class(config)

@@ -36,6 +36,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.experiment, args.overrides)
+    config.require_trainable(str(args.experiment))
     if args.workers is not None:
         print(json.dumps(_train_on_ray(config, args)))
         return 0

@@ -233,6 +233,7 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> Sweep:
         rungs = [*config.asha.rungs(), config.asha.max_epochs]
         set_dotted(base_raw, "train.eval_epochs", rungs)
     base = parse_config(base_raw, source=f"{path} (base experiment {experiment_path})")
+    base.require_trainable(f"{path} (base experiment {experiment_path})")
     sweep = Sweep(config, base, _metric_key(config, base), path)
 
     known = base.flat()

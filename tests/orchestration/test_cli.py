@@ -96,3 +96,16 @@ def test_data_synth_same_seed_same_bytes(tmp_path: Path, capsys) -> None:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()
     code, _, err = run_main(capsys, "data", "synth", "--out", str(tmp_path / "a"), "--count", "2")
     assert code == 2 and err.startswith("ganime: error:")
+
+
+@pytest.mark.parametrize("extra", [(), ("--workers", "2")])
+def test_training_a_method_that_trains_nothing_is_one_line_before_anything_starts(
+    capsys, extra: tuple[str, ...]
+) -> None:
+    code, _, err = run_main(capsys, "train", str(EXPERIMENTS / "nst_smoke.yaml"), *extra)
+    assert code == 2
+    assert err.strip().endswith(
+        "model.family nst trains nothing: `ganime evaluate EXPERIMENT.yaml` measures it and "
+        "`ganime colorize --reference` runs it"
+    )
+    assert len(err.strip().splitlines()) == 1
