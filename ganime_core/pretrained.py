@@ -102,7 +102,13 @@ def nst_vgg19_weights(settings: NSTSettings, assets: AssetsConfig | None = None)
     and no good file is here, which never touches the network."""
     if inspect_asset(VGG19.name).state != "ok" and settings.allow_untrained_vgg:
         return None
-    return ensure_asset(VGG19.name, assets)  # AssetError: one line naming the file and the fix
+    try:
+        return ensure_asset(VGG19.name, assets)
+    except AssetError as exc:  # one line: the file, where it was looked for, the fix
+        raise AssetError(
+            f"no VGG19 ImageNet weights for NST: {exc}; for smoke runs only: --set "
+            "model.allow_untrained_vgg=true (reported as fid_untrained)"
+        ) from None
 
 
 def fast_nst_handle(settings: FastNSTSettings, assets: AssetsConfig | None = None) -> str:
