@@ -47,7 +47,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bench.machine import git_commit, usable_cpus
+from bench.machine import git_commit, positive_int, usable_cpus
 from ganime_core.config import NSTSettings
 from ganime_core.style_transfer import NeuralStyleTransfer
 from ganime_core.train import configure_process
@@ -80,13 +80,6 @@ class Projection:
     images_per_worker: int
     batches_per_worker: int
     seconds: float
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -48,7 +48,7 @@ import keras
 import tensorflow as tf
 from PIL import Image
 
-from bench.machine import git_commit, usable_cpus
+from bench.machine import git_commit, positive_int, usable_cpus
 from ganime_core.config import (
     MAX_IMAGE_SIZE,
     MIN_IMAGE_SIZE,
@@ -147,13 +147,6 @@ def parse_cases(text: str) -> list[Case]:
             )
         cases.append(Case(size, batch))
     return cases
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def non_negative_int(text: str) -> int:
