@@ -1,4 +1,4 @@
-"""Loss terms of Pix2Pix (+TV) and CycleGAN as plain functions.
+"""Loss terms of Pix2Pix (+TV), CycleGAN and Style2paints V1 as plain functions.
 
 Every function returns one value per example, shape (B,): the train steps average them over the
 global batch with tf.nn.compute_average_loss, which is what makes data-parallel training exact.
@@ -56,3 +56,26 @@ def cycle_consistency_loss(
 ) -> tf.Tensor:
     """|x - F(G(x))| + |y - G(F(y))|: both cycles, each weighted by lambda_cycle."""
     return l1_loss(real_x, cycled_x) + l1_loss(real_y, cycled_y)
+
+
+def grayscale(images: tf.Tensor) -> tf.Tensor:
+    """T(y): (B, H, W, 3) colour in [-1, 1] -> (B, H, W, 1) luminance (ITU-R 601), in [-1, 1]
+    since the weights sum to 1."""
+    return tf.image.rgb_to_grayscale(images)
+
+
+def guided_l1_loss(
+    target: tf.Tensor,
+    painting: tf.Tensor,
+    guide1: tf.Tensor,
+    guide2: tf.Tensor,
+    alpha: float,
+    beta: float,
+) -> tf.Tensor:
+    """Style2paints' eq. 2: |y - G_f| + alpha |T(y) - G_g1| + beta |y - G_g2|, per example. Guide
+    decoder 1 (before the hint) predicts the grayscale target, guide decoder 2 the colour one."""
+    return (
+        l1_loss(target, painting)
+        + alpha * l1_loss(grayscale(target), guide1)
+        + beta * l1_loss(target, guide2)
+    )

@@ -20,14 +20,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from ganime_core.assets import VGG19
 from ganime_core.config import FastNSTSettings, NSTSettings
 from ganime_core.errors import GanimeError
-
-UNTRAINED_SEED = 0
+from ganime_core.vgg import vgg19_features
 
 
 def gram_matrix(features: tf.Tensor) -> tf.Tensor:
@@ -51,40 +48,6 @@ def content_loss(features: list[tf.Tensor], targets: list[tf.Tensor], weight: fl
         tf.reduce_mean((f - t) ** 2, axis=[1, 2, 3]) for f, t in zip(features, targets, strict=True)
     ]
     return weight / len(features) * tf.add_n(per_layer)
-
-
-def vgg19_features(
-    layers: tuple[str, ...], weights: Path | None, seed: int = UNTRAINED_SEED
-) -> keras.Model:
-    """VGG19 without its top, any input size, frozen, returning `layers`' outputs in order.
-
-    `weights`: Keras' VGG19 file *with* the top (the one GANime fetches, which Style2paints
-    needs whole); its convolutions are copied by layer name. None: a seeded untrained stand-in
-    (kernels He-uniform from a NumPy generator, so they do not depend on what ran before).
-    """
-    trunk = keras.applications.VGG19(include_top=False, weights=None, input_shape=(None, None, 3))
-    if weights is None:
-        rng = np.random.default_rng(seed)
-        for variable in trunk.weights:
-            if variable.path.endswith("kernel"):
-                shape = variable.shape
-                limit = np.sqrt(6.0 / (shape[0] * shape[1] * shape[2]))
-                variable.assign(rng.uniform(-limit, limit, shape).astype(np.float32))
-    else:
-        try:
-            full = keras.applications.VGG19(include_top=True, weights=str(weights))
-        except Exception as exc:  # Keras raises ValueError, OSError or h5py errors alike
-            raise GanimeError(
-                f"{weights}: not Keras' VGG19 weights ({type(exc).__name__}); use "
-                f"{VGG19.file_name} (`ganime assets fetch {VGG19.name}`)"
-            ) from None
-        for layer in trunk.layers:
-            if layer.weights:
-                layer.set_weights(full.get_layer(layer.name).get_weights())
-        del full
-    trunk.trainable = False
-    outputs = [trunk.get_layer(name).output for name in layers]
-    return keras.Model(trunk.input, outputs, name="vgg19_features")
 
 
 class NeuralStyleTransfer:

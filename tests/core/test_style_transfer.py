@@ -37,8 +37,8 @@ from ganime_core.style_transfer import (
     content_loss,
     gram_matrix,
     style_loss,
-    vgg19_features,
 )
+from ganime_core.vgg import vgg19_features
 
 SIZE = 32
 STYLE_SIZE = 16  # Fast NST's references are resized to this square

@@ -1,0 +1,56 @@
+"""Style2paints V1's parts beside the generator: the frozen VGG19 fc1 hint and the guided L1."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ganime_core.losses import grayscale, guided_l1_loss
+from ganime_core.vgg import FC1_FEATURES, vgg19_fc1
+
+
+def test_the_guided_l1_weighs_each_term_as_the_paper_writes_it() -> None:
+    target = tf.fill([2, 2, 2, 3], 0.5)
+    painting = tf.fill([2, 2, 2, 3], 0.0)  # |0.5 - 0| = 0.5
+    guide1 = tf.fill([2, 2, 2, 1], 1.0)  # T(y) = 0.5 (weights sum to 1): |0.5 - 1| = 0.5
+    guide2 = tf.fill([2, 2, 2, 3], -0.5)  # |0.5 + 0.5| = 1
+    loss = guided_l1_loss(target, painting, guide1, guide2, alpha=0.3, beta=0.9).numpy()
+    np.testing.assert_allclose(loss, [0.5 + 0.3 * 0.5 + 0.9 * 1.0] * 2, rtol=1e-4)
+    assert loss.shape == (2,)  # per example, averaged over the global batch by the step
+
+
+def test_grayscale_is_the_luminance_and_stays_in_minus_1_1() -> None:
+    colours = tf.constant([[[[1.0, -1.0, -1.0], [1.0, 1.0, 1.0]]]])  # red, white
+    gray = grayscale(colours).numpy()[0, 0, :, 0]
+    np.testing.assert_allclose(gray, [0.2989 - 0.587 - 0.114, 1.0], atol=1e-3)
+
+
+def test_the_fc1_hint_is_4096_wide_before_relu_frozen_and_seeded() -> None:
+    hint = vgg19_fc1(None)
+    rng = np.random.default_rng(0)
+    references = rng.uniform(-1, 1, (2, 40, 48, 3)).astype(np.float32)  # any size: resized
+    values = hint(references).numpy()
+    assert values.shape == (2, FC1_FEATURES)
+    assert values.min() < 0  # taken before the ReLU
+    assert hint.trainable_weights == []  # frozen: nothing for the optimizer
+    np.testing.assert_array_equal(vgg19_fc1(None)(references).numpy(), values)  # seeded
+
+
+def test_no_gradient_reaches_the_vgg19_inside_the_hint() -> None:
+    hint = vgg19_fc1(None)
+    reference = tf.Variable(np.zeros((1, 32, 32, 3), np.float32))
+    with tf.GradientTape() as tape:
+        out = tf.reduce_sum(hint(reference))
+    assert all(g is None for g in tape.gradient(out, hint.weights))
+
+
+@pytest.mark.parametrize("seed", [0])
+def test_nst_features_and_the_hint_share_one_seeded_vgg19(seed: int) -> None:
+    """NST's conv features come from the same seeded stand-in as the hint's trunk."""
+    from ganime_core.vgg import vgg19_features
+
+    features = vgg19_features(("block1_conv1",), None, seed=seed)
+    hint = vgg19_fc1(None, seed=seed)
+    trunk_kernel = hint.get_layer("vgg19_trunk").get_layer("block1_conv1").get_weights()[0]
+    np.testing.assert_array_equal(features.get_layer("block1_conv1").get_weights()[0], trunk_kernel)
