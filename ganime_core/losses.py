@@ -79,3 +79,20 @@ def guided_l1_loss(
         + alpha * l1_loss(grayscale(target), guide1)
         + beta * l1_loss(target, guide2)
     )
+
+
+def acgan_discriminator_loss(
+    real_out: tf.Tensor, fake_out: tf.Tensor, real_hint: tf.Tensor
+) -> tf.Tensor:
+    """Style2paints' AC-GAN discriminator (its eq. 3, in least-squares form): its 4096 outputs
+    pushed to the real painting's VGG19 fc1 for that painting and to 0 for a generated one.
+    mean_k (D(y)_k - V(y)_k)^2 + mean_k D(G(x))_k^2, per example."""
+    return tf.reduce_mean(tf.square(real_out - real_hint), axis=1) + tf.reduce_mean(
+        tf.square(fake_out), axis=1
+    )
+
+
+def acgan_generator_loss(fake_out: tf.Tensor, real_hint: tf.Tensor) -> tf.Tensor:
+    """The generator's side: its painting judged as the real one would be,
+    mean_k (D(G(x))_k - V(y)_k)^2, per example."""
+    return tf.reduce_mean(tf.square(fake_out - real_hint), axis=1)

@@ -183,3 +183,24 @@ def patchgan_discriminator(
         x
     )  # (30, 30, 1)
     return keras.Model(inputs, logits, name=name)
+
+
+def painting_discriminator(
+    image_size: int = 256,
+    base_filters: int = 16,
+    outputs: int = 1,
+    norm: Norm = "instance",
+    name: str = "discriminator",
+) -> keras.Model:
+    """Style2paints V1's unconditional discriminator: a painting alone (no sketch: the paper
+    drops cGAN so that D judges the painting's global manner) -> `outputs` values. 4096 for
+    the AC-GAN form (regressed towards VGG19 fc1 of a real painting, 0 for a generated one), 1
+    for the DCGAN form (a real/fake logit). Four stride-2 blocks down to 1/16 of the size
+    (widths base_filters x 2, 4, 8, 16), global average pooling, then a dense layer."""
+    image = layers.Input((image_size, image_size, 3), name="painting")
+    x = image
+    for i, multiple in enumerate((2, 4, 8, 16)):
+        x = downsample(base_filters * multiple, norm if i > 0 else None, name=f"d{i + 1}")(x)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)  # (16b,)
+    out = layers.Dense(outputs, kernel_initializer=kernel_init(), name="judgement")(x)
+    return keras.Model(image, out, name=name)

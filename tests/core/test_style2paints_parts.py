@@ -1,4 +1,5 @@
-"""Style2paints V1's parts beside the generator: the frozen VGG19 fc1 hint and the guided L1."""
+"""Style2paints V1's parts beside the generator: the frozen VGG19 fc1 hint, the guided L1, the
+painting discriminator and its AC-GAN losses."""
 
 from __future__ import annotations
 
@@ -6,7 +7,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ganime_core.losses import grayscale, guided_l1_loss
+from ganime_core.losses import (
+    acgan_discriminator_loss,
+    acgan_generator_loss,
+    grayscale,
+    guided_l1_loss,
+)
+from ganime_core.networks import painting_discriminator
 from ganime_core.vgg import FC1_FEATURES, vgg19_fc1
 
 
@@ -54,3 +61,21 @@ def test_nst_features_and_the_hint_share_one_seeded_vgg19(seed: int) -> None:
     hint = vgg19_fc1(None, seed=seed)
     trunk_kernel = hint.get_layer("vgg19_trunk").get_layer("block1_conv1").get_weights()[0]
     np.testing.assert_array_equal(features.get_layer("block1_conv1").get_weights()[0], trunk_kernel)
+
+
+def test_the_acgan_losses_regress_to_the_real_paintings_fc1_and_to_zero() -> None:
+    real_hint = tf.constant([[1.0, -2.0], [0.0, 0.0]])
+    real_out = tf.constant([[1.0, 0.0], [1.0, 1.0]])  # errors (0, 2) and (1, 1)
+    fake_out = tf.constant([[3.0, 1.0], [0.0, 0.0]])
+    d_loss = acgan_discriminator_loss(real_out, fake_out, real_hint).numpy()
+    np.testing.assert_allclose(d_loss, [(0 + 4) / 2 + (9 + 1) / 2, (1 + 1) / 2 + 0.0])
+    g_loss = acgan_generator_loss(fake_out, real_hint).numpy()
+    np.testing.assert_allclose(g_loss, [(4 + 9) / 2, 0.0])
+
+
+@pytest.mark.parametrize(("outputs", "size"), [(FC1_FEATURES, 256), (1, 32)])
+def test_the_painting_discriminator_judges_a_painting_alone(outputs: int, size: int) -> None:
+    model = painting_discriminator(size, 16, outputs=outputs)
+    assert [tuple(i.shape[1:]) for i in model.inputs] == [(size, size, 3)]  # no sketch
+    assert tuple(model.get_layer("d4").output.shape[1:]) == (size // 16, size // 16, 256)
+    assert tuple(model.output.shape[1:]) == (outputs,)
