@@ -21,7 +21,12 @@ from mlflow.tracking import MlflowClient
 from ganime_core.config import ExperimentConfig
 from orchestration.tracking import tags
 from orchestration.tracking.model import log_method_model
-from orchestration.tracking.runs import open_run, tracking_uri, training_experiment
+from orchestration.tracking.runs import (
+    browse_hint,
+    open_run,
+    tracking_uri,
+    training_experiment,
+)
 from orchestration.tracking.sink import METHOD_MODEL, SAMPLES_KEY
 
 log = logging.getLogger(__name__)
@@ -52,7 +57,8 @@ def log_evaluation(summary: dict[str, object], metrics: dict[str, float], data: 
     )
     client.log_dict(run_id, summary, "evaluation.json")
     client.set_terminated(run_id)
-    log.info("logged to MLflow run %s", run_id)
+    where = f"#/experiments/{client.get_run(run_id).info.experiment_id}/runs/{run_id}"
+    log.info("logged to MLflow run %s; browse it: %s", run_id, browse_hint(where))
     return run_id
 
 
@@ -93,5 +99,6 @@ def log_method_run(
     client.log_image(run_id, grid, key=SAMPLES_KEY, step=0)
     log_method_model(client, run_id, config, model_files, METHOD_MODEL, example)
     client.set_terminated(run_id)
-    log.info("logged to MLflow run %s", run_id)
+    where = f"#/experiments/{client.get_run(run_id).info.experiment_id}/runs/{run_id}"
+    log.info("logged to MLflow run %s; browse it: %s", run_id, browse_hint(where))
     return run_id
