@@ -15,12 +15,13 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from ganime_core import style_transfer
 from ganime_core.config import ExperimentConfig, FastNSTSettings, NSTSettings
 from ganime_core.errors import GanimeError
+from ganime_core.pretrained import fast_nst_handle, nst_vgg19_weights
 
 # sketch in [-1, 1] (n, s, s, 3) -> colour in [-1, 1], e.g. ModelFamily.generate
 Generate = Callable[[tf.Tensor], tf.Tensor]
-REFERENCE_METHODS = ("nst", "fast_nst")  # the families that colorize after a reference
 
 
 class ReferenceMissing(GanimeError):
@@ -85,9 +86,6 @@ def style_transfer_colorizer(
     model folder when the caller has them (a logged MLflow model's artifacts); otherwise they
     come from the assets (fetched if missing and allowed), or NST's seeded stand-in where the
     config allows it. `stand_in`: NST on the stand-in whatever is here (a model logged so)."""
-    from ganime_core import style_transfer
-    from ganime_core.pretrained import fast_nst_handle, nst_vgg19_weights
-
     settings = config.model
     if isinstance(settings, NSTSettings):
         if weights is None and not stand_in:

@@ -88,7 +88,7 @@ class Measurements:
         return Measurements(
             np.concatenate([part.features for part in parts]),
             np.concatenate([part.ssims for part in parts]),
-            parts[0].samples if parts else None,
+            parts[0].samples,
         )
 
 
@@ -195,14 +195,7 @@ class Evaluator:
         stop = self.n if stop is None else min(stop, self.n)
         reference = self.settings.reference if colorizer.needs_reference else None
         features, ssims, kept = [], [], []
-        batches = self.data.eval_dataset(
-            self.split, self.batch_size, stop, start=start, reference=reference
-        )
-        total = math.ceil((stop - start) / self.batch_size)
-        shown = tqdm(
-            batches, total=total, desc=f"evaluating {self.split}", disable=not self.progress
-        )
-        for batch in shown:
+        for batch in self._batches("evaluating", self.batch_size, start, stop, reference):
             colour = colorizer(batch["sketch"], batch.get("reference"))
             if len(kept) * self.batch_size < keep:
                 kept.append({**{k: v.numpy() for k, v in batch.items()}, "generated": colour})
@@ -244,17 +237,29 @@ class Evaluator:
         metrics'."""
         return getattr(self.config.model, "batch_size", None) or self.settings.batch_size
 
-    def _batches(self, what: str):
+    def _batches(
+        self,
+        what: str,
+        batch_size: int,
+        start: int = 0,
+        stop: int | None = None,
+        reference: str | None = None,
+    ):
+        """The split's rows start..stop (default: its first n), batched, with a progress bar."""
+        stop = self.n if stop is None else stop
         dataset = self.data.eval_dataset(
-            self.split, batch_size=self.settings.batch_size, limit=self.n
+            self.split, batch_size, stop, start=start, reference=reference
         )
-        total = math.ceil(self.n / self.settings.batch_size)
+        total = math.ceil((stop - start) / batch_size)
         return tqdm(dataset, total=total, desc=f"{what} {self.split}", disable=not self.progress)
 
     def _reference_features(self) -> np.ndarray:
         """Features of the split's real colour images."""
         return np.concatenate(
-            [self.backbone.features(to_uint8(b["color"])) for b in self._batches("reference")]
+            [
+                self.backbone.features(to_uint8(b["color"]))
+                for b in self._batches("reference", self.settings.batch_size)
+            ]
         )
 
     def reference_cache_path(self) -> Path:

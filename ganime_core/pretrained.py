@@ -100,7 +100,10 @@ def nst_vgg19_weights(settings: NSTSettings, assets: AssetsConfig | None = None)
     """The VGG19 weights file NST loads: Keras' file, verified, fetched first when missing and
     `assets.auto_fetch` allows it; None (the seeded stand-in) only where the config allows it
     and no good file is here, which never touches the network."""
-    if inspect_asset(VGG19.name).state != "ok" and settings.allow_untrained_vgg:
+    status = inspect_asset(VGG19.name)  # hashes the 550 MB file: once
+    if status.state == "ok":
+        return status.path
+    if settings.allow_untrained_vgg:
         return None
     try:
         return ensure_asset(VGG19.name, assets)

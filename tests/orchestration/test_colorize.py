@@ -147,3 +147,19 @@ def test_colorize_shows_a_progress_bar_over_the_files(sketches, checkpoint, tmp_
     assert main([*args, "--checkpoint", str(checkpoint), "--batch-size", "2"]) == 1
     err = capsys.readouterr().err
     assert "colorizing: 100%" in err and "5/5" in err  # 4 sketches and the corrupt file
+
+
+def test_a_reference_is_one_file_for_every_sketch_or_paired_by_name_in_a_folder(
+    tmp_path: Path,
+) -> None:
+    from orchestration.release.colorize import find_reference
+
+    one = tmp_path / "style.png"
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(one)
+    assert find_reference(one, Path("a/s1.png")) == one
+    folder = tmp_path / "refs"
+    (folder / "a").mkdir(parents=True)
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(folder / "a" / "s1.jpg")
+    assert find_reference(folder, Path("a/s1.png")) == folder / "a" / "s1.jpg"  # any suffix
+    with pytest.raises(UnreadableImageError, match="no reference named a/s2"):
+        find_reference(folder, Path("a/s2.png"))
