@@ -2,9 +2,10 @@
 colour images out.
 
 Every image here is float32 (n, s, s, 3) in [-1, 1], the pipeline's range. Pix2Pix and CycleGAN
-ignore the reference; NST and Fast NST need one (a method that needs it refuses a call without
-it, in one line). The Evaluator, `ganime colorize`, the MLflow model and serving take any method
-through this surface; the families' networks and the style-transfer code stay behind it.
+ignore the reference; NST, Fast NST and Style2paints need one (a method that needs it refuses a
+call without it, in one line). The Evaluator, `ganime colorize`, the MLflow model and serving take
+any method through this surface; the families' networks and the style-transfer code stay behind
+it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import tensorflow as tf
 from ganime_core import style_transfer
 from ganime_core.config import ExperimentConfig, FastNSTSettings, NSTSettings
 from ganime_core.errors import GanimeError
-from ganime_core.pretrained import fast_nst_handle, nst_vgg19_weights
+from ganime_core.pretrained import fast_nst_handle, vgg19_weights
 
 # sketch in [-1, 1] (n, s, s, 3) -> colour in [-1, 1], e.g. ModelFamily.generate
 Generate = Callable[[tf.Tensor], tf.Tensor]
@@ -32,7 +33,7 @@ class Colorizer(abc.ABC):
     """Colorizes a batch of sketches; `reference` is ignored by methods that do not use one."""
 
     def __init__(self, method: str, needs_reference: bool, pretrained: bool = True) -> None:
-        self.method = method  # the family name: pix2pix, cyclegan, nst, fast_nst
+        self.method = method  # the family name: pix2pix, cyclegan, nst, fast_nst, style2paints
         self.needs_reference = needs_reference
         # False when a seeded untrained stand-in works inside (NST's VGG19 in tests): the
         # metrics then carry the untrained suffix, as they do for a stand-in InceptionV3.
@@ -62,6 +63,26 @@ class GeneratorColorizer(Colorizer):
         return self.generate(sketch)
 
 
+class HintedGeneratorColorizer(Colorizer):
+    """Style2paints: a trained generator fed the sketch and the reference's style hint (VGG19
+    fc1, frozen); its first output is the painting (the others are its guide decoders')."""
+
+    def __init__(
+        self,
+        method: str,
+        generator: Callable[..., list[tf.Tensor]],
+        hint_encoder: Callable[[tf.Tensor], tf.Tensor],
+        pretrained: bool,
+    ) -> None:
+        super().__init__(method, needs_reference=True, pretrained=pretrained)
+        self.generator = generator
+        self.hint_encoder = hint_encoder
+
+    def colorize(self, sketch: tf.Tensor, reference: tf.Tensor | None) -> tf.Tensor:
+        hint = self.hint_encoder(reference, training=False)
+        return self.generator([sketch, hint], training=False)[0]
+
+
 class StyleTransferColorizer(Colorizer):
     """NST or Fast NST: the reference's style painted over the sketch's content."""
 
@@ -89,7 +110,7 @@ def style_transfer_colorizer(
     settings = config.model
     if isinstance(settings, NSTSettings):
         if weights is None and not stand_in:
-            weights = nst_vgg19_weights(settings, config.assets)
+            weights = vgg19_weights(settings, config.assets)
         transfer = style_transfer.NeuralStyleTransfer(settings, weights)
         return StyleTransferColorizer(settings.family, transfer, pretrained=transfer.pretrained)
     if isinstance(settings, FastNSTSettings):

@@ -201,11 +201,61 @@ class FastNSTSettings(_Section):
     trainable: ClassVar[bool] = False
 
 
+class Style2paintsSettings(_Section):
+    """Style2paints V1 (ganime_core/families/style2paints.py): a residual U-Net with two guide
+    decoders, the reference's frozen VGG19 fc1 as its global style hint, an unconditional
+    painting discriminator. The paper publishes no code: every choice it leaves open is here.
+
+    Objective: L_G = adversarial + lambda_l1 * (|y - G_f| + alpha |T(y) - G_g1| + beta |y - G_g2|)
+    """
+
+    family: Literal["style2paints"]
+    base_filters: int = Field(16, ge=1, description="the encoder's first width (Fig. 2: 16)")
+    norm: Literal["batch", "instance"] = Field(
+        "instance", description="in every block; the paper's batch of 4 is small for BatchNorm"
+    )
+    sync_batch_norm: bool = Field(
+        False, description="BatchNorm statistics over the global batch instead of per replica"
+    )
+    mid_blocks: int = Field(2, ge=0, description="residual blocks at the 1/32-size mid-level")
+    hint_norm: Literal["layer", "none"] = Field(
+        "layer",
+        description="the paper's undefined 'global normalization' of the Dense(2048) hint: "
+        "layer = zero mean, unit variance over its 2048 values (no learned affine); none = off",
+    )
+    alpha: float = Field(0.3, ge=0.0, description="guide decoder 1's grayscale L1 (paper: 0.3)")
+    beta: float = Field(0.9, ge=0.0, description="guide decoder 2's colour L1 (paper: 0.9)")
+    lambda_l1: float = Field(
+        100.0,
+        ge=0.0,
+        description="weight of the guided L1 against the adversarial loss; the paper gives none: "
+        "100 is Pix2Pix's weight for the same L1 on [-1, 1] images, which GANime's paper uses",
+    )
+    discriminator: Literal["acgan", "dcgan"] = Field(
+        "acgan",
+        description="acgan: 4096 outputs regressed to 0 for a generated painting and to the real "
+        "painting's VGG19 fc1 (eq. 3, least squares); dcgan: one real/fake logit (eq. 4)",
+    )
+    training_reference: Literal["own", "jittered"] = Field(
+        "own",
+        description="the reference paired with each training sketch: own = its colour image; "
+        "jittered = a copy cropped, mirrored and hue-shifted, so pixels cannot be copied",
+    )
+    allow_untrained_vgg: bool = Field(
+        False,
+        description="without VGG19 weights here, a seeded untrained VGG19 stands in (tests and "
+        "smoke runs); its numbers carry the _untrained suffix",
+    )
+
+    paired: ClassVar[bool] = True  # the L1 needs each sketch's own colour image
+    trainable: ClassVar[bool] = True
+
+
 ModelConfig = Annotated[
-    Pix2PixSettings | CycleGANSettings | NSTSettings | FastNSTSettings,
+    Pix2PixSettings | CycleGANSettings | NSTSettings | FastNSTSettings | Style2paintsSettings,
     Field(discriminator="family"),
 ]
-FAMILY_NAMES = ("pix2pix", "cyclegan", "nst", "fast_nst")
+FAMILY_NAMES = ("pix2pix", "cyclegan", "nst", "fast_nst", "style2paints")
 
 
 class OptimizerConfig(_Section):
@@ -296,7 +346,7 @@ class MetricsConfig(_Section):
         description="the colour image a reference-based method (NST, Fast NST, Style2paints) "
         "gets with each sketch: random_train = a draw from the train split's colour images, "
         "seeded by `seed` and the same for every method; ground_truth = the sketch's own colour "
-        "image (an oracle, reported under its own name)",
+        "image (an oracle: its metrics are logged as gt_ref_fid, gt_ref_ssim, ...)",
     )
 
 

@@ -9,8 +9,9 @@ from ganime_core.families import build_family
 
 
 def describe(config: ExperimentConfig) -> dict[str, Any]:
-    """Parameter counts and input/output shapes of every network, as JSON-ready data."""
-    family = build_family(config)
+    """Parameter counts and input/output shapes of every network, as JSON-ready data, and the
+    shapes of the blocks a paper's figure draws where a family follows one."""
+    family = build_family(config, pretrained=False)  # shapes only: no weights fetched
     networks = {}
     for name, net in family.networks().items():
         trainable = sum(int(v.numpy().size) for v in net.trainable_variables)
@@ -20,12 +21,15 @@ def describe(config: ExperimentConfig) -> dict[str, Any]:
             "trainable_parameters": trainable,
             "float32_megabytes": round(total * 4 / 2**20, 2),
             "input_shapes": [list(t.shape) for t in net.inputs],
-            "output_shape": list(net.output.shape),
+            "output_shapes": [list(t.shape) for t in net.outputs],
         }
-    return {
+    described = {
         "experiment": config.name,
         "family": config.model.family,
         "image_size": config.data.image_size,
         "networks": networks,
         "total_parameters": sum(n["parameters"] for n in networks.values()),
     }
+    if figure := family.figure_shapes():
+        described["figure_shapes"] = figure
+    return described

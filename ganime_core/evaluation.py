@@ -50,7 +50,9 @@ class Evaluation:
     reference: str | None = None  # the metrics.reference policy, for methods that use one
 
     def metrics(self) -> dict[str, float]:
-        """Metric name -> value, names as logged: FID and KID carry the backbone's suffix."""
+        """Metric name -> value, names as logged: FID and KID carry the backbone's suffix, and
+        every name the ground-truth reference's prefix where that was the policy."""
+        prefix = names.reference_prefix(self.reference)
         metrics = {
             names.fid(self.metric_suffix): self.fid,
             names.kid_mean(self.metric_suffix): self.kid.mean,
@@ -58,15 +60,22 @@ class Evaluation:
         }
         if self.ssim is not None:
             metrics[names.SSIM] = self.ssim
-        return metrics
+        return {prefix + name: value for name, value in metrics.items()}
+
+    def name(self, objective: str) -> str:
+        """The name `objective` (fid, kid, ssim) is logged under by this evaluation."""
+        return names.reference_prefix(self.reference) + names.logged_name(
+            objective, self.metric_suffix
+        )
 
     def value(self, objective: str) -> float | None:
         """The value of `objective` (fid, kid, ssim); None for SSIM on unpaired data."""
-        return self.metrics().get(names.logged_name(objective, self.metric_suffix))
+        return self.metrics().get(self.name(objective))
 
     def summary(self) -> dict[str, object]:
         """The metrics plus how they were measured: `ganime evaluate`'s JSON line."""
-        summary = {**self.metrics(), names.SSIM: self.ssim, "n": self.n, "backbone": self.backbone}
+        ssim = {self.name(names.SSIM): self.ssim}  # null on unpaired data, not left out
+        summary = {**self.metrics(), **ssim, "n": self.n, "backbone": self.backbone}
         if self.reference is not None:
             summary["reference"] = self.reference
         return summary
@@ -183,17 +192,23 @@ class Evaluator:
             )
         return self._reference
 
-    def evaluate(self, colorizer: Colorizer) -> Evaluation:
-        """FID, KID and SSIM of `colorizer`'s outputs on the split's sketches."""
-        return self.score(self.measure(colorizer), colorizer)
+    def evaluate(self, colorizer: Colorizer, reference: str | None = None) -> Evaluation:
+        """FID, KID and SSIM of `colorizer`'s outputs on the split's sketches; a method that
+        uses references gets them by the `reference` policy (default `metrics.reference`)."""
+        return self.score(self.measure(colorizer, reference=reference), colorizer, reference)
 
     def measure(
-        self, colorizer: Colorizer, start: int = 0, stop: int | None = None, keep: int = 0
+        self,
+        colorizer: Colorizer,
+        start: int = 0,
+        stop: int | None = None,
+        keep: int = 0,
+        reference: str | None = None,
     ) -> Measurements:
         """Colorize the split's rows start..stop (all by default) and measure the outputs;
         `keep` the first rows' images for a sample grid."""
         stop = self.n if stop is None else min(stop, self.n)
-        reference = self.settings.reference if colorizer.needs_reference else None
+        reference = self.reference_policy(colorizer, reference)
         features, ssims, kept = [], [], []
         for batch in self._batches("evaluating", self.batch_size, start, stop, reference):
             colour = colorizer(batch["sketch"], batch.get("reference"))
@@ -212,8 +227,17 @@ class Evaluator:
             samples,
         )
 
-    def score(self, measured: Measurements, colorizer: Colorizer) -> Evaluation:
-        """The metrics of the outputs `measured` (one measure() call, or shards concatenated)."""
+    def reference_policy(self, colorizer: Colorizer, reference: str | None = None) -> str | None:
+        """The metrics.reference policy `colorizer` is measured under (None: it uses none)."""
+        if not colorizer.needs_reference:
+            return None
+        return reference or self.settings.reference
+
+    def score(
+        self, measured: Measurements, colorizer: Colorizer, reference: str | None = None
+    ) -> Evaluation:
+        """The metrics of the outputs `measured` (one measure() call, or shards concatenated)
+        under the `reference` policy they were measured with (default `metrics.reference`)."""
         pretrained = self.backbone.pretrained and colorizer.pretrained
         return Evaluation(
             fid=self.reference.gaussian.distance(measured.features),
@@ -228,7 +252,7 @@ class Evaluator:
             n=len(measured.features),
             backbone=self.backbone.name,
             metric_suffix="" if pretrained else names.UNTRAINED_SUFFIX,
-            reference=self.settings.reference if colorizer.needs_reference else None,
+            reference=self.reference_policy(colorizer, reference),
         )
 
     @property

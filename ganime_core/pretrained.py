@@ -1,5 +1,5 @@
-"""Which pretrained weights a run uses (InceptionV3 for the metrics, VGG19 for NST, the magenta
-model for Fast NST), decided without TensorFlow.
+"""Which pretrained weights a run uses (InceptionV3 for the metrics, VGG19 for NST and
+Style2paints, the magenta model for Fast NST), decided without TensorFlow.
 
 A driver (a sweep, the CLI) decides before any worker starts which backbone its metrics will come
 from, and so under which names they are reported; a worker's `inception_weights` then provides
@@ -23,7 +23,13 @@ from ganime_core.assets import (
     keras_models_dirs,
     missing_message,
 )
-from ganime_core.config import AssetsConfig, FastNSTSettings, MetricsConfig, NSTSettings
+from ganime_core.config import (
+    AssetsConfig,
+    FastNSTSettings,
+    MetricsConfig,
+    NSTSettings,
+    Style2paintsSettings,
+)
 from ganime_core.errors import MetricsError
 from ganime_core.metrics.names import UNTRAINED_SUFFIX
 
@@ -96,10 +102,12 @@ def _no_weights(reason: str) -> MetricsError:
     )
 
 
-def nst_vgg19_weights(settings: NSTSettings, assets: AssetsConfig | None = None) -> Path | None:
-    """The VGG19 weights file NST loads: Keras' file, verified, fetched first when missing and
-    `assets.auto_fetch` allows it; None (the seeded stand-in) only where the config allows it
-    and no good file is here, which never touches the network."""
+def vgg19_weights(
+    settings: NSTSettings | Style2paintsSettings, assets: AssetsConfig | None = None
+) -> Path | None:
+    """The VGG19 weights file NST or Style2paints loads: Keras' file, verified, fetched first
+    when missing and `assets.auto_fetch` allows it; None (the seeded stand-in) only where the
+    config allows it and no good file is here, which never touches the network."""
     status = inspect_asset(VGG19.name)  # hashes the 550 MB file: once
     if status.state == "ok":
         return status.path
@@ -109,8 +117,8 @@ def nst_vgg19_weights(settings: NSTSettings, assets: AssetsConfig | None = None)
         return ensure_asset(VGG19.name, assets)
     except AssetError as exc:  # one line: the file, where it was looked for, the fix
         raise AssetError(
-            f"no VGG19 ImageNet weights for NST: {exc}; for smoke runs only: --set "
-            "model.allow_untrained_vgg=true (reported as fid_untrained)"
+            f"no VGG19 ImageNet weights for {settings.family}: {exc}; for smoke runs only: "
+            "--set model.allow_untrained_vgg=true (reported as fid_untrained)"
         ) from None
 
 

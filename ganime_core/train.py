@@ -23,7 +23,6 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from ganime_core.checkpoint import Best, Checkpointer, CheckpointState, checkpoint_name, config_yaml
-from ganime_core.colorizers import GeneratorColorizer
 from ganime_core.config import ExperimentConfig
 from ganime_core.data.pipeline import TrainingData, to_uint8
 from ganime_core.errors import GanimeError
@@ -51,6 +50,9 @@ class EpochReport:
     resumed_from: int  # epochs done by the checkpoint this run started from (0: a fresh start)
     last: bool = False  # the run's final epoch (train.epochs)
     evaluation: Evaluation | None = None  # at evaluation epochs, on the chief
+    # A method that uses references, evaluated with seeded draws, is evaluated again with each
+    # sketch's own colour image as its reference: an oracle, logged under gt_ref_ names.
+    ground_truth_evaluation: Evaluation | None = None
     eval_seconds: float = 0.0
     best: Best | None = None  # the run's best evaluation so far, this epoch's included
     improved: bool = False  # this epoch's evaluation is the new best: its generator is the best
@@ -63,8 +65,10 @@ class EpochReport:
             names.IMAGES_PER_SECOND: self.images_per_second,
             names.EPOCH_SECONDS: self.seconds,
         }
+        for evaluation in (self.evaluation, self.ground_truth_evaluation):
+            if evaluation is not None:
+                metrics.update(evaluation.metrics())
         if self.evaluation is not None:
-            metrics.update(self.evaluation.metrics())
             metrics[names.EVAL_SECONDS] = self.eval_seconds
         if self.best is not None:
             metrics[names.best_name(self.best.name)] = self.best.value
@@ -155,17 +159,26 @@ class TrainingRun:
             config.run_dir.mkdir(parents=True, exist_ok=True)
             (config.run_dir / "config.yaml").write_text(config_yaml(config))
         self._step = distributed_step(self.family, self.strategy)
-        self.colorizer = GeneratorColorizer(config.model.family, self.family.generate)
-        samples = self.data.eval_dataset("val", batch_size=config.train.sample_images)
+        self.colorizer = self.family.colorizer()
+        # A method that colorizes after a reference shows (and is logged with) the references
+        # its evaluations use.
+        self.reference = config.metrics.reference if self.colorizer.needs_reference else None
+        samples = self.data.eval_dataset(
+            "val", batch_size=config.train.sample_images, reference=self.reference
+        )
         self._samples = next(iter(samples))
 
     @property
     def finished(self) -> bool:
         return self.epochs_done >= self.config.train.epochs
 
-    def input_example(self) -> np.ndarray:
-        """The first validation sketch as uint8 (h, w, 3): what a caller of the model sends."""
-        return to_uint8(self._samples["sketch"][:1]).numpy()[0]
+    def input_example(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """The first validation sketch, and its reference for a method that uses one, as uint8
+        (h, w, 3): what a caller of the model sends."""
+        sketch = to_uint8(self._samples["sketch"][:1]).numpy()[0]
+        if self.reference is None:
+            return sketch, None
+        return sketch, to_uint8(self._samples["reference"][:1]).numpy()[0]
 
     def run_epoch(self) -> EpochReport:
         """Train the next epoch; sample, evaluate and checkpoint it as configured."""
@@ -180,13 +193,16 @@ class TrainingRun:
         grid_path = None
         if self.is_chief:
             sketch, color = self._samples["sketch"], self._samples["color"]
-            grid = sample_grid(sketch, self.family.generate(sketch), color)
+            reference = self._samples.get("reference")
+            grid = sample_grid(sketch, self.colorizer(sketch, reference), color, reference)
             name = f"{checkpoint_name(completed)}.png"
             grid_path = write_png(grid, config.run_dir / "samples" / name)
-        evaluation, eval_seconds, improved = None, 0.0, False
+        evaluation, oracle, eval_seconds, improved = None, None, 0.0, False
         if self.evaluator is not None and config.train.evaluates(completed):
             started = time.perf_counter()
             evaluation = self.evaluator.evaluate(self.colorizer)
+            if self.reference == "random_train" and self.data.paired_files:
+                oracle = self.evaluator.evaluate(self.colorizer, reference="ground_truth")
             eval_seconds = time.perf_counter() - started
             improved = self._keep_if_best(evaluation, completed)
         checkpoint = None
@@ -205,11 +221,13 @@ class TrainingRun:
             resumed_from=self.resumed_from,
             last=completed == config.train.epochs,
             evaluation=evaluation,
+            ground_truth_evaluation=oracle,
             eval_seconds=eval_seconds,
             best=self.best,
             improved=improved,
         )
-        shown = _format({**losses, **(evaluation.metrics() if evaluation else {})})
+        measured = [e.metrics() for e in (evaluation, oracle) if e is not None]
+        shown = _format({**losses, **{k: v for m in measured for k, v in m.items()}})
         log.info(
             "epoch %d/%d  %s  %.1f img/s", completed, config.train.epochs, shown, images_per_second
         )
@@ -230,7 +248,7 @@ class TrainingRun:
         return result
 
     def _keep_if_best(self, evaluation: Evaluation, epoch: int) -> bool:
-        name = names.logged_name(names.SELECTION, evaluation.metric_suffix)
+        name = evaluation.name(names.SELECTION)
         value = evaluation.value(names.SELECTION)
         # A best measured with another backbone is not comparable: this one starts afresh.
         than = self.best.value if self.best and self.best.name == name else None

@@ -18,6 +18,7 @@ from ganime_core.errors import GanimeError
 UNTRAINED_SEED = 0
 FC1_FEATURES = 4096
 FC1_INPUT_SIZE = 224  # the top's fixed input
+FC1_FLAT = 7 * 7 * 512  # the trunk's output at 224 px, flattened: fc1's input
 
 
 def imagenet_vgg19(weights: Path) -> keras.Model:
@@ -36,9 +37,14 @@ def seed_kernels(model: keras.Model, seed: int) -> None:
     rng = np.random.default_rng(seed)
     for variable in model.weights:
         if variable.path.endswith("kernel"):
-            shape = variable.shape
-            limit = np.sqrt(6.0 / int(np.prod(shape[:-1])))
-            variable.assign(rng.uniform(-limit, limit, shape).astype(np.float32))
+            variable.assign(he_uniform(rng, tuple(variable.shape)))
+
+
+def he_uniform(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """He-uniform float32 values for a kernel of `shape` (fan-in: all but the last axis),
+    drawn in float32: fc1's 100M values take a fraction of a second."""
+    limit = np.sqrt(6.0 / int(np.prod(shape[:-1])))
+    return (rng.random(shape, dtype=np.float32) * 2.0 - 1.0) * np.float32(limit)
 
 
 def vgg19_features(
@@ -69,23 +75,44 @@ def vgg19_fc1(weights: Path | None, seed: int = UNTRAINED_SEED) -> keras.Model:
 
     The images are resized (bilinear) to the top's 224x224 and given Keras' VGG19
     preprocessing on 0..255; fc1's own kernel and bias are applied without the activation.
+    `weights`: Keras' VGG19 file with the top; None: the seeded stand-in, whose convolutions
+    are NST's stand-in's and whose fc1 kernel is drawn after them from the same generator.
     """
-    full = imagenet_vgg19(weights) if weights is not None else None
-    if full is None:
-        full = keras.applications.VGG19(include_top=True, weights=None)
-        seed_kernels(full, seed)
-    full.trainable = False
-    trunk = keras.Model(full.input, full.get_layer("flatten").output, name="vgg19_trunk")
-    kernel, bias = full.get_layer("fc1").get_weights()
+    trunk = keras.applications.VGG19(
+        include_top=False, weights=None, input_shape=(FC1_INPUT_SIZE, FC1_INPUT_SIZE, 3)
+    )
+    fc1 = keras.layers.Dense(
+        FC1_FEATURES, activation=None, kernel_initializer="zeros", name="fc1_linear"
+    )
+    fc1.build((None, FC1_FLAT))
+    if weights is not None:
+        full = imagenet_vgg19(weights)
+        for layer in trunk.layers:
+            if layer.weights:
+                layer.set_weights(full.get_layer(layer.name).get_weights())
+        fc1.set_weights(full.get_layer("fc1").get_weights())
+        del full
+    else:
+        rng = np.random.default_rng(seed)
+        for variable in trunk.weights:  # what seed_kernels(trunk, seed) draws, in its order
+            if variable.path.endswith("kernel"):
+                variable.assign(he_uniform(rng, tuple(variable.shape)))
+        fc1.kernel.assign(he_uniform(rng, (FC1_FLAT, FC1_FEATURES)))
+        # He-uniform kernels keep the scale of their input, here caffe's pixels (about +-128):
+        # scaled by that, fc1 comes out near unit scale as ImageNet weights' does (not ~150),
+        # which matters where a loss regresses onto it (the AC-GAN discriminator).
+        first = trunk.get_layer("block1_conv1")
+        kernel, bias = first.get_weights()
+        first.set_weights([kernel / 127.5, bias])
+    trunk.trainable = False
+    trunk = keras.Model(trunk.input, trunk.output, name="vgg19_trunk")
     images = keras.Input((None, None, 3), name="reference")
     x = keras.layers.Resizing(FC1_INPUT_SIZE, FC1_INPUT_SIZE, name="to_224")(images)
     x = keras.layers.Lambda(
         lambda v: keras.applications.vgg19.preprocess_input((v + 1.0) * 127.5), name="caffe"
     )(x)
-    flat = trunk(x, training=False)
-    fc1 = keras.layers.Dense(FC1_FEATURES, activation=None, trainable=False, name="fc1_linear")
+    flat = keras.layers.Flatten(name="flatten")(trunk(x, training=False))  # (n, 7*7*512)
     out = fc1(flat)
-    fc1.set_weights([kernel, bias])
     # A fixed feature: no gradient flows into VGG19 (nor is a backward pass through it built).
     out = keras.layers.Lambda(keras.ops.stop_gradient, name="frozen")(out)
     model = keras.Model(images, out, name="vgg19_fc1")

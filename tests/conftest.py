@@ -13,6 +13,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parent.parent
 EXPERIMENTS = REPO / "experiments"
 SMOKE = EXPERIMENTS / "smoke.yaml"
+STYLE2PAINTS_SMOKE = EXPERIMENTS / "style2paints_smoke.yaml"
 
 
 # `make test` runs the files on two pytest-xdist processes, one file at a time each, in this
@@ -104,6 +105,20 @@ def smoke_config(tmp_path: Path, cache_dir: Path):
         # most tests are about something else, and each would build InceptionV3 for nothing.
         defaults = [f"train.output_dir={tmp_path / 'runs'}", "train.eval_every=0"]
         return load_config(SMOKE, [*defaults, *overrides])
+
+    return load
+
+
+@pytest.fixture
+def style2paints_config(tmp_path: Path, cache_dir: Path):
+    """experiments/style2paints_smoke.yaml (32 px, stand-in VGG19) with outputs under
+    tmp_path, plus any overrides."""
+    from ganime_core.config import load_config
+
+    def load(*overrides: str):
+        return load_config(
+            STYLE2PAINTS_SMOKE, [f"train.output_dir={tmp_path / 'runs'}", *overrides]
+        )
 
     return load
 

@@ -1,4 +1,5 @@
-"""tf.data input pipeline: Kaggle-layout files -> batches of {"sketch", "color"} in [-1, 1].
+"""tf.data input pipeline: Kaggle-layout files -> batches of {"sketch", "color"} in [-1, 1],
+plus "reference" for a family that trains after a reference (Style2paints).
 
 Each epoch's order is a permutation drawn from (seed, epoch), and each example's jitter from
 (seed, epoch, file index). So the data position of a run is just its epoch, a resumed run sees the
@@ -30,6 +31,10 @@ WHOLE, LEFT, RIGHT = 0, 1, 2
 JITTER_SCALE = 286 / 256
 # The reference draw's random stream, apart from the epochs' permutations ([seed, epoch]).
 REFERENCE_DRAW_STREAM = 2**31 - 1
+# A jittered training reference: a crop of this fraction of the side, resized back, mirrored on
+# a coin flip, its hue turned by up to this fraction of the colour circle.
+REFERENCE_CROP = 7 / 8
+REFERENCE_HUE = 0.1
 
 
 def decode_rgb(data: tf.Tensor) -> tf.Tensor:
@@ -102,6 +107,20 @@ def crop_and_flip(
     pair = tf.image.stateless_random_crop(pair, [size, size, 6], seed=crop_seed)
     pair = tf.image.stateless_random_flip_left_right(pair, seed=flip_seed)
     return pair[..., :3], pair[..., 3:]
+
+
+def jittered_reference(color: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """A copy of `color` (s, s, 3) in [-1, 1] that is no longer pixel-aligned with it: a
+    random crop of REFERENCE_CROP of the side resized back (bilinear), a coin-flip mirror, and
+    a random hue turn. The network sees the same style without a copy of the target."""
+    size = color.shape[0]
+    crop_seed, flip_seed, hue_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+    side = round(size * REFERENCE_CROP)
+    image = tf.image.stateless_random_crop((color + 1.0) / 2.0, [side, side, 3], seed=crop_seed)
+    image = tf.image.resize(image, [size, size], method="bilinear")
+    image = tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
+    image = tf.image.stateless_random_hue(image, REFERENCE_HUE, seed=hue_seed)
+    return tf.clip_by_value(image, 0.0, 1.0) * 2.0 - 1.0
 
 
 def load_pair(
@@ -344,14 +363,27 @@ class TrainingData:
         side = jitter_size(size) if jitter else size
         epoch_seed = tf.constant([self.config.seed, epoch or 0], tf.int64)
 
+        # A family that trains after a reference gets one with every training example.
+        training_reference = getattr(self.config.model, "training_reference", None)
+        if epoch is None:
+            training_reference = None
+
         def finish(sketch, color, key):
+            seed = tf.random.experimental.stateless_fold_in(epoch_seed, key)
             if jitter:
-                seed = tf.random.experimental.stateless_fold_in(epoch_seed, key)
                 sketch, color = crop_and_flip(sketch, color, size, seed)
-            return {
+            example = {
                 "sketch": tf.ensure_shape(to_float(sketch), [size, size, 3]),
                 "color": tf.ensure_shape(to_float(color), [size, size, 3]),
             }
+            if training_reference == "own":
+                example["reference"] = example["color"]
+            elif training_reference == "jittered":
+                reference_seed = tf.random.experimental.stateless_fold_in(
+                    seed, REFERENCE_DRAW_STREAM
+                )
+                example["reference"] = jittered_reference(example["color"], reference_seed)
+            return example
 
         decoded = self._decoded_images(split, side) if epoch is not None else None
         if decoded is not None:

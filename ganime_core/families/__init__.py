@@ -17,12 +17,14 @@ if TYPE_CHECKING:
 FAMILIES: dict[str, str] = {
     "pix2pix": "ganime_core.families.pix2pix:Pix2Pix",
     "cyclegan": "ganime_core.families.cyclegan:CycleGAN",
+    "style2paints": "ganime_core.families.style2paints:Style2paints",
 }
 
 
-def build_family(config: ExperimentConfig) -> ModelFamily:
-    """Networks and optimizers of `config.model.family`; call inside the strategy's scope."""
+def build_family(config: ExperimentConfig, pretrained: bool = True) -> ModelFamily:
+    """Networks and optimizers of `config.model.family`; call inside the strategy's scope.
+    `pretrained=False`: frozen pretrained parts are seeded stand-ins (shapes only)."""
     config.require_trainable()
     module_name, class_name = FAMILIES[config.model.family].split(":")
     family_class = getattr(importlib.import_module(module_name), class_name)
-    return family_class(config)
+    return family_class(config, pretrained)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import abc
+from pathlib import Path
 from typing import Any, ClassVar
 
 import keras
 import tensorflow as tf
 
+from ganime_core.colorizers import Colorizer
 from ganime_core.config import ExperimentConfig, OptimizerConfig
 
-Batch = dict[str, tf.Tensor]  # {"sketch": (B, S, S, 3), "color": (B, S, S, 3)}, float32 in [-1, 1]
+# {"sketch": (B, S, S, 3), "color": (B, S, S, 3)}, float32 in [-1, 1]; and "reference"
+# (B, S, S, 3) for a family whose settings have a training_reference (Style2paints).
+Batch = dict[str, tf.Tensor]
 
 
 def adam(settings: OptimizerConfig, network: keras.Model) -> keras.optimizers.Adam:
@@ -59,15 +63,18 @@ def _replicas_in_sync() -> int:
 
 
 class ModelFamily(abc.ABC):
-    """Networks and optimizers built from the config, one train step, and generation.
+    """Networks and optimizers built from the config, one train step, and a colorizer.
 
     Construct inside `strategy.scope()`; call `train_step` inside `strategy.run`.
     """
 
     name: ClassVar[str]
 
-    def __init__(self, config: ExperimentConfig) -> None:
+    def __init__(self, config: ExperimentConfig, pretrained: bool = True) -> None:
+        """`pretrained`: False builds a family's frozen pretrained parts (Style2paints' VGG19)
+        as seeded stand-ins, for what needs only their shapes (`ganime describe`)."""
         self.config = config
+        self.pretrained = pretrained
 
     @abc.abstractmethod
     def networks(self) -> dict[str, keras.Model]:
@@ -82,8 +89,19 @@ class ModelFamily(abc.ABC):
         """Update every network on one per-replica batch; return this replica's loss shares."""
 
     @abc.abstractmethod
-    def generate(self, sketch: tf.Tensor) -> tf.Tensor:
-        """Colour images for sketches, (B, S, S, 3) in [-1, 1], in inference mode."""
+    def colorizer(self) -> Colorizer:
+        """The trained networks as a Colorizer, in inference mode: what the sample grids and
+        the evaluations run."""
+
+    def figure_shapes(self) -> dict[str, list[int]]:
+        """The output shapes of the blocks a paper's figure draws, by layer name, where the
+        figure is followed block by block (Style2paints' Fig. 2)."""
+        return {}
+
+    def model_files(self) -> dict[str, Path]:
+        """Files a logged model of this family carries beside its generator, by artifact name
+        (Style2paints: the VGG19 weights its hint comes from)."""
+        return {}
 
     def checkpoint_items(self) -> dict[str, Any]:
         """What a checkpoint holds: networks, optimizers and the dropout RNG state.

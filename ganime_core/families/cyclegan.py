@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from ganime_core.colorizers import Colorizer, GeneratorColorizer
 from ganime_core.config import CycleGANSettings, ExperimentConfig
 from ganime_core.families.base import (
     Batch,
@@ -33,8 +34,8 @@ class CycleGAN(ModelFamily):
 
     name = "cyclegan"
 
-    def __init__(self, config: ExperimentConfig) -> None:
-        super().__init__(config)
+    def __init__(self, config: ExperimentConfig, pretrained: bool = True) -> None:
+        super().__init__(config, pretrained)
         settings: CycleGANSettings = config.model
         self.settings = settings
         shape = network_options(config)
@@ -117,5 +118,9 @@ class CycleGAN(ModelFamily):
             "disc_y": disc_y,
         }
 
+    def colorizer(self) -> Colorizer:
+        return GeneratorColorizer(self.name, self.generate)
+
     def generate(self, sketch: tf.Tensor) -> tf.Tensor:
+        """Colour images for sketches, (B, S, S, 3) in [-1, 1], in inference mode."""
         return self.generator(sketch, training=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from ganime_core.colorizers import Colorizer, GeneratorColorizer
 from ganime_core.config import ExperimentConfig, Pix2PixSettings
 from ganime_core.families.base import (
     Batch,
@@ -32,8 +33,8 @@ class Pix2Pix(ModelFamily):
 
     name = "pix2pix"
 
-    def __init__(self, config: ExperimentConfig) -> None:
-        super().__init__(config)
+    def __init__(self, config: ExperimentConfig, pretrained: bool = True) -> None:
+        super().__init__(config, pretrained)
         settings: Pix2PixSettings = config.model
         self.settings = settings
         shape = network_options(config)
@@ -84,5 +85,9 @@ class Pix2Pix(ModelFamily):
             "disc_total": disc_total,
         }
 
+    def colorizer(self) -> Colorizer:
+        return GeneratorColorizer(self.name, self.generate)
+
     def generate(self, sketch: tf.Tensor) -> tf.Tensor:
+        """Colour images for sketches, (B, S, S, 3) in [-1, 1], in inference mode."""
         return self.generator(sketch, training=False)

@@ -15,6 +15,9 @@ MODES: dict[str, str] = {"fid": "min", "kid": "min", "ssim": "max"}
 # Appended to FID/KID names measured with the seeded untrained InceptionV3: such numbers can never
 # be mistaken for (or compared with) ImageNet-backbone ones.
 UNTRAINED_SUFFIX = "_untrained"
+# Measured with each sketch's own colour image as its reference (metrics.reference:
+# ground_truth): an oracle's numbers, never logged under (nor ranked with) the plain names.
+GROUND_TRUTH_PREFIX = "gt_ref_"
 BEST_PREFIX = "best_"  # best_fid: the best FID so far in a run, what picks best_generator
 SELECTION: Objective = "fid"  # what a run's best generator is chosen by
 
@@ -47,6 +50,12 @@ def logged_name(objective: str, suffix: str) -> str:
     return {"fid": fid(suffix), "kid": kid_mean(suffix), "ssim": SSIM}[objective]
 
 
+def reference_prefix(policy: str | None) -> str:
+    """What names measured under a metrics.reference policy start with: GROUND_TRUTH_PREFIX
+    for the oracle, nothing for a seeded draw or a method without references."""
+    return GROUND_TRUTH_PREFIX if policy == "ground_truth" else ""
+
+
 def logged_names(objective: str) -> tuple[str, ...]:
     """Every name `objective` may be logged under: with ImageNet weights, and with the stand-in."""
     return tuple(dict.fromkeys(logged_name(objective, s) for s in ("", UNTRAINED_SUFFIX)))
@@ -69,7 +78,7 @@ def best_name(name: str) -> str:
 
 def mode(objective_or_name: str) -> str:
     """'min' or 'max' for an objective (fid) or a logged name (fid_untrained, kid_mean)."""
-    base = objective_or_name.removesuffix(UNTRAINED_SUFFIX)
+    base = objective_or_name.removesuffix(UNTRAINED_SUFFIX).removeprefix(GROUND_TRUTH_PREFIX)
     return MODES["kid" if base.startswith("kid") else base]
 
 

@@ -3,8 +3,9 @@
 Logged by training (best and final generator) and by `ganime evaluate EXPERIMENT.yaml` (a method
 that trains nothing: NST, Fast NST), registered by promotion, loaded by `ganime evaluate
 --model` and `ganime colorize`, served by `mlflow models serve`. It carries what the method runs
-on (the Keras generator, NST's VGG19 weights, or Fast NST's SavedModel) and the experiment
-config, plus this package's code, so loading it needs only the pinned TensorFlow stack.
+on (the Keras generator, VGG19's weights for NST and Style2paints, or Fast NST's SavedModel) and
+the experiment config, plus this package's code, so loading it needs only the pinned TensorFlow
+stack.
 
 GANime's TensorFlow modules are imported inside the functions that run the model: the registry's
 bookkeeping (`ganime promote --rollback`) imports this module and never runs one.
@@ -45,7 +46,7 @@ PACKAGE_DIRS = [
 
 
 IMAGE_COLUMN = "image"
-REFERENCE_COLUMN = "reference"  # optional: a reference colour image per sketch (NST, Fast NST)
+REFERENCE_COLUMN = "reference"  # a reference colour image per sketch (NST, Style2paints, ...)
 
 
 def image_signature() -> ModelSignature:
@@ -126,21 +127,31 @@ def decode_column(frame: pd.DataFrame, column: str) -> list[np.ndarray]:
 
 
 def method_colorizer(config: Any, artifacts: dict[str, str]) -> Any:
-    """The ganime_core colorizer a logged model runs: its Keras generator, or NST / Fast NST on
-    the weights logged with it (none: NST's seeded stand-in, which its config allowed)."""
-    from ganime_core.colorizers import GeneratorColorizer, style_transfer_colorizer
+    """The ganime_core colorizer a logged model runs: its Keras generator (Style2paints' with
+    the VGG19 weights logged beside it), or NST / Fast NST on the weights logged with it. No
+    VGG19 file logged: the seeded stand-in, which the model's config allowed."""
+    from ganime_core.colorizers import (
+        GeneratorColorizer,
+        HintedGeneratorColorizer,
+        style_transfer_colorizer,
+    )
 
-    if "generator" in artifacts:
-        import keras
-
-        import ganime_core.networks  # noqa: F401  registers InstanceNormalization
-
-        generator = keras.models.load_model(artifacts["generator"], compile=False)
-        return GeneratorColorizer(
-            config.model.family, lambda sketch: generator(sketch, training=False)
-        )
     weights = Path(artifacts["weights"]) if "weights" in artifacts else None
-    return style_transfer_colorizer(config, weights, stand_in=weights is None)
+    if "generator" not in artifacts:
+        return style_transfer_colorizer(config, weights, stand_in=weights is None)
+    import keras
+
+    import ganime_core.networks  # noqa: F401  registers InstanceNormalization
+
+    generator = keras.models.load_model(artifacts["generator"], compile=False)
+    family = config.model.family
+    if getattr(config.model, "training_reference", None) is None:  # the sketch alone
+        return GeneratorColorizer(family, lambda sketch: generator(sketch, training=False))
+    from ganime_core.vgg import vgg19_fc1
+
+    return HintedGeneratorColorizer(
+        family, generator, vgg19_fc1(weights), pretrained=weights is not None
+    )
 
 
 def load_colorizer(uri: str, what: str = "model") -> Any:
@@ -178,16 +189,22 @@ def log_generator_model(
     generator: Any,
     config: Any,
     name: str,
-    example: np.ndarray,
+    example: tuple[np.ndarray, np.ndarray | None],
     step: int = 0,
+    files: dict[str, Path] | None = None,
 ) -> Any:
-    """Log `generator` (a keras.Model) as an MLflow model named `name` in run `run_id`, with one
-    uint8 (h, w, 3) sketch as its input example and `step` (the epoch) as its step."""
+    """Log `generator` (a keras.Model) as an MLflow model named `name` in run `run_id`, with
+    `files` beside it (Style2paints: its VGG19 weights, by artifact name), one uint8 (h, w, 3)
+    sketch and its reference (None for a method without) as its input example, and `step`
+    (the epoch) as its step."""
+    sketch, reference = example
+    frame = sketch_frame([sketch], None if reference is None else [reference])
     with tempfile.TemporaryDirectory(prefix="ganime-model-") as folder:
         generator_path = Path(folder) / GENERATOR_FILE
         generator.save(generator_path)
         artifacts = {"generator": str(generator_path)}
-        return _log_model(client, run_id, config, name, artifacts, sketch_frame([example]), step)
+        artifacts.update({key: str(path) for key, path in (files or {}).items()})
+        return _log_model(client, run_id, config, name, artifacts, frame, step)
 
 
 def log_method_model(

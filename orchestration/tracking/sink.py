@@ -61,16 +61,17 @@ class MlflowSink:
         self.runner = runner
         self._pending: list[EpochReport] = []
         self._logged: set[int] | None = None
-        self._example: np.ndarray | None = None
+        self._example: tuple[np.ndarray, np.ndarray | None] | None = None
         self._monitor = _system_metrics_monitor(uri, run_id)
 
     @property
     def run_id(self) -> str:
         return self.logger.run_id
 
-    def start(self, data: TrainingData, example: np.ndarray) -> None:
+    def start(self, data: TrainingData, example: tuple[np.ndarray, np.ndarray | None]) -> None:
         """Tag the run with where it trains and its data, and log the data set as its input.
-        `example`, a uint8 (h, w, 3) sketch, is the input example of the models logged."""
+        `example`, a uint8 (h, w, 3) sketch and its reference (None for a method without), is
+        the input example of the models logged."""
         self.logger.log_batch(
             "run tags", run_tags={tags.DATA_HASH: data.content_hash, tags.RUNNER: self.runner}
         )
@@ -125,11 +126,11 @@ class MlflowSink:
             )
 
     def _log_generator(self, family: ModelFamily, name: str, epoch: int) -> None:
-        client, generator = self.logger.client, family.generator
+        client, generator, files = self.logger.client, family.generator, family.model_files()
         self.logger.retrying(
             f"model {name}",
             lambda: log_generator_model(
-                client, self.run_id, generator, self.config, name, self._example, step=epoch
+                client, self.run_id, generator, self.config, name, self._example, epoch, files
             ),
         )
 

@@ -54,13 +54,25 @@ def test_no_gradient_reaches_the_vgg19_inside_the_hint() -> None:
 
 @pytest.mark.parametrize("seed", [0])
 def test_nst_features_and_the_hint_share_one_seeded_vgg19(seed: int) -> None:
-    """NST's conv features come from the same seeded stand-in as the hint's trunk."""
+    """NST's conv features come from the same seeded stand-in as the hint's trunk, whose first
+    kernel alone is scaled to caffe's pixel scale (fc1 near unit scale, as ImageNet's)."""
     from ganime_core.vgg import vgg19_features
 
-    features = vgg19_features(("block1_conv1",), None, seed=seed)
+    features = vgg19_features(("block1_conv1", "block2_conv1"), None, seed=seed)
     hint = vgg19_fc1(None, seed=seed)
-    trunk_kernel = hint.get_layer("vgg19_trunk").get_layer("block1_conv1").get_weights()[0]
-    np.testing.assert_array_equal(features.get_layer("block1_conv1").get_weights()[0], trunk_kernel)
+    trunk = hint.get_layer("vgg19_trunk")
+    np.testing.assert_allclose(
+        features.get_layer("block1_conv1").get_weights()[0],
+        trunk.get_layer("block1_conv1").get_weights()[0] * 127.5,
+        rtol=1e-6,
+    )
+    np.testing.assert_array_equal(
+        features.get_layer("block2_conv1").get_weights()[0],
+        trunk.get_layer("block2_conv1").get_weights()[0],
+    )
+    rng = np.random.default_rng(seed)
+    fc1 = hint(rng.uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)).numpy()
+    assert 0.3 < np.sqrt(np.mean(fc1**2)) < 3.0
 
 
 def test_the_acgan_losses_regress_to_the_real_paintings_fc1_and_to_zero() -> None:

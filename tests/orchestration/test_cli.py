@@ -28,10 +28,10 @@ def test_describe_reports_the_paper_sized_networks(capsys) -> None:
         described["networks"]["discriminator"],
     )
     assert generator["parameters"] == 54_425_859
-    assert generator["output_shape"] == [None, 256, 256, 3]
+    assert generator["output_shapes"] == [[None, 256, 256, 3]]
     assert discriminator["parameters"] == 2_770_433
     assert discriminator["input_shapes"] == [[None, 256, 256, 3], [None, 256, 256, 3]]
-    assert discriminator["output_shape"] == [None, 30, 30, 1]
+    assert discriminator["output_shapes"] == [[None, 30, 30, 1]]
     assert described["total_parameters"] == 54_425_859 + 2_770_433
     assert generator["float32_megabytes"] == pytest.approx(54_425_859 * 4 / 2**20, abs=0.01)
 
@@ -42,9 +42,28 @@ def test_describe_follows_overrides_and_family(capsys) -> None:
     )
     networks = json.loads(out)["networks"]
     assert set(networks) == {"generator", "generator_f", "discriminator_x", "discriminator_y"}
-    assert networks["generator_f"]["output_shape"] == [None, 64, 64, 3]
+    assert networks["generator_f"]["output_shapes"] == [[None, 64, 64, 3]]
     assert networks["discriminator_y"]["input_shapes"] == [[None, 64, 64, 3]]
-    assert networks["discriminator_y"]["output_shape"] == [None, 6, 6, 1]
+    assert networks["discriminator_y"]["output_shapes"] == [[None, 6, 6, 1]]
+
+
+def test_describe_prints_style2paints_figure_2_without_vgg19_weights(capsys) -> None:
+    """At the paper's settings, without the 550 MB VGG19 file: shapes need no weights."""
+    code, out, _ = run_main(capsys, "describe", str(EXPERIMENTS / "style2paints.yaml"))
+    assert code == 0
+    described = json.loads(out)
+    figure = described["figure_shapes"]
+    assert figure["enc0_b_act"] == [256, 256, 16] and figure["enc4_b_act"] == [16, 16, 256]
+    assert figure["mid_hinted"] == [8, 8, 2048] and figure["dec_entry_act"] == [16, 16, 512]
+    assert figure["dec0_up_act"] == [256, 256, 64]
+    assert (figure["painting"], figure["guide1"], figure["guide2"]) == (
+        [256, 256, 3],
+        [256, 256, 1],
+        [256, 256, 3],
+    )
+    generator = described["networks"]["generator"]
+    assert generator["input_shapes"] == [[None, 256, 256, 3], [None, 4096]]
+    assert described["networks"]["discriminator"]["output_shapes"] == [[None, 4096]]
 
 
 @pytest.mark.parametrize(

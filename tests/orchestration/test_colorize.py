@@ -113,7 +113,7 @@ def test_colorize_with_an_mlflow_model_matches_the_checkpoint(
     client = mlflow.tracking.MlflowClient(mlflow.get_tracking_uri())
     run_id = client.create_run("0").info.run_id  # in the Default experiment
     example = np.zeros((32, 32, 3), np.uint8)
-    info = log_generator_model(client, run_id, family.generator, config, "g", example)
+    info = log_generator_model(client, run_id, family.generator, config, "g", (example, None))
 
     _, lone = sketches
     for source, out in (("--model", "by-model"), ("--checkpoint", "by-checkpoint")):

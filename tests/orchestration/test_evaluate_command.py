@@ -108,7 +108,9 @@ def test_an_mlflow_model_measures_the_same_as_its_checkpoint(
     sketch = np.full((32, 32, 3), 255, np.uint8)
     client = mlflow.tracking.MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
     run_id = client.create_run("0").info.run_id  # in the Default experiment
-    info = log_generator_model(client, run_id, family.generator, config, "generator", sketch)
+    info = log_generator_model(
+        client, run_id, family.generator, config, "generator", (sketch, None)
+    )
 
     model = mlflow.pyfunc.load_model(info.model_uri)
     odd = np.random.default_rng(0).integers(0, 256, (2, 37, 50, 3), dtype=np.uint8)

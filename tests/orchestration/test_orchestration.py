@@ -82,7 +82,12 @@ def test_logging_a_model_mid_run_leaves_the_run_running(smoke_config, tmp_path) 
     run_id = client.create_run(client.create_experiment("e")).info.run_id
     generator = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(3, 1)])
     log_generator_model(
-        client, run_id, generator, smoke_config(), "best_generator", np.zeros((32, 32, 3), np.uint8)
+        client,
+        run_id,
+        generator,
+        smoke_config(),
+        "best_generator",
+        (np.zeros((32, 32, 3), np.uint8), None),
     )
     assert client.get_run(run_id).info.status == "RUNNING"  # the UI must not say FINISHED yet
 

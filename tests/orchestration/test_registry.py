@@ -70,7 +70,9 @@ def log_run(client, experiment_id, config, generators, fids, *, tags=None, statu
         client.log_metric(run.info.run_id, "fid_untrained", fid, step=epoch)
     for generator in generators if isinstance(generators, list) else [generators]:
         example = np.zeros((32, 32, 3), np.uint8)
-        log_generator_model(client, run.info.run_id, generator, config, "best_generator", example)
+        log_generator_model(
+            client, run.info.run_id, generator, config, "best_generator", (example, None)
+        )
     client.set_terminated(run.info.run_id, status)
     return run.info.run_id
 
@@ -219,7 +221,9 @@ def unet_model(store, config):
     family = build_family(config)
     run_id = store.create_run("0").info.run_id  # in the Default experiment
     example = np.zeros((32, 32, 3), np.uint8)
-    info = log_generator_model(store, run_id, family.generator, config, "best_generator", example)
+    info = log_generator_model(
+        store, run_id, family.generator, config, "best_generator", (example, None)
+    )
     return info.model_id, family
 
 

@@ -1,0 +1,80 @@
+"""Style2paints from a sweep to a colorized sketch, as a user runs it: `ganime sweep` over its
+loss weights on local Ray, `ganime promote --sweep` behind the held-out gate, and `ganime
+colorize --model models:/ganime-style2paints@champion --reference` (a call without one is
+refused as NST's is: tests/core/test_style2paints.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from tests.conftest import STYLE2PAINTS_SMOKE, ganime_command
+from tests.orchestration.test_reference_methods import sketches_and_references
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("cache_dir")]
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+
+def ganime(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*ganime_command(), *args], cwd=tmp_path, capture_output=True, text=True, timeout=900
+    )
+
+
+def test_a_style2paints_sweep_is_promoted_and_colorizes_after_a_reference(
+    tmp_path, mlflow_store
+) -> None:
+    sweep = tmp_path / "s2p.yaml"
+    sweep.write_text(
+        yaml.safe_dump(
+            {
+                "name": "s2p",
+                "experiment": str(STYLE2PAINTS_SMOKE),
+                "overrides": {
+                    "data.synthetic.count": 20,  # 16 train images: 4 steps of 4
+                    "train.eval_every": 1,
+                    "train.sample_images": 2,
+                },
+                "search": {
+                    "model.alpha": {"uniform": [0.0, 0.6]},
+                    "model.discriminator": {"choice": ["acgan", "dcgan"]},
+                },
+                "start_with": [
+                    {"model.alpha": 0.3, "model.discriminator": "acgan"},
+                    {"model.alpha": 0.0, "model.discriminator": "dcgan"},
+                ],
+                "num_samples": 2,
+                "metric": "fid",
+                "asha": {"grace_period": 1, "max_epochs": 1, "reduction_factor": 2},
+                "max_concurrent_trials": 1,
+            }
+        )
+    )
+    swept = ganime(tmp_path, "sweep", str(sweep), "--no-progress")
+    assert swept.returncode == 0, swept.stderr[-3000:]
+
+    promoted = ganime(tmp_path, "promote", "--sweep", "s2p")
+    assert promoted.returncode == 0, promoted.stderr[-3000:]
+    assert "register ganime-style2paints v1" in promoted.stdout
+    client = MlflowClient(mlflow_store)
+    version = client.get_model_version_by_alias("ganime-style2paints", "champion")
+    run = client.get_run(version.run_id)
+    # Both reference policies were measured, under their own names.
+    assert {"fid_untrained", "gt_ref_fid_untrained", "ssim", "gt_ref_ssim"} <= set(run.data.metrics)
+
+    sketches, references = sketches_and_references(tmp_path)
+    model = "models:/ganime-style2paints@champion"
+    colorized = ganime(
+        tmp_path, "colorize", str(sketches), "-o", "out", "--model", model,
+        "--reference", str(references), "--no-progress",
+    )  # fmt: skip
+    assert colorized.returncode == 0, colorized.stderr[-3000:]
+    assert json.loads(colorized.stdout.strip().splitlines()[-1])["written"] == 3
+    out = np.asarray(Image.open(tmp_path / "out" / "s0.png"))
+    assert out.shape == (40, 48, 3)  # the sketch's own size
