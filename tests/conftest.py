@@ -19,7 +19,16 @@ STYLE2PAINTS_SMOKE = EXPERIMENTS / "style2paints_smoke.yaml"
 # `make test` runs the files on two pytest-xdist processes, one file at a time each, in this
 # order: the files that take minutes start first, so neither process is left alone at the end
 # with one of them.
-LONGEST_FILES = ("test_sweep.py", "test_distributed.py", "test_train.py", "test_registry.py")
+LONGEST_FILES = (
+    "test_distributed.py",
+    "test_sweep.py",
+    "test_reference_methods.py",
+    "test_style2paints_release.py",
+    "test_train.py",
+    "test_style2paints.py",
+    "test_evaluate_command.py",
+    "test_registry.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -1,34 +1,30 @@
-"""Style2paints from a sweep to a colorized sketch, as a user runs it: `ganime sweep` over its
-loss weights on local Ray, `ganime promote --sweep` behind the held-out gate, and `ganime
-colorize --model models:/ganime-style2paints@champion --reference` (a call without one is
-refused as NST's is: tests/core/test_style2paints.py)."""
+"""Style2paints from a sweep to a colorized sketch: a sweep over its loss weights on local Ray,
+`ganime promote --sweep` behind the held-out gate, and `ganime colorize --model
+models:/ganime-style2paints@champion --reference` (a call without a reference is refused as
+NST's is: tests/core/test_style2paints.py)."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 from PIL import Image
 
-from tests.conftest import STYLE2PAINTS_SMOKE, ganime_command
+from orchestration.cli import main
+from orchestration.sweep.driver import run_sweep
+from orchestration.sweep.spec import load_sweep
+from tests.conftest import STYLE2PAINTS_SMOKE
 from tests.orchestration.test_reference_methods import sketches_and_references
 
+ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("cache_dir")]
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 
-def ganime(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*ganime_command(), *args], cwd=tmp_path, capture_output=True, text=True, timeout=900
-    )
-
-
 def test_a_style2paints_sweep_is_promoted_and_colorizes_after_a_reference(
-    tmp_path, mlflow_store
+    tmp_path, mlflow_store, capsys, monkeypatch
 ) -> None:
     sweep = tmp_path / "s2p.yaml"
     sweep.write_text(
@@ -56,12 +52,18 @@ def test_a_style2paints_sweep_is_promoted_and_colorizes_after_a_reference(
             }
         )
     )
-    swept = ganime(tmp_path, "sweep", str(sweep), "--no-progress")
-    assert swept.returncode == 0, swept.stderr[-3000:]
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        outcome = run_sweep(load_sweep(sweep), storage=str(tmp_path / "ray"), progress=False)
+    finally:
+        ray.shutdown()
+    assert {row["stop_reason"] for row in outcome.trials} == {"completed"}
+    assert len(outcome.trials) == 2
 
-    promoted = ganime(tmp_path, "promote", "--sweep", "s2p")
-    assert promoted.returncode == 0, promoted.stderr[-3000:]
-    assert "register ganime-style2paints v1" in promoted.stdout
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["promote", "--sweep", "s2p"]) == 0
+    assert "register ganime-style2paints v1" in capsys.readouterr().out
     client = MlflowClient(mlflow_store)
     version = client.get_model_version_by_alias("ganime-style2paints", "champion")
     run = client.get_run(version.run_id)
@@ -70,11 +72,11 @@ def test_a_style2paints_sweep_is_promoted_and_colorizes_after_a_reference(
 
     sketches, references = sketches_and_references(tmp_path)
     model = "models:/ganime-style2paints@champion"
-    colorized = ganime(
-        tmp_path, "colorize", str(sketches), "-o", "out", "--model", model,
-        "--reference", str(references), "--no-progress",
+    code = main(
+        ["colorize", str(sketches), "-o", "out", "--model", model,
+         "--reference", str(references), "--no-progress"]
     )  # fmt: skip
-    assert colorized.returncode == 0, colorized.stderr[-3000:]
-    assert json.loads(colorized.stdout.strip().splitlines()[-1])["written"] == 3
+    assert code == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["written"] == 3
     out = np.asarray(Image.open(tmp_path / "out" / "s0.png"))
     assert out.shape == (40, 48, 3)  # the sketch's own size
