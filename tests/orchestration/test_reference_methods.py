@@ -5,27 +5,30 @@ logs them like a training run's evaluation, their logged model colorizes with `-
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from orchestration.cli import main
 from orchestration.release.evaluate import evaluate_experiment
 from orchestration.release.shards import shard_bounds
 from orchestration.tracking import tags
 from tests.asset_server import stylization_saved_model
-from tests.conftest import EXPERIMENTS, ganime_command
+from tests.conftest import EXPERIMENTS
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("cache_dir")]
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 
-def ganime(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*ganime_command(), *args], cwd=tmp_path, capture_output=True, text=True, timeout=600
-    )
+def ganime(capsys, *args: str) -> tuple[int, str, str]:
+    """`ganime ARGS` in this process (the command's own code path, without a fresh
+    interpreter's TensorFlow import): exit code, stdout, stderr."""
+    capsys.readouterr()
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 def sketches_and_references(tmp_path: Path) -> tuple[Path, Path]:
@@ -44,11 +47,13 @@ def sketches_and_references(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_nst_is_evaluated_logged_colorizes_after_references_and_is_promoted(
-    tmp_path, mlflow_store, monkeypatch
+    tmp_path, mlflow_store, monkeypatch, capsys
 ) -> None:
-    evaluated = ganime(tmp_path, "evaluate", str(EXPERIMENTS / "nst_smoke.yaml"), "--no-progress")
-    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
-    summary = json.loads(evaluated.stdout.strip().splitlines()[-1])
+    monkeypatch.chdir(tmp_path)
+    nst = str(EXPERIMENTS / "nst_smoke.yaml")
+    code, out, err = ganime(capsys, "evaluate", nst, "--no-progress")
+    assert code == 0, err[-2000:]
+    summary = json.loads(out.strip().splitlines()[-1])
     assert summary["method"] == "nst" and summary["reference"] == "random_train"
     assert summary["n"] == 8 and summary["fid_untrained"] > 0  # stand-ins: named so
 
@@ -68,23 +73,23 @@ def test_nst_is_evaluated_logged_colorizes_after_references_and_is_promoted(
 
     sketches, references = sketches_and_references(tmp_path)
     model = f"runs:/{run.info.run_id}/colorizer"
-    colorized = ganime(
-        tmp_path, "colorize", str(sketches), "-o", "out", "--model", model,
+    code, out, err = ganime(
+        capsys, "colorize", str(sketches), "-o", "out", "--model", model,
         "--reference", str(references), "--no-progress",
     )  # fmt: skip
-    assert colorized.returncode == 0, colorized.stderr[-2000:]
-    assert json.loads(colorized.stdout.strip().splitlines()[-1])["written"] == 3
+    assert code == 0, err[-2000:]
+    assert json.loads(out.strip().splitlines()[-1])["written"] == 3
     out = np.asarray(Image.open(tmp_path / "out" / "s0.png"))
     assert out.shape == (40, 48, 3)  # the sketch's own size
 
-    refused = ganime(tmp_path, "colorize", str(sketches), "-o", "o2", "--model", model)
-    assert refused.returncode != 0
-    (line,) = refused.stderr.strip().splitlines()[-1:]
+    code, _, err = ganime(capsys, "colorize", str(sketches), "-o", "o2", "--model", model)
+    assert code != 0
+    (line,) = err.strip().splitlines()[-1:]
     assert "nst colorizes a sketch after a reference colour image" in line
 
-    promoted = ganime(tmp_path, "promote", "--run", run.info.run_id)
-    assert promoted.returncode == 0, promoted.stderr[-2000:]
-    assert "its colorizer" in promoted.stdout and "register ganime-nst v1" in promoted.stdout
+    code, out, err = ganime(capsys, "promote", "--run", run.info.run_id)
+    assert code == 0, err[-2000:]
+    assert "its colorizer" in out and "register ganime-nst v1" in out
     version = client.get_model_version_by_alias("ganime-nst", "champion")
     # The gate's held-out evaluation drew the same references: it measures what was logged.
     holdout = float(version.tags[f"{tags.HOLDOUT_PREFIX}fid_untrained"])
@@ -108,16 +113,17 @@ def test_nst_is_evaluated_logged_colorizes_after_references_and_is_promoted(
 
 
 def test_fast_nst_runs_a_tf_hub_model_from_a_folder_through_ganime_evaluate(
-    tmp_path, mlflow_store
+    tmp_path, mlflow_store, monkeypatch, capsys
 ) -> None:
+    monkeypatch.chdir(tmp_path)
     folder = stylization_saved_model(tmp_path / "stylization")  # magenta's call signature
-    evaluated = ganime(
-        tmp_path, "evaluate", str(EXPERIMENTS / "nst_smoke.yaml"), "--no-progress",
+    code, out, err = ganime(
+        capsys, "evaluate", str(EXPERIMENTS / "nst_smoke.yaml"), "--no-progress",
         "--set", "model={family: fast_nst, handle: " + str(folder) + ", batch_size: 1}",
         "--set", "name=fast_nst_smoke", "--set", "metrics.reference=ground_truth",
     )  # fmt: skip
-    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
-    summary = json.loads(evaluated.stdout.strip().splitlines()[-1])
+    assert code == 0, err[-2000:]
+    summary = json.loads(out.strip().splitlines()[-1])
     assert summary["method"] == "fast_nst" and summary["reference"] == "ground_truth"
     run = MlflowClient(mlflow_store).get_run(summary["mlflow_run_id"])
     assert "(reference: ground_truth)" in run.info.run_name  # the oracle under its own name
