@@ -1,0 +1,1 @@
+"""`ganime compare`: the paper's table, every method under one protocol."""
