@@ -116,3 +116,44 @@ class ModelFamily(abc.ABC):
             if "seed_generator" in v.path
         ]
         return {**self.networks(), **self.optimizers(), "rng": rng}
+
+
+class GANFamily(ModelFamily):
+    """One generator against one discriminator, each with its own Adam (Pix2Pix, Style2paints).
+    A subclass builds `generator` and `discriminator`, then calls `build_optimizers()`."""
+
+    generator: keras.Model
+    discriminator: keras.Model
+
+    def build_optimizers(self) -> None:
+        self.generator_optimizer = adam(self.config.optimizer, self.generator)
+        self.discriminator_optimizer = adam(self.config.optimizer, self.discriminator)
+
+    def networks(self) -> dict[str, keras.Model]:
+        return {"generator": self.generator, "discriminator": self.discriminator}
+
+    def optimizers(self) -> dict[str, keras.optimizers.Optimizer]:
+        return {
+            "generator_optimizer": self.generator_optimizer,
+            "discriminator_optimizer": self.discriminator_optimizer,
+        }
+
+    def update(
+        self,
+        gen_tape: tf.GradientTape,
+        gen_loss: tf.Tensor,
+        disc_tape: tf.GradientTape,
+        disc_loss: tf.Tensor,
+    ) -> None:
+        """Step each network down its own loss's gradient."""
+        for tape, loss, net, optimizer in (
+            (gen_tape, gen_loss, self.generator, self.generator_optimizer),
+            (disc_tape, disc_loss, self.discriminator, self.discriminator_optimizer),
+        ):
+            variables = net.trainable_variables
+            apply_gradients(
+                optimizer,
+                tape.gradient(loss, variables),
+                variables,
+                self.config.train.gradient_allreduce,
+            )

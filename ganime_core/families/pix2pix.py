@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import keras
 import tensorflow as tf
 
 from ganime_core.colorizers import Colorizer, GeneratorColorizer
 from ganime_core.config import ExperimentConfig, Pix2PixSettings
-from ganime_core.families.base import (
-    Batch,
-    ModelFamily,
-    adam,
-    apply_gradients,
-    average,
-    network_options,
-)
+from ganime_core.families.base import Batch, GANFamily, average, network_options
 from ganime_core.losses import (
     adversarial_loss,
     l1_loss,
@@ -24,7 +16,7 @@ from ganime_core.losses import (
 from ganime_core.networks import patchgan_discriminator, unet_generator
 
 
-class Pix2Pix(ModelFamily):
+class Pix2Pix(GANFamily):
     """U-Net generator against a conditional PatchGAN.
 
     L_G = BCE(D(x, G(x)), real) + lambda_l1 * |y - G(x)| + lambda_tv * TV(G(x))
@@ -40,17 +32,7 @@ class Pix2Pix(ModelFamily):
         shape = network_options(config)
         self.generator = unet_generator(dropout=settings.dropout, **shape)
         self.discriminator = patchgan_discriminator(conditional=True, **shape)
-        self.generator_optimizer = adam(config.optimizer, self.generator)
-        self.discriminator_optimizer = adam(config.optimizer, self.discriminator)
-
-    def networks(self) -> dict[str, keras.Model]:
-        return {"generator": self.generator, "discriminator": self.discriminator}
-
-    def optimizers(self) -> dict[str, keras.optimizers.Optimizer]:
-        return {
-            "generator_optimizer": self.generator_optimizer,
-            "discriminator_optimizer": self.discriminator_optimizer,
-        }
+        self.build_optimizers()
 
     def train_step(self, batch: Batch) -> dict[str, tf.Tensor]:
         sketch, color = batch["sketch"], batch["color"]
@@ -66,17 +48,7 @@ class Pix2Pix(ModelFamily):
             gen_total = gen_adv + s.lambda_l1 * gen_l1 + s.lambda_tv * gen_tv
             disc_total = average(pix2pix_discriminator_loss(real_logits, fake_logits))
 
-        for tape, loss, net, optimizer in (
-            (gen_tape, gen_total, self.generator, self.generator_optimizer),
-            (disc_tape, disc_total, self.discriminator, self.discriminator_optimizer),
-        ):
-            variables = net.trainable_variables
-            apply_gradients(
-                optimizer,
-                tape.gradient(loss, variables),
-                variables,
-                self.config.train.gradient_allreduce,
-            )
+        self.update(gen_tape, gen_total, disc_tape, disc_total)
         return {
             "gen_total": gen_total,
             "gen_adv": gen_adv,

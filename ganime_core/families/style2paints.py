@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import keras
 import tensorflow as tf
 
 from ganime_core.colorizers import Colorizer, HintedGeneratorColorizer
 from ganime_core.config import ExperimentConfig, Style2paintsSettings
-from ganime_core.families.base import Batch, ModelFamily, adam, apply_gradients, average
+from ganime_core.families.base import Batch, GANFamily, average
 from ganime_core.losses import (
     acgan_discriminator_loss,
     acgan_generator_loss,
@@ -37,7 +36,7 @@ from ganime_core.vgg import vgg19_fc1
 MID_LEVEL_PREFIXES = ("hint_dense", "mid")  # mid_entry, mid1_..., mid2_...
 
 
-class Style2paints(ModelFamily):
+class Style2paints(GANFamily):
     """Residual U-Net with two guide decoders against a painting discriminator; the reference
     reaches the generator only through VGG19 fc1."""
 
@@ -65,17 +64,7 @@ class Style2paints(ModelFamily):
         # None: the seeded stand-in (allowed by the config, or shapes only)
         self.vgg19_file = vgg19_weights(settings, config.assets) if pretrained else None
         self.hint_encoder = vgg19_fc1(self.vgg19_file)  # frozen: in no optimizer or checkpoint
-        self.generator_optimizer = adam(config.optimizer, self.generator)
-        self.discriminator_optimizer = adam(config.optimizer, self.discriminator)
-
-    def networks(self) -> dict[str, keras.Model]:
-        return {"generator": self.generator, "discriminator": self.discriminator}
-
-    def optimizers(self) -> dict[str, keras.optimizers.Optimizer]:
-        return {
-            "generator_optimizer": self.generator_optimizer,
-            "discriminator_optimizer": self.discriminator_optimizer,
-        }
+        self.build_optimizers()
 
     def losses(self, batch: Batch) -> dict[str, tf.Tensor]:
         """Every loss of one per-replica batch, the networks in training mode; gen_total and
@@ -107,17 +96,7 @@ class Style2paints(ModelFamily):
     def train_step(self, batch: Batch) -> dict[str, tf.Tensor]:
         with tf.GradientTape() as gen_tape, tf.GradientTape() as disc_tape:
             losses = self.losses(batch)
-        for tape, loss, net, optimizer in (
-            (gen_tape, losses["gen_total"], self.generator, self.generator_optimizer),
-            (disc_tape, losses["disc_total"], self.discriminator, self.discriminator_optimizer),
-        ):
-            variables = net.trainable_variables
-            apply_gradients(
-                optimizer,
-                tape.gradient(loss, variables),
-                variables,
-                self.config.train.gradient_allreduce,
-            )
+        self.update(gen_tape, losses["gen_total"], disc_tape, losses["disc_total"])
         return losses
 
     def mid_level_variables(self) -> list[tf.Variable]:

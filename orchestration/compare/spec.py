@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from ganime_core.config import (
     ExperimentConfig,
@@ -36,28 +36,24 @@ from ganime_core.config import (
     set_dotted,
 )
 from ganime_core.errors import ConfigError
-from orchestration.sweep.spec import TrialResources
+from orchestration.sweep.spec import StrictModel, TrialResources
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class Method(_Strict):
+class Method(StrictModel):
     name: str = Field(pattern=NAME_PATTERN, description="the method's row in the table")
     experiment: Path = Field(description="experiment file, relative to the compare file")
     overrides: dict[str, Any] = Field(default_factory=dict)
 
 
-class Evaluation(_Strict):
+class Evaluation(StrictModel):
     split: Literal["val", "train"] = "val"
     max_images: int | None = Field(None, ge=2, description="the split's first N; unset = all")
     reference: Literal["random_train", "ground_truth"] = "random_train"
 
 
-class CompareConfig(_Strict):
+class CompareConfig(StrictModel):
     name: str = Field(pattern=NAME_PATTERN)
     data: dict[str, Any] = Field(
         default_factory=dict, description="set on every method's data section (nested keys)"

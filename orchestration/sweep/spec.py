@@ -49,11 +49,13 @@ EXPERIMENT_SECTIONS = tuple(
 KINDS = ("loguniform", "uniform", "integer", "choice")
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
+    """A section of a sweep or compare file: unknown keys and NaN are errors, values frozen."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-class Dimension(_Strict):
+class Dimension(StrictModel):
     """One searched config key: exactly one of the four kinds."""
 
     loguniform: tuple[float, float] | None = None
@@ -95,7 +97,7 @@ class Dimension(_Strict):
         return f"{self.kind}({', '.join(map(str, self.extremes()))})"
 
 
-class AshaSettings(_Strict):
+class AshaSettings(StrictModel):
     grace_period: int = Field(1, ge=1, description="epochs every trial runs before any stop")
     max_epochs: int = Field(ge=1, description="epochs of a trial that is never stopped")
     reduction_factor: int = Field(2, ge=2, description="1/reduction_factor of a rung continues")
@@ -117,14 +119,14 @@ class AshaSettings(_Strict):
         return rungs
 
 
-class TrialResources(_Strict):
+class TrialResources(StrictModel):
     workers: int = Field(1, ge=1, description="Ray Train workers per trial (one replica each)")
     cpus_per_worker: int = Field(1, ge=1)
     gpus_per_worker: int = Field(0, ge=0)
     max_failures: int = Field(0, ge=0, description="worker failures a trial recovers from")
 
 
-class SweepConfig(_Strict):
+class SweepConfig(StrictModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     experiment: Path = Field(description="base experiment file, relative to the sweep file")
     overrides: dict[str, Any] = Field(default_factory=dict)
