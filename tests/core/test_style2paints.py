@@ -143,6 +143,26 @@ def test_both_discriminators_train_and_only_the_acgan_regresses_onto_fc1(
     assert not np.array_equal(family.discriminator.get_weights()[0], before)
 
 
+def test_a_jittered_reference_trains_with_the_acgan_target_taken_from_the_colour_image(
+    style2paints_config, monkeypatch
+) -> None:
+    """With a jittered reference, V(r) feeds the generator and V(y) of the colour image is the
+    AC-GAN's target: two fc1 passes, on two different images."""
+    config = style2paints_config("model.training_reference=jittered")
+    family = build_family(config)
+    batch = first_batch(config)
+    seen = []
+    encoder = family.hint_encoder
+    monkeypatch.setattr(
+        family, "hint_encoder", lambda images, **kw: seen.append(images) or encoder(images, **kw)
+    )
+    losses = family.train_step(batch)
+    assert all(np.isfinite(float(v)) for v in losses.values())
+    reference, color = (np.asarray(images) for images in seen)
+    np.testing.assert_array_equal(reference, batch["reference"])
+    np.testing.assert_array_equal(color, batch["color"])
+
+
 def test_the_training_reference_is_the_colour_or_a_moved_copy_of_it(style2paints_config) -> None:
     own = first_batch(style2paints_config())
     np.testing.assert_array_equal(own["reference"], own["color"])
