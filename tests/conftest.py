@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -84,6 +85,39 @@ def sample_steps(client, run_id: str) -> list[int]:
     """The epochs of a run's sample grids, logged as MLflow images with key `samples`."""
     names = [a.path.rpartition("/")[2] for a in client.list_artifacts(run_id, "images")]
     return sorted(int(n.split("+")[2]) for n in names if n.startswith("samples+") and ".png" in n)
+
+
+@contextlib.contextmanager
+def local_ray_cluster():
+    """A private local Ray cluster (2 CPUs, no dashboard) that its own processes can find.
+
+    Ray Train's PlacementGroupCleaner asks the state API whether its controller is alive and,
+    with no RAY_ADDRESS, looks for "the" local cluster. With two test processes each running a
+    cluster, it once found the other one, which did not know the controller, and removed a
+    healthy run's placement group (its workers died mid-epoch; CI, 2026-11-23). So the GCS
+    port is chosen here and RAY_ADDRESS names it for every process the cluster starts.
+    """
+    import socket
+
+    import ray
+
+    with socket.socket() as probe:  # a free port for the GCS
+        probe.bind(("", 0))
+        port = probe.getsockname()[1]
+    address = f"{ray.util.get_node_ip_address()}:{port}"
+    saved = {key: os.environ.get(key) for key in ("RAY_GCS_SERVER_PORT", "RAY_ADDRESS")}
+    os.environ["RAY_GCS_SERVER_PORT"] = str(port)
+    os.environ["RAY_ADDRESS"] = address
+    try:
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+        yield
+    finally:
+        ray.shutdown()
+        for key, value in saved.items():  # later `ganime` runs start or find their own
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def ray_actors(class_name: str) -> list[dict]:

@@ -12,7 +12,7 @@ from ganime_core.checkpoint import open_checkpoint
 from ganime_core.families import build_family
 from ganime_core.train import train
 from orchestration.training.ray_train import Scaling, train_on_ray
-from tests.conftest import ray_actors, sample_steps
+from tests.conftest import local_ray_cluster, ray_actors, sample_steps
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("cache_dir")]
@@ -20,9 +20,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("cache_dir")]
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
+    with local_ray_cluster():
+        yield
 
 
 def test_two_workers_reach_the_weights_of_one_worker_with_the_global_batch(

@@ -16,7 +16,7 @@ from orchestration.release.evaluate import evaluate_experiment
 from orchestration.release.shards import shard_bounds
 from orchestration.tracking import tags
 from tests.asset_server import stylization_saved_model
-from tests.conftest import EXPERIMENTS
+from tests.conftest import EXPERIMENTS, local_ray_cluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("cache_dir")]
 from mlflow.tracking import MlflowClient  # noqa: E402
@@ -96,16 +96,12 @@ def test_nst_is_evaluated_logged_colorizes_after_references_and_is_promoted(
     assert holdout == pytest.approx(summary["fid_untrained"], rel=1e-6)
 
     # --workers 2: two shards, each colorized and measured in its own Ray task, merged here.
-    import ray
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI")  # measure only
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
+    with local_ray_cluster():
         spread = evaluate_experiment(
             EXPERIMENTS / "nst_smoke.yaml", None, progress=False, workers=2
         )
-    finally:
-        ray.shutdown()
     assert spread["n"] == summary["n"] and spread["workers"] == 2
     for name in ("fid_untrained", "kid_mean_untrained", "ssim"):
         # Same images, same references; NST's batches differ (8 vs 4 images): float noise.

@@ -15,7 +15,7 @@ from PIL import Image
 from orchestration.cli import main
 from orchestration.sweep.driver import run_sweep
 from orchestration.sweep.spec import load_sweep
-from tests.conftest import STYLE2PAINTS_SMOKE
+from tests.conftest import STYLE2PAINTS_SMOKE, local_ray_cluster
 from tests.orchestration.test_reference_methods import sketches_and_references
 
 ray = pytest.importorskip("ray")
@@ -52,11 +52,8 @@ def test_a_style2paints_sweep_is_promoted_and_colorizes_after_a_reference(
             }
         )
     )
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
+    with local_ray_cluster():
         outcome = run_sweep(load_sweep(sweep), storage=str(tmp_path / "ray"), progress=False)
-    finally:
-        ray.shutdown()
     assert {row["stop_reason"] for row in outcome.trials} == {"completed"}
     assert len(outcome.trials) == 2
 

@@ -22,7 +22,7 @@ from orchestration.tracking import tags
 from orchestration.tracking.tags import STOP_REASON as STOP_TAG
 from orchestration.tracking.tags import SWEEP as SWEEP_TAG
 from orchestration.tracking.tags import TRIAL_ID as TRIAL_TAG
-from tests.conftest import EXPERIMENTS, ganime_command, ray_actors, sample_steps
+from tests.conftest import EXPERIMENTS, ganime_command, local_ray_cluster, ray_actors, sample_steps
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("cache_dir")]
@@ -83,12 +83,9 @@ def test_a_sweep_logs_its_trials_under_one_parent_and_asha_stops_the_worse(
     tmp_path, mlflow_store
 ) -> None:
     sweep = load_sweep(tiny_sweep(tmp_path, [GOOD, WORSE]))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
+    with local_ray_cluster():
         outcome = run_sweep(sweep, storage=str(tmp_path / "ray"), progress=False)
         controllers = ray_actors("TrainController")
-    finally:
-        ray.shutdown()
 
     assert controllers == []  # 1-worker trials train in their Tune actor: no Ray Train run
     results = tune_results(tmp_path / "ray" / "tiny")  # Tune's own record of every step
@@ -235,13 +232,10 @@ def test_two_worker_trials_release_their_workers_when_stopped_or_finished(
     rather than leaving the group to Ray Train's cleaner, which needs the state API (off
     here, as on a node without the dashboard) and on a busy node took minutes."""
     sweep = load_sweep(tiny_sweep(tmp_path, [GOOD, WORSE]), ["trial.workers=2"])
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
+    with local_ray_cluster():
         outcome = run_sweep(sweep, storage=str(tmp_path / "ray"), progress=False)
         left = live_placement_groups()
         controllers = ray_actors("TrainController")
-    finally:
-        ray.shutdown()
 
     assert left == [], "an ended trial still holds its workers' placement group"
     assert len(controllers) == 2  # each trial was a Ray Train run
