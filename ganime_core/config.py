@@ -440,7 +440,7 @@ class ExperimentConfig(_Section):
 
     def flat(self) -> dict[str, Any]:
         """Every value under its dotted name, e.g. {"model.lambda_tv": 0.0001}."""
-        return _flatten(self.model_dump(mode="json"))
+        return flatten(self.model_dump(mode="json"))
 
     def replace(self, changes: Mapping[str, Any], source: str = "config") -> ExperimentConfig:
         """A validated copy with each dotted key set, e.g. {"metrics.max_images": 40}: the one
@@ -451,11 +451,12 @@ class ExperimentConfig(_Section):
         return parse_config(raw, source=source)
 
 
-def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as one {"dotted.key": value}."""
     flat: dict[str, Any] = {}
     for key, value in tree.items():
         if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
+            flat.update(flatten(value, f"{prefix}{key}."))
         else:
             flat[f"{prefix}{key}"] = value
     return flat

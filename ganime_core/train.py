@@ -102,15 +102,21 @@ def prepare(config: ExperimentConfig) -> None:
 def configure_process(cpus: int) -> None:
     """TensorFlow's thread pools sized to this process's `cpus`, and every visible GPU's memory
     grown on demand rather than taken whole. Process-wide and effective only before TensorFlow
-    runs its first op: called once by the process that trains (a Ray worker, a trial actor).
+    runs its first op: called once by the process that trains (a Ray worker, a trial actor); a
+    later call in the same process changes nothing.
 
     The inter-op pool keeps 2 threads even on 1 CPU: a GAN step runs the generator's and the
     discriminator's ops side by side (README, Performance).
     """
-    tf.config.threading.set_intra_op_parallelism_threads(cpus)
-    tf.config.threading.set_inter_op_parallelism_threads(max(2, cpus))
-    for gpu in tf.config.list_physical_devices("GPU"):
-        tf.config.experimental.set_memory_growth(gpu, True)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(cpus)
+        tf.config.threading.set_inter_op_parallelism_threads(max(2, cpus))
+        for gpu in tf.config.list_physical_devices("GPU"):
+            tf.config.experimental.set_memory_growth(gpu, True)
+    except RuntimeError:
+        # TensorFlow already ran here (a Ray worker process reused for another task) and keeps
+        # the pools it started with.
+        log.debug("TensorFlow already initialized in this process; its thread pools stay")
 
 
 class TrainingRun:

@@ -14,9 +14,29 @@ import os
 import sys
 
 from ganime_core.errors import GanimeError
-from orchestration.cli import assets, colorize, data, describe, evaluate, promote, sweep, train
+from orchestration.cli import (
+    assets,
+    colorize,
+    compare,
+    data,
+    describe,
+    evaluate,
+    promote,
+    sweep,
+    train,
+)
 
-COMMANDS = (train, sweep, describe, evaluate, promote, colorize, data, assets)  # in --help's order
+COMMANDS = (
+    train,
+    sweep,
+    compare,
+    describe,
+    evaluate,
+    promote,
+    colorize,
+    data,
+    assets,
+)  # in --help's order
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,7 +8,6 @@ order and scores them once, so the numbers are exactly those of one process (tes
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,9 +65,7 @@ def measure_shard(raw: dict[str, Any], split: str, start: int, stop: int, keep: 
     from ganime_core.train import configure_process
 
     config = parse_config(raw, source="shard config")
-    # TensorFlow's pools sized to the task's CPUs; a worker process Ray reuses for a later task
-    # already has them, and TensorFlow refuses to change them.
-    with contextlib.suppress(RuntimeError):
-        configure_process(int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
+    # TensorFlow's pools sized to the task's CPUs (a worker process Ray reuses keeps its own).
+    configure_process(int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
     colorizer = style_transfer_colorizer(config)
     return Evaluator(config, split=split).measure(colorizer, start, stop, keep)

@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import tempfile
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +23,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from ganime_core.errors import GanimeError
 from ganime_core.metrics import names
+from orchestration.interrupts import sigterm_as_sigint
 from orchestration.sweep.callbacks import ProgressTable, TrialOutcomes
 from orchestration.sweep.plan import plan_sweep
 from orchestration.sweep.spec import Sweep, SweepConfig
@@ -149,7 +146,7 @@ def run_sweep(
     # Tune snapshots its state after every trial checkpoint (num_to_keep) and warns about it; at a
     # step per evaluation the snapshots are what `--resume` needs, not a bottleneck.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    with _sigterm_as_sigint():
+    with sigterm_as_sigint():
         results = tuner.fit()
     return _summarize(sweep, uri, parent_run_id, list(results))
 
@@ -212,20 +209,6 @@ def _scheduler(config: SweepConfig) -> ASHAScheduler:
         grace_period=config.asha.grace_period,
         reduction_factor=config.asha.reduction_factor,
     )
-
-
-@contextmanager
-def _sigterm_as_sigint() -> Iterator[None]:
-    """Tune stops a sweep gracefully (trials stopped, state saved for --resume) on SIGINT only;
-    ray.init makes SIGTERM exit at once. A SIGTERM (a scheduler, `kill`) takes Ctrl-C's path."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _summarize(sweep: Sweep, uri: str, parent_run_id: str, results: list[Any]) -> SweepOutcome:

@@ -1,4 +1,5 @@
-"""What a sweep asks of the cluster, and how many of its trials run at once (`--dry-run`)."""
+"""What a sweep (or a compare) asks of the cluster, and how many of its runs go at once
+(`--dry-run`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 
 import ray
 
-from orchestration.sweep.spec import Sweep
+from orchestration.sweep.spec import Sweep, TrialResources
 
 
 @dataclass(frozen=True)
@@ -48,17 +49,26 @@ class Plan:
 def plan_sweep(sweep: Sweep, resources: dict[str, float], cluster: str) -> Plan:
     """Trials that fit at once in `resources` (Ray's cluster_resources()), capped by the sweep."""
     trial = sweep.config.trial
-    cpus = trial.workers * trial.cpus_per_worker
-    gpus = trial.workers * trial.gpus_per_worker
-    total_cpus = resources.get("CPU", 0.0)
-    total_gpus = resources.get("GPU", 0.0)
-    fits = [int(total_cpus // cpus)]
-    if gpus:
-        fits.append(int(total_gpus // gpus))
-    fits.append(sweep.config.num_samples)
-    if sweep.config.max_concurrent_trials:
-        fits.append(sweep.config.max_concurrent_trials)
-    return Plan(cpus, gpus, total_cpus, total_gpus, cluster, max(0, min(fits)))
+    at_once = runs_at_once(
+        trial, resources, [sweep.config.num_samples, sweep.config.max_concurrent_trials]
+    )
+    return Plan(
+        trial.workers * trial.cpus_per_worker,
+        trial.workers * trial.gpus_per_worker,
+        resources.get("CPU", 0.0),
+        resources.get("GPU", 0.0),
+        cluster,
+        at_once,
+    )
+
+
+def runs_at_once(trial: TrialResources, resources: dict[str, float], caps: list[int | None]) -> int:
+    """Runs of `trial`'s workers that fit at once in `resources`, at most each cap given."""
+    fits = [int(resources.get("CPU", 0.0) // (trial.workers * trial.cpus_per_worker))]
+    if trial.gpus_per_worker:
+        fits.append(int(resources.get("GPU", 0.0) // (trial.workers * trial.gpus_per_worker)))
+    fits += [cap for cap in caps if cap]
+    return max(0, min(fits))
 
 
 def local_resources() -> dict[str, float]:

@@ -1,7 +1,8 @@
 """Where a sweep's state lives: Tune's experiment in STORAGE/NAME, each trial's checkpoints
 below it, and the resolved sweep in STORAGE/NAME/ganime-sweep.json, so that `ganime sweep
---resume NAME` needs only the name (and the same storage). STORAGE is a folder or a URI that
-pyarrow reaches (s3://, gs://).
+--resume NAME` needs only the name (and the same storage). A compare keeps its resolved file
+and its runs' checkpoints the same way (STORAGE/NAME/ganime-compare.json). STORAGE is a folder
+or a URI that pyarrow reaches (s3://, gs://).
 """
 
 from __future__ import annotations
@@ -30,12 +31,26 @@ def _filesystem(uri: str) -> tuple[Any, str]:
     return pyarrow.fs.FileSystem.from_uri(uri if "://" in uri else Path(uri).resolve().as_uri())
 
 
-def save_sweep(sweep: Sweep, root: str, parent_run_id: str) -> None:
-    fs, path = _filesystem(f"{root}/{sweep.name}")
+def save_record(root: str, name: str, file: str, record: dict[str, Any]) -> None:
+    """`record` as JSON in ROOT/NAME/FILE."""
+    fs, path = _filesystem(f"{root}/{name}")
     fs.create_dir(path, recursive=True)
-    record = {**sweep.to_record(), "parent_run_id": parent_run_id}
-    with fs.open_output_stream(f"{path}/{SWEEP_FILE}") as out:
+    with fs.open_output_stream(f"{path}/{file}") as out:
         out.write(json.dumps(record, indent=2).encode())
+
+
+def load_record(root: str, name: str, file: str) -> dict[str, Any] | None:
+    """The JSON record ROOT/NAME/FILE, or None if there is none."""
+    fs, path = _filesystem(f"{root}/{name}")
+    try:
+        with fs.open_input_stream(f"{path}/{file}") as stream:
+            return json.loads(stream.read())
+    except (FileNotFoundError, pyarrow.lib.ArrowIOError):
+        return None
+
+
+def save_sweep(sweep: Sweep, root: str, parent_run_id: str) -> None:
+    save_record(root, sweep.name, SWEEP_FILE, {**sweep.to_record(), "parent_run_id": parent_run_id})
 
 
 def sweep_exists(name: str, root: str) -> bool:
@@ -45,13 +60,10 @@ def sweep_exists(name: str, root: str) -> bool:
 
 def load_saved_sweep(name: str, root: str) -> tuple[Sweep, str]:
     """The sweep NAME as it was started, and its parent run id; GanimeError if there is none."""
-    fs, path = _filesystem(f"{root}/{name}")
-    try:
-        with fs.open_input_stream(f"{path}/{SWEEP_FILE}") as stream:
-            record = json.loads(stream.read())
-    except (FileNotFoundError, pyarrow.lib.ArrowIOError):
+    record = load_record(root, name, SWEEP_FILE)
+    if record is None:
         raise GanimeError(
             f"no sweep {name!r} in {root}; start it with ganime sweep SWEEP.yaml, or pass the "
             "--storage it was started with"
-        ) from None
+        )
     return Sweep.from_record(record), record["parent_run_id"]

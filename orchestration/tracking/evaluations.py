@@ -92,13 +92,28 @@ def log_method_run(
         },
     )
     client = MlflowClient(uri)
+    record_method_evaluation(client, run_id, config, summary, metrics, grid, model_files, example)
+    client.set_terminated(run_id)
+    where = f"#/experiments/{client.get_run(run_id).info.experiment_id}/runs/{run_id}"
+    log.info("logged to MLflow run %s; browse it: %s", run_id, browse_hint(where))
+    return run_id
+
+
+def record_method_evaluation(
+    client: MlflowClient,
+    run_id: str,
+    config: ExperimentConfig,
+    summary: dict[str, object],
+    metrics: dict[str, float],
+    grid: np.ndarray,
+    model_files: Path | None,
+    example: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """A method that trains nothing, measured, in its run: the metrics, the summary, the sample
+    grid and the method as the pyfunc model `colorizer`."""
     now = int(time.time() * 1000)
     values = {**metrics, "n": float(summary["n"])}  # type: ignore[arg-type]
     client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in values.items()])
     client.log_dict(run_id, summary, "evaluation.json")
     client.log_image(run_id, grid, key=SAMPLES_KEY, step=0)
     log_method_model(client, run_id, config, model_files, METHOD_MODEL, example)
-    client.set_terminated(run_id)
-    where = f"#/experiments/{client.get_run(run_id).info.experiment_id}/runs/{run_id}"
-    log.info("logged to MLflow run %s; browse it: %s", run_id, browse_hint(where))
-    return run_id

@@ -26,6 +26,12 @@ STOP_REASON = "ganime.stop_reason"  # completed / stopped early by ASHA at epoch
 BEST_TRIAL = "ganime.best_trial"
 BEST_TRIAL_RUN_ID = "ganime.best_trial_run_id"
 
+# A compare's parent run and its methods' runs.
+COMPARE = "ganime.compare"  # on the parent and every child
+METHOD = "ganime.method"  # the child's row in the table
+SEED = "ganime.seed"
+RUN_KEY = "ganime.run_key"  # what the child's result depends on: the same key is reused
+
 # A registered model version.
 MODEL_ID = "ganime.model_id"  # the logged model a version was registered from
 GENERATOR = "ganime.generator"  # best_generator or final_generator

@@ -16,6 +16,7 @@ def compare_file(tmp_path: Path, **changes) -> Path:
     raw = {
         "name": "tiny",
         "data": {"image_size": 32, "synthetic": {"count": 40}},
+        "metrics": {"allow_untrained_backbone": True, "kid_subsets": 10, "kid_subset_size": 4},
         "seeds": 2,
         "epochs": 1,
         "evaluation": {"max_images": 8},
@@ -52,8 +53,54 @@ def test_every_method_runs_at_every_seed_under_the_protocol(tmp_path) -> None:
     pix2pix = compare.runs[0]
     assert pix2pix.trains and pix2pix.config.model.base_filters == 8
     train = pix2pix.config.train
-    assert train.epochs == 1 and [e for e in range(1, 5) if train.evaluates(e)] == [1]
+    # Training only trains: the compare measures every run after it, the same way.
+    assert train.epochs == 1 and not train.evaluates_any()
     assert not compare.runs[2].trains  # NST trains nothing: it is only evaluated
+    assert compare.baseline() == "nst"  # unset: the first NST method
+    assert [(r.method, r.seed) for r in compare.in_order_of_work()] == [
+        ("pix2pix_tv", 0),
+        ("nst", 0),
+        ("pix2pix_tv", 1),
+        ("nst", 1),
+    ]
+
+
+def test_methods_that_would_be_measured_differently_are_refused(tmp_path) -> None:
+    # nst_smoke.yaml measures KID on subsets of 4, smoke.yaml on its default: the compare must
+    # say which, or its numbers would not be comparable.
+    path = compare_file(tmp_path, metrics={"allow_untrained_backbone": True})
+    with pytest.raises(ConfigError, match="measured differently: metrics.kid_subset_size"):
+        load_compare(path)
+    compare = load_compare(compare_file(tmp_path))  # the compare file's metrics section says
+    assert {run.config.metrics.kid_subset_size for run in compare.runs} == {4}
+
+
+def test_a_run_key_changes_with_what_the_result_depends_on(tmp_path) -> None:
+    compare = load_compare(compare_file(tmp_path))
+    evaluation = compare.config.evaluation
+    keys = {run.key(evaluation) for run in compare.runs}
+    assert len(keys) == len(compare.runs)  # every method and seed its own
+    again = load_compare(compare_file(tmp_path))
+    assert [r.key(evaluation) for r in again.runs] == [r.key(evaluation) for r in compare.runs]
+    # Where outputs go and how many checkpoints are kept change nothing measured ...
+    moved = compare.runs[0].config.replace({"train.output_dir": tmp_path / "elsewhere"})
+    assert type(compare.runs[0])("pix2pix_tv", 0, moved).key(evaluation) == (
+        compare.runs[0].key(evaluation)
+    )
+    # ... the training budget and the held-out images do.
+    longer = load_compare(compare_file(tmp_path, epochs=2))
+    assert longer.runs[0].key(longer.config.evaluation) != compare.runs[0].key(evaluation)
+    fewer = load_compare(compare_file(tmp_path, evaluation={"max_images": 4}))
+    assert fewer.runs[2].key(fewer.config.evaluation) != compare.runs[2].key(evaluation)
+
+
+def test_a_compare_round_trips_through_its_record(tmp_path) -> None:
+    compare = load_compare(compare_file(tmp_path))
+    restored = type(compare).from_record(compare.to_record())
+    assert restored.config == compare.config
+    assert [(r.method, r.seed, r.config) for r in restored.runs] == [
+        (r.method, r.seed, r.config) for r in compare.runs
+    ]
 
 
 def test_overrides_and_a_seed_list_change_the_compare(tmp_path) -> None:
@@ -98,6 +145,19 @@ def test_overrides_and_a_seed_list_change_the_compare(tmp_path) -> None:
             "method a",
         ),
         ({"methods": [{"name": "a", "experiment": "missing.yaml"}]}, "no such experiment file"),
+        ({"baseline": "nope"}, "baseline 'nope' is not one of the methods"),
+        (
+            {
+                "methods": [
+                    {
+                        "name": "a",
+                        "experiment": str(EXPERIMENTS / "smoke.yaml"),
+                        "overrides": {"metrics.max_images": 3},
+                    }
+                ]
+            },
+            "overrides.metrics.max_images is the protocol's",
+        ),
         ({"colour": 1}, "unknown key"),
     ],
 )
