@@ -37,15 +37,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: files keep order
 
 
-def _is_sweep(path: Path) -> bool:
+def _kind(path: Path) -> str:
     import yaml
 
-    return "experiment" in (yaml.safe_load(path.read_text()) or {})
+    raw = yaml.safe_load(path.read_text()) or {}
+    return "compare" if "methods" in raw else "sweep" if "experiment" in raw else "experiment"
 
 
-# experiments/ holds both kinds: a sweep file names its base experiment.
-SWEEP_FILES = sorted(p for p in EXPERIMENTS.glob("*.yaml") if _is_sweep(p))
-EXPERIMENT_FILES = sorted(p for p in EXPERIMENTS.glob("*.yaml") if not _is_sweep(p))
+# experiments/ holds three kinds: a sweep file names its base experiment, a compare file its
+# methods.
+SWEEP_FILES = sorted(p for p in EXPERIMENTS.glob("*.yaml") if _kind(p) == "sweep")
+COMPARE_FILES = sorted(p for p in EXPERIMENTS.glob("*.yaml") if _kind(p) == "compare")
+EXPERIMENT_FILES = sorted(p for p in EXPERIMENTS.glob("*.yaml") if _kind(p) == "experiment")
 
 
 @pytest.fixture(autouse=True)

@@ -237,7 +237,7 @@ class TrainingData:
         self._decoded: dict[tuple[str, int], DecodedImages | None] = {}
         self.num_train = min(len(index) for index in self.splits["train"])
         self.steps_per_epoch = self.num_train // config.train.batch_size
-        if self.steps_per_epoch == 0:
+        if self.steps_per_epoch == 0 and config.model.trainable:  # NST only draws references
             raise DataError(
                 f"{self.num_train} training images in {self.root} are fewer than one batch of "
                 f"{config.train.batch_size}; lower train.batch_size or add images"

@@ -120,9 +120,12 @@ def _finished_before(compare: Compare, run: MethodRun) -> bool:
     from orchestration.tracking.compares import find_finished, method_job
     from orchestration.tracking.runs import tracking_uri
 
+    uri = tracking_uri()
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return False  # no store yet; a dry run does not create one
     job = method_job(compare.name, run.method, run.seed, run.key(compare.config.evaluation))
     try:
-        return find_finished(tracking_uri(), compare.name, job) is not None
+        return find_finished(uri, compare.name, job) is not None
     except Exception:  # no tracking store yet, or unreachable: the dry run cannot tell
         return False
 

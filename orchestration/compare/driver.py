@@ -285,7 +285,11 @@ def _summarize(
     rows = table.method_rows(compare.methods(), families, paper_rows, outcomes)
     baseline = compare.baseline()
     cells = table.table_rows(rows, baseline)
-    notes = [*table.separations(rows, "fid"), *table.separations(rows, "ssim")]
+    notes = [
+        *table.failure_notes(rows),
+        *table.separations(rows, "fid"),
+        *table.separations(rows, "ssim"),
+    ]
     caveat = _backbone_caveat(outcomes)
     if caveat:
         notes.append(caveat)
@@ -299,7 +303,8 @@ def _summarize(
             table.write_runs_csv(outcomes, out / "compare_runs.csv"),
         ]
         if any(row.finished for row in rows):
-            files.append(table.plot_bars(rows, out / "compare_metrics.png", _fid_name(outcomes)))
+            stand_in = any(o.result and o.result.get("metric_suffix") for o in outcomes)
+            files.append(table.plot_bars(rows, out / "compare_metrics.png", stand_in))
             grid = _grid_columns(compare, uri, outcomes)
             if grid:
                 files.append(table.plot_grid(grid, out / "compare_grid.png"))
@@ -319,11 +324,6 @@ def _summarize(
 
 def _order(outcome: RunOutcome) -> tuple[str, int]:
     return outcome.method, outcome.seed
-
-
-def _fid_name(outcomes: list[RunOutcome]) -> str:
-    suffix = next((o.result["metric_suffix"] for o in outcomes if o.result), "")
-    return f"FID{' (stand-in InceptionV3)' if suffix else ''}"
 
 
 def _backbone_caveat(outcomes: list[RunOutcome]) -> str | None:

@@ -227,7 +227,10 @@ def _method_experiment(path: Path, config: CompareConfig, method: Method) -> Exp
     raw = read_yaml_mapping(experiment_path, "experiment", "name, data, model, ...")
     where = f"{path}: method {method.name} ({experiment_path})"
     for key, value in method.overrides.items():
-        if key.split(".", 1)[0] in _PROTOCOL_SECTIONS or key == "train.epochs":
+        training_only = key.removeprefix("data.") in _TRAINING_ONLY_DATA
+        if (key.split(".", 1)[0] in _PROTOCOL_SECTIONS and not training_only) or (
+            key == "train.epochs"
+        ):
             raise ConfigError(f"{where}: overrides.{key} is the protocol's, the same for all")
         set_dotted(raw, key, value)
     raw["data"] = _merged(raw.get("data") or {}, config.data)

@@ -134,7 +134,7 @@ def table_rows(rows: list[MethodRow], baseline: str | None) -> list[dict[str, st
     for row in rows:
         runs = f"{row.finished}/{len(row.outcomes)}"
         if row.failures:
-            runs += f" ({len(row.failures)} failed: {row.failures[0].error})"
+            runs += f" ({len(row.failures)} failed)"  # why: failure_notes()
         cells.append(
             {
                 "Method": row.method,
@@ -163,6 +163,11 @@ def text_table(cells: list[dict[str, str]]) -> str:
     lines = ["  ".join(h.ljust(widths[h]) for h in heads)]
     lines += ["  ".join(c[h].ljust(widths[h]) for h in heads) for c in cells]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def failure_notes(rows: list[MethodRow]) -> list[str]:
+    """Why each failed run failed, one line each."""
+    return [f"{o.method} seed {o.seed} failed: {o.error}" for row in rows for o in row.failures]
 
 
 def separations(rows: list[MethodRow], objective: str) -> list[str]:
@@ -238,8 +243,9 @@ def _number(value: float | None) -> str:
     return "" if value is None else f"{value:.6g}"
 
 
-def plot_bars(rows: list[MethodRow], path: Path, fid_name: str) -> Path:
-    """FID and SSIM per method: mean with ±1 std error bars, the paper's value as a marker."""
+def plot_bars(rows: list[MethodRow], path: Path, stand_in_backbone: bool) -> Path:
+    """FID and SSIM per method: mean with ±1 std error bars, the paper's value as a marker
+    (its FID only where ours was measured with the same, ImageNet, backbone)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -247,6 +253,7 @@ def plot_bars(rows: list[MethodRow], path: Path, fid_name: str) -> Path:
 
     figure, axes = plt.subplots(1, 2, figsize=(max(6.0, 1.6 * len(rows) + 2), 4))
     x = np.arange(len(rows))
+    fid_name = "FID (stand-in InceptionV3)" if stand_in_backbone else "FID"
     for axis, objective, label in ((axes[0], "fid", fid_name), (axes[1], "ssim", "SSIM")):
         stats = [row.stat(objective) for row in rows]
         means = [s.mean if s.mean is not None else 0.0 for s in stats]

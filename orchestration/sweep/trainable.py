@@ -250,9 +250,9 @@ class RayTrainTrial(tune.Trainable):
 
     Why a class: Tune ends a trial's actor when ASHA stops it or the sweep is interrupted, and
     with the actor the Train controller it owns, before that controller removed its workers'
-    placement group; the group then waits for Ray Train's cleaner, which needs the state API
-    and, on a busy node, did not come for minutes (tested). `cleanup` aborts the controller
-    first, which removes the group, so a stopped trial gives its CPUs back at once."""
+    placement group; the group would then hold its CPUs until the sweep's driver ends (Ray
+    Train's own cleaner is left out, see ray_train.GanimeTrainer). `cleanup` aborts the
+    controller first, which removes the group, so a stopped trial gives its CPUs back at once."""
 
     def setup(self, config: dict[str, Any], context: dict[str, Any]) -> None:
         self.context = context

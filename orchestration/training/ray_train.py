@@ -26,6 +26,9 @@ from ray.train import (
     ScalingConfig,
     TrainingFailedError,
 )
+from ray.train.v2._internal.callbacks.placement_group_callback import (
+    PlacementGroupCleanerCallback,
+)
 from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
 
 from ganime_core.config import ExperimentConfig, parse_config
@@ -148,7 +151,7 @@ def make_trainer(
     resources = {"CPU": scaling.cpus_per_worker}
     if scaling.gpus_per_worker:
         resources["GPU"] = scaling.gpus_per_worker
-    return DataParallelTrainer(
+    return GanimeTrainer(
         worker_loop,
         backend_config=TensorflowBackendConfig(),
         train_loop_config={
@@ -173,6 +176,27 @@ def make_trainer(
             callbacks=callbacks or [],
         ),
     )
+
+
+class GanimeTrainer(DataParallelTrainer):
+    """Ray's data-parallel trainer without its PlacementGroupCleaner.
+
+    Ray 2.60 starts, beside every Train controller, a detached cleaner that removes the run's
+    placement group once the state API no longer reports the controller; it takes a missing
+    answer for a dead controller (`is_actor_alive`: "not found" is dead; a known flaw, see the
+    review of ray-project/ray#65447). In our CI it removed live runs' groups several times:
+    their workers were destroyed mid-epoch ("Destroying worker since its placement group was
+    removed") while the controller ran. GANime's drivers end their runs' controllers themselves
+    (a stopped sweep trial aborts its controller, which removes the group), and a group whose
+    controller crashed is released when the driver's job ends: a late release, never a killed
+    run."""
+
+    def _create_default_callbacks(self) -> list[Any]:
+        return [
+            callback
+            for callback in super()._create_default_callbacks()
+            if not isinstance(callback, PlacementGroupCleanerCallback)
+        ]
 
 
 def reported_metrics(report: dict[str, Any]) -> dict[str, Any]:

@@ -153,10 +153,10 @@ def test_a_killed_worker_resumes_from_the_last_checkpoint_and_no_epoch_is_logged
 
     def run() -> None:
         try:
-            # 2, not 1: once in a CI run (2026-11-22) a single kill under load ended a run that
-            # allowed 1 failure, with the killed worker's error; the decisions are printed below
-            # if that happens again.
-            outcome["result"] = train_on_ray(config, Scaling(2), max_failures=2).result
+            # One kill, one failure allowed. (Ray's PlacementGroupCleaner once counted as a
+            # second, removing the live run's workers: GanimeTrainer leaves it out.) The
+            # controllers' decisions are printed if the run ends anyway.
+            outcome["result"] = train_on_ray(config, Scaling(2), max_failures=1).result
         except Exception as exc:  # noqa: BLE001  reported with Ray's own decisions
             outcome["error"] = exc
 

@@ -140,3 +140,32 @@ def test_one_module_owns_each_vocabulary() -> None:
             if (tag.search(line) and "mlflow.data.context" not in line) or metric.search(line):
                 offenders.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
     assert offenders == []
+
+
+def test_a_train_run_has_no_placement_group_cleaner_to_remove_its_live_workers(tmp_path) -> None:
+    """Ray 2.60's cleaner takes a controller the state API does not report for a dead one and
+    removes its live run's placement group (seen in CI); GANime's trainer leaves it out and
+    keeps every other callback Ray sets up."""
+    from ray.train.v2._internal.callbacks.placement_group_callback import (
+        PlacementGroupCleanerCallback,
+    )
+    from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
+
+    from ganime_core.config import load_config
+    from orchestration.training.ray_train import Scaling, make_trainer
+
+    trainer = make_trainer(
+        load_config(REPO / "experiments" / "smoke.yaml"),
+        Scaling(workers=2),
+        storage=str(tmp_path),
+        name="x",
+        tracking_uri="sqlite:////tmp/unused.db",
+        run_id="r",
+    )
+    ours = trainer._create_default_callbacks()
+    theirs = DataParallelTrainer._create_default_callbacks(trainer)
+    assert not any(isinstance(c, PlacementGroupCleanerCallback) for c in ours)
+    assert [type(c) for c in theirs if not isinstance(c, PlacementGroupCleanerCallback)] == [
+        type(c) for c in ours
+    ]
+    assert any(isinstance(c, PlacementGroupCleanerCallback) for c in theirs)  # Ray's has it

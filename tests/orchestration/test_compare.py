@@ -1,0 +1,136 @@
+"""`ganime compare` end to end on local Ray: two trainable methods and NST at 32 px, 2 seeds,
+1 epoch. The parent run holds the table (mean and std computed from the children), the charts
+and the grid; every method and seed is a nested child with its own model; a second run reuses
+every finished child. A killed driver and a failing method: test_compare_resume.py."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from orchestration.cli import main
+from orchestration.tracking import tags
+from tests.conftest import EXPERIMENTS, local_ray_cluster
+
+ray = pytest.importorskip("ray")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("cache_dir")]
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+# What every method is measured with: a compare file must say where their files differ.
+TINY_METRICS = {
+    "allow_untrained_backbone": True,
+    "backbone_size": 75,
+    "batch_size": 8,
+    "kid_subsets": 10,
+    "kid_subset_size": 3,
+}
+
+
+def tiny_compare(folder: Path, name: str, methods: list[dict], **changes) -> Path:
+    path = folder / f"{name}.yaml"
+    raw = {
+        "name": name,
+        "data": {"image_size": 32, "synthetic": {"count": 30, "seed": 0}},  # 24 train, 6 val
+        "metrics": TINY_METRICS,
+        "seeds": 2,
+        "epochs": 1,
+        "evaluation": {"max_images": 6, "grid_images": 2},
+        "methods": methods,
+        **changes,
+    }
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+PIX2PIX_TV = {
+    "name": "pix2pix_tv",
+    "experiment": str(EXPERIMENTS / "smoke.yaml"),
+    "overrides": {"model.base_filters": 4, "train.sample_images": 2},
+}
+CYCLEGAN = {
+    "name": "cyclegan",
+    "experiment": str(EXPERIMENTS / "cyclegan.yaml"),
+    "overrides": {
+        "model.base_filters": 4,
+        "train.batch_size": 8,
+        "train.checkpoint_every": 1,
+        "train.sample_images": 2,
+    },
+}
+NST = {"name": "nst", "experiment": str(EXPERIMENTS / "nst_smoke.yaml")}
+
+
+def children(client: MlflowClient, experiment: str) -> list:
+    found = client.get_experiment_by_name(experiment)
+    if found is None:  # the compare has not opened its runs yet
+        return []
+    runs = client.search_runs([found.experiment_id], max_results=100)
+    return [run for run in runs if tags.METHOD in run.data.tags]
+
+
+def test_a_compare_writes_the_table_from_its_children_and_a_rerun_reuses_them(
+    tmp_path, mlflow_store, capsys, monkeypatch
+) -> None:
+    path = tiny_compare(tmp_path, "tiny", [PIX2PIX_TV, CYCLEGAN, NST])
+    monkeypatch.chdir(tmp_path)
+    with local_ray_cluster():
+        assert main(["compare", str(path), "--storage", str(tmp_path / "storage")]) == 0
+    out = capsys.readouterr().out
+    assert "(6 to run, 0 reused)" in out
+
+    client = MlflowClient(mlflow_store)
+    parents = client.search_runs(
+        [client.get_experiment_by_name("tiny").experiment_id],
+        filter_string=f"tags.`{tags.SOURCE_NAME}` = 'ganime compare'",
+    )
+    parent = next(run for run in parents if tags.METHOD not in run.data.tags)
+    runs = children(client, "tiny")
+    assert sorted((r.data.tags[tags.METHOD], r.data.tags[tags.SEED]) for r in runs) == [
+        (method, seed) for method in ("cyclegan", "nst", "pix2pix_tv") for seed in ("0", "1")
+    ]
+    for run in runs:
+        assert run.info.status == "FINISHED"
+        assert run.data.tags[tags.PARENT_RUN] == parent.info.run_id  # nested under the table
+        assert {"fid_untrained", "kid_mean_untrained", "ssim"} <= set(run.data.metrics)
+    # Each child has its own model, so `ganime promote --run` takes any of them.
+    from orchestration.release.promote import logged_generator
+    from orchestration.tracking.registry import Registry
+
+    registry = Registry(mlflow_store)
+    logged = {r.data.tags[tags.METHOD]: logged_generator(registry, r)[1] for r in runs}
+    assert logged == {"pix2pix_tv": "final_generator", "cyclegan": "final_generator",
+                      "nst": "colorizer"}  # fmt: skip
+
+    # The table's means and stds are the children's.
+    metrics = parent.data.metrics
+    for method in ("pix2pix_tv", "cyclegan", "nst"):
+        fids = [r.data.metrics["fid_untrained"] for r in runs if r.data.tags[tags.METHOD] == method]
+        assert metrics[f"{method}.fid_mean"] == pytest.approx(np.mean(fids))
+        assert metrics[f"{method}.fid_std"] == pytest.approx(np.std(fids, ddof=1))
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"compare.md", "compare.csv", "compare_runs.csv", "compare_metrics.png",
+            "compare_grid.png"} <= artifacts  # fmt: skip
+    table = Path(client.download_artifacts(parent.info.run_id, "compare.csv", str(tmp_path)))
+    with table.open() as handle:
+        rows = {row["method"]: row for row in csv.DictReader(handle)}
+    assert float(rows["nst"]["fid_mean"]) == pytest.approx(metrics["nst.fid_mean"], rel=1e-5)
+    assert rows["pix2pix_tv"]["paper_fid"] == "220.5" and rows["cyclegan"]["paper_fid"] == "272.6"
+    description = parent.data.tags[tags.RUN_NOTE]
+    assert "| Method | Runs | FID ↓ |" in description and "FID vs nst" in description
+    assert parent.info.status == "FINISHED"
+    for line in ("pix2pix_tv  2/2", "nst         2/2", "FID: "):
+        assert line in out
+
+    # Run again: every child is reused, none is trained, measured or duplicated.
+    with local_ray_cluster():
+        assert main(["compare", str(path), "--storage", str(tmp_path / "storage")]) == 0
+    assert "(0 to run, 6 reused)" in capsys.readouterr().out
+    again = children(client, "tiny")
+    assert sorted(r.info.run_id for r in again) == sorted(r.info.run_id for r in runs)
+    assert [r.info.end_time for r in sorted(again, key=lambda r: r.info.run_id)] == [
+        r.info.end_time for r in sorted(runs, key=lambda r: r.info.run_id)
+    ]
