@@ -23,8 +23,10 @@ STYLE2PAINTS_SMOKE = EXPERIMENTS / "style2paints_smoke.yaml"
 LONGEST_FILES = (
     "test_distributed.py",
     "test_sweep.py",
+    "test_compare.py",
     "test_reference_methods.py",
     "test_style2paints_release.py",
+    "test_compare_resume.py",
     "test_train.py",
     "test_style2paints.py",
     "test_evaluate_command.py",

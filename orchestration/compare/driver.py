@@ -268,7 +268,7 @@ def _progress_line(outcome: RunOutcome, done: int, total: int, started: float) -
         return f"{head}: failed: {outcome.error}"
     values = outcome.result["values"]
     shown = "  ".join(
-        f"{name} {values[name]:.{table.digits(name)}f}"
+        f"{name} {values[name]:.{table.digits(name, abs(values[name]))}f}"
         for name in table.OBJECTIVES
         if values.get(name) is not None
     )

@@ -104,8 +104,19 @@ def method_rows(
     return list(rows.values())
 
 
-def digits(objective: str) -> int:
-    return {"fid": 1, "kid": 4, "ssim": 3}[objective]
+def digits(objective: str, scale: float | None = None) -> int:
+    """Decimals `objective` is shown with: FID to 3 significant figures of its column's
+    largest value (the paper's FIDs are ~200, a stand-in backbone's ~1), KID 4, SSIM 3."""
+    if objective != "fid":
+        return {"kid": 4, "ssim": 3}[objective]
+    if not scale or scale >= 100:
+        return 1
+    return 2 if scale >= 10 else 3
+
+
+def scale_of(rows: list[MethodRow], objective: str) -> float | None:
+    means = [row.stat(objective).mean for row in rows]
+    return max((abs(m) for m in means if m is not None), default=None)
 
 
 def reduction(row: MethodRow, baseline: MethodRow | None) -> str:
@@ -130,6 +141,7 @@ def paper_reduction(row: MethodRow) -> str:
 def table_rows(rows: list[MethodRow], baseline: str | None) -> list[dict[str, str]]:
     """The table as text cells, one dict per method (markdown and the terminal show these)."""
     base = next((row for row in rows if row.method == baseline), None)
+    places = {o: digits(o, scale_of(rows, o)) for o in OBJECTIVES}
     cells = []
     for row in rows:
         runs = f"{row.finished}/{len(row.outcomes)}"
@@ -139,7 +151,7 @@ def table_rows(rows: list[MethodRow], baseline: str | None) -> list[dict[str, st
             {
                 "Method": row.method,
                 "Runs": runs,
-                **{HEADINGS[o]: row.stat(o).text(digits(o)) for o in OBJECTIVES},
+                **{HEADINGS[o]: row.stat(o).text(places[o]) for o in OBJECTIVES},
                 f"FID vs {baseline or 'baseline'}": reduction(row, base),
                 "Paper FID": f"{row.paper.fid:.1f}" if row.paper else "—",
                 "Paper SSIM": f"{row.paper.ssim:.3f}" if row.paper else "—",
@@ -166,8 +178,16 @@ def text_table(cells: list[dict[str, str]]) -> str:
 
 
 def failure_notes(rows: list[MethodRow]) -> list[str]:
-    """Why each failed run failed, one line each."""
-    return [f"{o.method} seed {o.seed} failed: {o.error}" for row in rows for o in row.failures]
+    """Why runs failed: a line per method and reason, naming the seeds."""
+    lines = []
+    for row in rows:
+        reasons: dict[str, list[int]] = {}
+        for outcome in row.failures:
+            reasons.setdefault(outcome.error or "unknown", []).append(outcome.seed)
+        for reason, seeds in reasons.items():
+            which = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))}"
+            lines.append(f"{row.method} {which} failed: {reason}")
+    return lines
 
 
 def separations(rows: list[MethodRow], objective: str) -> list[str]:
@@ -175,6 +195,7 @@ def separations(rows: list[MethodRow], objective: str) -> list[str]:
     larger than the sum of their standard deviations over seeds? A difference within that
     spread is not one these seeds can tell apart."""
     better_low = objective != "ssim"
+    places = digits(objective, scale_of(rows, objective))
     ranked = [row for row in rows if row.stat(objective).mean is not None]
     ranked.sort(key=lambda row: row.stat(objective).mean * (1 if better_low else -1))
     lines = []
@@ -184,12 +205,12 @@ def separations(rows: list[MethodRow], objective: str) -> list[str]:
         if a.std is None or b.std is None:
             verdict = "one seed each: no spread to judge by"
         elif gap > a.std + b.std:
-            verdict = f"larger than their spread ({a.std + b.std:.{digits(objective)}f})"
+            verdict = f"larger than their spread ({a.std + b.std:.{places}f})"
         else:
-            verdict = f"within their spread ({a.std + b.std:.{digits(objective)}f})"
+            verdict = f"within their spread ({a.std + b.std:.{places}f})"
         lines.append(
             f"{objective.upper()}: {ahead.method} ahead of {behind.method} by "
-            f"{gap:.{digits(objective)}f}, {verdict}"
+            f"{gap:.{places}f}, {verdict}"
         )
     return lines
 

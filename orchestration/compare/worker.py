@@ -80,15 +80,18 @@ def run_method(work: dict[str, Any]) -> dict[str, Any]:
 
 
 @ray.remote(max_retries=0)
-def measure_checkpoint(work: dict[str, Any], checkpoint: str, trained: dict[str, Any]) -> dict:
-    """A Ray Train run's final checkpoint, measured where a worker would run."""
+def measure_checkpoint(work: dict[str, Any], checkpoint: Any, trained: dict[str, Any]) -> dict:
+    """A Ray Train run's final checkpoint (a ray.train.Checkpoint: a folder, or a URI in cloud
+    storage), measured where a worker would run."""
     from ganime_core.checkpoint import open_checkpoint
 
     cpus = int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1) or 1)
     process = _process(cpus)
     config = parse_config(work["config"], source=f"compare {work['method']} seed {work['seed']}")
-    _, family, _ = open_checkpoint(Path(checkpoint))
-    return _measure(work, config, family.colorizer(), trained, process)
+    with checkpoint.as_directory() as folder:
+        _, family, _ = open_checkpoint(Path(folder))
+        colorizer = family.colorizer()
+    return _measure(work, config, colorizer, trained, process)
 
 
 def _train_here(work: dict[str, Any], config: ExperimentConfig, process: Any) -> tuple[Any, dict]:
@@ -115,7 +118,7 @@ def _train_here(work: dict[str, Any], config: ExperimentConfig, process: Any) ->
     return training.run.colorizer, trained
 
 
-def _train_on_ray_train(work: dict[str, Any], config: ExperimentConfig) -> tuple[str, dict]:
+def _train_on_ray_train(work: dict[str, Any], config: ExperimentConfig) -> tuple[Any, dict]:
     from ray.train import TrainingFailedError
 
     from orchestration.training.ray_train import Scaling, failure_reason, make_trainer
@@ -138,7 +141,7 @@ def _train_on_ray_train(work: dict[str, Any], config: ExperimentConfig) -> tuple
     if result.checkpoint is None:
         raise GanimeError("the Ray Train run finished without a checkpoint")
     epochs = int(result.metrics.get("epoch", config.train.epochs))
-    return result.checkpoint.path, {"epochs": epochs}
+    return result.checkpoint, {"epochs": epochs}
 
 
 def _measure(

@@ -143,3 +143,22 @@ def test_a_compare_writes_the_table_from_its_children_and_a_rerun_reuses_them(
     assert [r.info.end_time for r in sorted(again, key=lambda r: r.info.run_id)] == [
         r.info.end_time for r in sorted(runs, key=lambda r: r.info.run_id)
     ]
+
+
+def test_a_method_of_two_workers_trains_on_ray_train_and_is_measured_like_the_rest(
+    tmp_path, mlflow_store, capsys, monkeypatch
+) -> None:
+    path = tiny_compare(
+        tmp_path, "wide", [PIX2PIX_TV], seeds=[0], trial={"workers": 2, "cpus_per_worker": 1}
+    )
+    monkeypatch.chdir(tmp_path)
+    with local_ray_cluster():
+        assert main(["compare", str(path), "--storage", str(tmp_path / "storage")]) == 0
+    assert "pix2pix_tv  1/1" in capsys.readouterr().out
+    client = MlflowClient(mlflow_store)
+    (run,) = children(client, "wide")
+    assert run.data.tags[tags.RUNNER] == "ray_train"  # rank 0 recorded the training
+    assert run.info.status == "FINISHED" and "fid_untrained" in run.data.metrics
+    assert [int(m.step) for m in client.get_metric_history(run.info.run_id, "epoch")] == [1]
+    # Ray persisted the run's checkpoint in the compare's storage, where a resume finds it.
+    assert list((tmp_path / "storage" / "wide" / "ray").glob("pix2pix_tv-seed0-*/epoch-0001"))
