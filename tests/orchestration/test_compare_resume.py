@@ -107,7 +107,7 @@ def test_a_killed_compare_resumes_without_duplicating_runs_and_reports_a_failing
     out = capsys.readouterr().out
     assert "(3 to run, 1 reused)" in out  # the finished pix2pix_tv run
     assert "nst_no_vgg  0/2 (2 failed)" in out
-    assert "nst_no_vgg seed 0 failed: no VGG19 ImageNet weights for nst" in out
+    assert "nst_no_vgg seeds 0, 1 failed: no VGG19 ImageNet weights for nst" in out
 
     runs = children(client, "killed")
     assert len(runs) == 4  # one MLflow run per method and seed, none duplicated
