@@ -28,7 +28,7 @@ from orchestration.compare.paper import SOURCE as PAPER_SOURCE
 from orchestration.compare.paper import paper_row
 from orchestration.compare.spec import Compare, MethodRun
 from orchestration.compare.table import FAILED, RAN, REUSED, MethodRow, RunOutcome
-from orchestration.compare.worker import TRAIN_DRIVER_MEMORY, run_method
+from orchestration.compare.worker import run_method
 from orchestration.interrupts import sigterm_as_sigint
 from orchestration.sweep.plan import runs_at_once
 from orchestration.sweep.storage import load_record, save_record, storage_root
@@ -43,7 +43,11 @@ from orchestration.tracking.compares import (
     record_failure,
 )
 from orchestration.tracking.runs import experiment_id, tracking_uri
-from orchestration.training.ray_train import last_line, reachable_from_workers
+from orchestration.training.ray_train import (
+    TRAIN_DRIVER_MEMORY,
+    last_line,
+    reachable_from_workers,
+)
 
 log = logging.getLogger(__name__)
 

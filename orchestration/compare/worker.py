@@ -31,9 +31,6 @@ from ganime_core.errors import GanimeError
 from orchestration.release.shards import ShardResources, measure_on_ray
 from orchestration.tracking.compares import record_failure, record_result
 
-# What a task that only drives a Ray Train run asks for (its workers hold the CPUs and GPUs).
-TRAIN_DRIVER_MEMORY = 512 * 1024**2
-
 _PROCESS: Any = None  # this worker process's TrialProcess: TensorFlow set up, backbones built
 
 

@@ -39,6 +39,7 @@ from orchestration.sweep.summary import RUN_ID, short_value
 from orchestration.tracking.sweeps import open_trial_run
 from orchestration.training.ray_train import (
     PAUSED,
+    TRAIN_DRIVER_MEMORY,
     Scaling,
     failure_reason,
     last_line,
@@ -62,10 +63,6 @@ def rss_mb() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
-# A Ray Train trial's trainable only drives its Train run: it takes the memory its process uses
-# and no CPU, so the trial's CPUs and GPUs are exactly its workers' (Tune refuses an empty
-# request).
-TRAIN_DRIVER_MEMORY = 512 * 1024**2
 # What a Ray Train trial's inbox carries, from its controller and its fit() thread.
 CONTROLLER, REPORT, FAILED, FINISHED = "controller", "report", "failed", "finished"
 CONTROLLER_WAIT_S = 60  # how long a stopped trial waits for its controller to start or end

@@ -46,6 +46,10 @@ RUNNER = "ray_train"
 # the environment says otherwise.
 WORKER_START_TIMEOUT_ENV = "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"
 WORKER_START_TIMEOUT_S = 300
+# What a process that only drives a Train run (a sweep trial's actor, a compare's task) asks
+# for: the memory it uses and no CPU, so a run's CPUs and GPUs are exactly its workers' (Ray
+# refuses an empty request).
+TRAIN_DRIVER_MEMORY = 512 * 1024**2
 TRACKED = "tracked"  # set in the report made after rank 0 logged the epoch to MLflow
 PAUSED = "paused"  # set in that report when the workers now wait for `pace` (see make_trainer)
 
