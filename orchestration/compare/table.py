@@ -19,7 +19,7 @@ from orchestration.compare import paper
 
 OBJECTIVES = ("fid", "kid", "ssim")
 HEADINGS = {"fid": "FID ↓", "kid": "KID ↓", "ssim": "SSIM ↑"}
-FAILED, REUSED, RAN, INTERRUPTED = "failed", "reused", "ran", "interrupted"
+FAILED, REUSED, RAN = "failed", "reused", "ran"
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class RunOutcome:
 
     method: str
     seed: int
-    status: str  # RAN, REUSED, FAILED or INTERRUPTED
+    status: str  # RAN, REUSED or FAILED (a run an interrupt cut off has no outcome)
     run_id: str
     result: dict[str, Any] | None = None
     error: str | None = None
