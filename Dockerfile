@@ -21,7 +21,8 @@ COPY experiments experiments
 
 # Into the image's Python rather than a venv: its scripts land in /usr/local/bin, on PATH in any
 # shell, including the login shell KubeRay starts Ray in when ENABLE_LOGIN_SHELL is set.
-RUN uv pip install --system --no-cache -c requirements.lock -e ".[gpu,aws]"
+# --compile-bytecode: every Ray worker imports TensorFlow; compiled once here, not in each (Makefile).
+RUN uv pip install --system --no-cache --compile-bytecode -c requirements.lock -e ".[gpu,aws]"
 
 USER ray
 # The weights GANime uses, into the Keras and TF Hub caches under /home/ray (TF Hub's default is

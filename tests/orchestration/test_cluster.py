@@ -529,7 +529,8 @@ def test_the_image_installs_the_pinned_stack_then_the_assets() -> None:
     assert lines[0].startswith(f"FROM python:{sys.version_info.major}.{sys.version_info.minor}-")
     assert f'RUN pip install --no-cache-dir "uv=={makefile_uv_version()}"' in lines
     install = lines.index(
-        'RUN uv pip install --system --no-cache -c requirements.lock -e ".[gpu,aws]"'
+        "RUN uv pip install --system --no-cache --compile-bytecode -c requirements.lock "
+        '-e ".[gpu,aws]"'
     )
     assert lines.index("RUN ganime assets fetch all") > install
     copied = {p for line in lines if line.startswith("COPY ") for p in line.split()[1:-1]}
