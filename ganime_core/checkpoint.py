@@ -14,7 +14,6 @@ import re
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import tensorflow as tf
 import yaml
@@ -27,6 +26,10 @@ from ganime_core.families.base import ModelFamily
 STATE_FILE = "state.json"
 CONFIG_FILE = "config.yaml"
 _PREFIX = "ckpt"
+# mixed_float16's loss scales, apart from the weights: a run under another precision has none
+# to restore them into, and a float16 run resumed from a checkpoint without them starts its
+# scales afresh (they settle within a few steps).
+LOSS_SCALE = "loss_scale"
 _NAME = re.compile(r"^epoch-(\d{4,})$")
 
 
@@ -55,13 +58,15 @@ class Checkpointer:
     """Saves and restores a model family's state under `directory`, keeping the newest `keep`."""
 
     def __init__(
-        self, directory: Path, items: dict[str, Any], config: ExperimentConfig, keep: int
+        self, directory: Path, family: ModelFamily, config: ExperimentConfig, keep: int
     ) -> None:
         self.directory = directory
         self.config = config
         self.fingerprint = config.fingerprint()
         self.keep = keep
-        self._checkpoint = tf.train.Checkpoint(**items)
+        self._checkpoint = tf.train.Checkpoint(**family.checkpoint_items())
+        scales = family.loss_scale_variables()
+        self._loss_scale = tf.train.Checkpoint(scales=scales) if scales else None
 
     def latest(self) -> Path | None:
         """The complete checkpoint with the most epochs, if any."""
@@ -76,6 +81,8 @@ class Checkpointer:
         tmp = self.directory / f".{final.name}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         self._checkpoint.write(str(tmp / _PREFIX))
+        if self._loss_scale is not None:
+            self._loss_scale.write(str(tmp / LOSS_SCALE))
         state = {
             "epochs_completed": epochs_completed,
             "fingerprint": self.fingerprint,
@@ -105,6 +112,8 @@ class Checkpointer:
                 "batch size changed); start a new run with another name or train.output_dir"
             )
         self._checkpoint.read(str(path / _PREFIX)).assert_existing_objects_matched()
+        if self._loss_scale is not None and (path / f"{LOSS_SCALE}.index").is_file():
+            self._loss_scale.read(str(path / LOSS_SCALE)).assert_existing_objects_matched()
         best = state.get("best")  # absent in checkpoints written before runs kept it
         return CheckpointState(int(state["epochs_completed"]), Best(**best) if best else None)
 
@@ -142,7 +151,8 @@ def find_checkpoint(path: Path) -> Path:
 
 
 def open_checkpoint(path: Path) -> tuple[ExperimentConfig, ModelFamily, int]:
-    """Rebuild a checkpoint's model family from its own configuration and restore it.
+    """Rebuild a checkpoint's model family from its own configuration, computing in float32,
+    and restore it.
 
     Returns the configuration, the family and the epochs it had completed.
     """
@@ -155,6 +165,8 @@ def open_checkpoint(path: Path) -> tuple[ExperimentConfig, ModelFamily, int]:
             "rebuilt on its own"
         ) from None
     config = parse_config(raw, source=str(checkpoint / CONFIG_FILE))
-    family = build_family(config)
-    checkpointer = Checkpointer(checkpoint.parent, family.checkpoint_items(), config, keep=1)
+    # Opened to colorize or measure with: in float32 whatever it trained in, as a logged model
+    # runs (precision.py); the weights are the same float32 variables.
+    family = build_family(config.replace({"train.precision": "float32"}, source="checkpoint"))
+    checkpointer = Checkpointer(checkpoint.parent, family, config, keep=1)
     return config, family, checkpointer.restore(checkpoint).epochs_completed

@@ -38,6 +38,10 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("GANIME_CACHE_DIR") or Path.home() / ".cache" / "ganime")
 
 
+# Keras' dtype policies a run may train under (ganime_core/precision.py).
+Precision = Literal["float32", "mixed_bfloat16", "mixed_float16"]
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -290,6 +294,17 @@ class TrainConfig(_Section):
         "step sends between workers (the optimizer still updates in float32; one replica ignores "
         "it)",
     )
+    precision: Precision = Field(
+        "float32",
+        description="the networks' compute dtype (variables stay float32): mixed_bfloat16 on "
+        "GPUs with bfloat16 tensor cores (A100, A10G, L4, H100), mixed_float16 with loss scaling "
+        "on older ones (T4, V100); float32 on CPUs",
+    )
+    jit_compile: bool = Field(
+        False,
+        description="compile each step's forward and backward pass with XLA (the update stays "
+        "outside); checked at the start of a run",
+    )
     output_dir: Path = Field(Path("runs"), description="runs land in output_dir/<name>")
 
     @model_validator(mode="after")
@@ -416,7 +431,9 @@ class ExperimentConfig(_Section):
     def fingerprint(self) -> str:
         """Hash of everything that shapes the weights; a run resumes only under the same one.
 
-        The epoch budget and where outputs go are left out, so a run may be extended or moved.
+        The epoch budget and where outputs go are left out, so a run may be extended or moved;
+        so are precision and XLA, under which the same float32 weights train (a run prototyped
+        in float32 resumes in mixed precision on a GPU).
         """
         shaping = self.model_dump(
             mode="json",
@@ -433,6 +450,8 @@ class ExperimentConfig(_Section):
                     "eval_epochs",
                     "keep_checkpoints",
                     "sample_images",
+                    "precision",
+                    "jit_compile",
                 },
             },
         )

@@ -12,6 +12,8 @@ from typing import Literal
 import keras
 from keras import layers, ops
 
+from ganime_core.precision import FLOAT32
+
 Norm = Literal["batch", "instance"]
 
 
@@ -40,8 +42,13 @@ class InstanceNormalization(layers.Layer):
         self.offset = self.add_weight(name="offset", shape=channels, initializer="zeros")
 
     def call(self, x):
+        # Statistics in float32 under any precision: in float16, epsilon flushes to zero on
+        # CPUs, and a 1x1 map's variance (the U-Net's bottleneck) is exactly 0.
+        computed = x.dtype
+        x = ops.cast(x, "float32")
         mean, variance = ops.moments(x, axes=[1, 2], keepdims=True)
-        return self.scale * (x - mean) * ops.rsqrt(variance + self.epsilon) + self.offset
+        normalized = ops.cast((x - mean) * ops.rsqrt(variance + self.epsilon), computed)
+        return self.scale * normalized + self.offset
 
     def get_config(self) -> dict:
         return {**super().get_config(), "epsilon": self.epsilon}
@@ -127,15 +134,11 @@ def unet_generator(
         x = upsample(width, norm, rate, f"up{i + 1}", synchronized)(x)
         x = layers.Concatenate(name=f"skip{i + 1}")([x, skip])
 
-    colour = layers.Conv2DTranspose(
-        3,
-        4,
-        strides=2,
-        padding="same",
-        kernel_initializer=kernel_init(),
-        activation="tanh",
-        name="output",
+    x = layers.Conv2DTranspose(
+        3, 4, strides=2, padding="same", kernel_initializer=kernel_init(), name="output"
     )(x)  # (256, 256, 3)
+    # tanh in float32 under any precision: the image every loss and metric sees is float32.
+    colour = layers.Activation("tanh", dtype=FLOAT32, name="colour")(x)
     return keras.Model(sketch, colour, name=name)
 
 
@@ -179,9 +182,10 @@ def patchgan_discriminator(
     x = layers.LeakyReLU(negative_slope=0.2, name="conv_relu")(x)
 
     x = layers.ZeroPadding2D(name="zero_pad2")(x)  # (33, 33, 512)
-    logits = layers.Conv2D(1, 4, strides=1, kernel_initializer=kernel_init(), name="logits")(
+    x = layers.Conv2D(1, 4, strides=1, kernel_initializer=kernel_init(), name="logits")(
         x
     )  # (30, 30, 1)
+    logits = layers.Activation("linear", dtype=FLOAT32, name="logits_float32")(x)
     return keras.Model(inputs, logits, name=name)
 
 
@@ -202,5 +206,6 @@ def painting_discriminator(
     for i, multiple in enumerate((2, 4, 8, 16)):
         x = downsample(base_filters * multiple, norm if i > 0 else None, name=f"d{i + 1}")(x)
     x = layers.GlobalAveragePooling2D(name="pool")(x)  # (16b,)
-    out = layers.Dense(outputs, kernel_initializer=kernel_init(), name="judgement")(x)
+    x = layers.Dense(outputs, kernel_initializer=kernel_init(), name="judgement")(x)
+    out = layers.Activation("linear", dtype=FLOAT32, name="judgement_float32")(x)
     return keras.Model(image, out, name=name)

@@ -26,6 +26,7 @@ import keras
 from keras import layers
 
 from ganime_core.networks import Norm, kernel_init, normalization
+from ganime_core.precision import FLOAT32
 
 HINT_FEATURES = 4096  # VGG19 fc1, taken before its ReLU
 HintNorm = Literal["layer", "none"]
@@ -93,7 +94,7 @@ def guide_decoder(x, channels: int, norm: NormLayer, name: str):
         x = up_block(x, width, norm, f"{name}_up{i + 1}")
     image = layers.Conv2D(channels, 3, padding="same", kernel_initializer=kernel_init(),
                           name=f"{name}_image")(x)  # fmt: skip
-    return layers.Activation("tanh", name=name)(image)
+    return layers.Activation("tanh", dtype=FLOAT32, name=name)(image)
 
 
 def residual_unet(
@@ -144,7 +145,7 @@ def residual_unet(
     x = up_block(x, b * 4, norm_layer, "dec0_up")  # (S, S, 4b)
     painting = layers.Conv2D(3, 3, padding="same", kernel_initializer=kernel_init(),
                              name="painting_image")(x)  # fmt: skip
-    painting = layers.Activation("tanh", name="painting")(painting)
+    painting = layers.Activation("tanh", dtype=FLOAT32, name="painting")(painting)
     return keras.Model([sketch, hint], [painting, guide1, guide2], name="residual_unet")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from tqdm import tqdm
 
 from ganime_core.checkpoint import Best, Checkpointer, CheckpointState, checkpoint_name, config_yaml
 from ganime_core.config import ExperimentConfig
-from ganime_core.data.pipeline import TrainingData, to_uint8
+from ganime_core.data.pipeline import TrainingData, set_input_threads, to_uint8
 from ganime_core.errors import GanimeError
 from ganime_core.evaluation import Evaluation, EvaluationCache, Evaluator
 from ganime_core.families import build_family
@@ -37,6 +38,10 @@ log = logging.getLogger(__name__)
 
 class NonFiniteLossError(GanimeError):
     """A loss became NaN or Inf; the run cannot recover from it."""
+
+
+class XlaUnsupportedError(GanimeError):
+    """train.jit_compile is on, and XLA cannot compile the family's step on this device."""
 
 
 @dataclass(frozen=True)
@@ -100,14 +105,16 @@ def prepare(config: ExperimentConfig) -> None:
 
 
 def configure_process(cpus: int) -> None:
-    """TensorFlow's thread pools sized to this process's `cpus`, and every visible GPU's memory
-    grown on demand rather than taken whole. Process-wide and effective only before TensorFlow
-    runs its first op: called once by the process that trains (a Ray worker, a trial actor); a
-    later call in the same process changes nothing.
+    """TensorFlow's thread pools (its ops' and the input pipeline's) sized to this process's
+    `cpus`, and every visible GPU's memory grown on demand rather than taken whole.
+    Process-wide, and for the ops' pools and the GPUs effective only before TensorFlow runs its
+    first op: called once by the process that trains (a Ray worker, a trial actor); a later
+    call in the same process changes only the input pipelines it builds afterwards.
 
     The inter-op pool keeps 2 threads even on 1 CPU: a GAN step runs the generator's and the
     discriminator's ops side by side (README, Performance).
     """
+    set_input_threads(cpus)
     try:
         tf.config.threading.set_intra_op_parallelism_threads(cpus)
         tf.config.threading.set_inter_op_parallelism_threads(max(2, cpus))
@@ -147,7 +154,7 @@ class TrainingRun:
             self.family = build_family(config)
         self.checkpointer = Checkpointer(
             config.run_dir / "checkpoints",
-            self.family.checkpoint_items(),
+            self.family,
             config,
             keep=config.train.keep_checkpoints,
         )
@@ -164,7 +171,9 @@ class TrainingRun:
         if is_chief:
             config.run_dir.mkdir(parents=True, exist_ok=True)
             (config.run_dir / "config.yaml").write_text(config_yaml(config))
-        self._step = distributed_step(self.family, self.strategy)
+        if config.train.jit_compile:
+            check_xla(self.family, self._batch_like(), self.strategy)
+        self._step = distributed_step(self.family, self.strategy, config.train.jit_compile)
         self.colorizer = self.family.colorizer()
         # A method that colorizes after a reference shows (and is logged with) the references
         # its evaluations use.
@@ -185,6 +194,14 @@ class TrainingRun:
         if self.reference is None:
             return sketch, None
         return sketch, to_uint8(self._samples["reference"][:1]).numpy()[0]
+
+    def _batch_like(self) -> dict[str, tf.Tensor]:
+        """Zeros shaped and typed as one replica's train batch."""
+        context = tf.distribute.InputContext(
+            num_replicas_in_sync=self.strategy.num_replicas_in_sync
+        )
+        spec = self.data.train_dataset(0, context).element_spec
+        return {key: tf.zeros(value.shape, value.dtype) for key, value in spec.items()}
 
     def run_epoch(self) -> EpochReport:
         """Train the next epoch; sample, evaluate and checkpoint it as configured."""
@@ -286,18 +303,54 @@ def train(
     return run.run(on_epoch_end)
 
 
-def distributed_step(family: ModelFamily, strategy: tf.distribute.Strategy):
-    """One tf.function: every replica's train step, losses summed into global-batch means."""
+def distributed_step(
+    family: ModelFamily, strategy: tf.distribute.Strategy, jit_compile: bool = False
+):
+    """One tf.function: every replica's train step, losses summed into global-batch means.
+
+    `jit_compile`: each replica's forward and backward pass (`family.gradients`) is one XLA
+    computation, where the fusion pays; the replicas' all-reduce and the Adam updates stay
+    outside it, which every strategy supports (TensorFlow compiles a replica's collectives into
+    XLA only when all replicas are GPUs: mirrored_run.py).
+    """
+    gradients = tf.function(family.gradients, jit_compile=True) if jit_compile else family.gradients
+
+    def replica_step(batch):
+        losses, grads = gradients(batch)
+        family.apply(grads)
+        return losses
 
     @tf.function
     def step(batch):
-        per_replica = strategy.run(family.train_step, args=(batch,))
+        per_replica = strategy.run(replica_step, args=(batch,))
         return {
             name: strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
             for name, value in per_replica.items()
         }
 
     return step
+
+
+def check_xla(
+    family: ModelFamily, batch: dict[str, tf.Tensor], strategy: tf.distribute.Strategy
+) -> None:
+    """Raise XlaUnsupportedError, naming the ops, if XLA cannot compile `family`'s forward and
+    backward pass on this process's device. Lowering the step to HLO finds them without
+    running it, so a run stops before it trains rather than at its first step."""
+    compiled = tf.function(family.gradients, jit_compile=True)
+    try:
+        with strategy.scope():
+            strategy.run(lambda b: compiled.experimental_get_compiler_ir(b)(stage="hlo"), (batch,))
+    except (ValueError, tf.errors.OpError) as exc:
+        text = str(exc)
+        unsupported = sorted(set(re.findall(r"(\w+) \(No registered '", text)))
+        device = re.search(r"on (XLA_\w+)", text)
+        raise XlaUnsupportedError(
+            f"train.jit_compile: XLA cannot compile {family.name}'s train step"
+            + (f" on {device.group(1)}" if device else "")
+            + (f" (unsupported ops: {', '.join(unsupported)})" if unsupported else "")
+            + "; set train.jit_compile=false"
+        ) from None
 
 
 def _run_epoch(step, dataset, steps: int, config: ExperimentConfig, epoch: int, progress: bool):

@@ -36,6 +36,18 @@ REFERENCE_DRAW_STREAM = 2**31 - 1
 REFERENCE_CROP = 7 / 8
 REFERENCE_HUE = 0.1
 
+# The threads every input pipeline of this process decodes and augments with: the CPUs of the
+# process that trains (train.configure_process), which on a GPU node are the node's CPUs per GPU.
+# Unset, tf.data sizes its pool to every core of the machine, and the workers sharing a node
+# would each take them all.
+_input_threads: int | None = None
+
+
+def set_input_threads(threads: int | None) -> None:
+    """Size the tf.data thread pool of the pipelines this process builds from now on."""
+    global _input_threads
+    _input_threads = threads
+
 
 def decode_rgb(data: tf.Tensor) -> tf.Tensor:
     """PNG/JPEG bytes -> uint8 (H, W, 3): grayscale replicated, alpha composited over white."""
@@ -211,6 +223,15 @@ def data_root(data: DataConfig) -> Path:
         with contextlib.suppress(FileExistsError):
             write_synthetic_dataset(root, synthetic.count, data.image_size, synthetic.seed)
     return root
+
+
+def _sized(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """`dataset` on this process's input threads (set_input_threads), where they are set."""
+    if _input_threads is None:
+        return dataset
+    options = tf.data.Options()
+    options.threading.private_threadpool_size = _input_threads
+    return dataset.with_options(options)
 
 
 class TrainingData:
@@ -390,14 +411,16 @@ class TrainingData:
             dataset = tf.data.Dataset.from_tensor_slices(
                 (decoded.sketch[examples.key], decoded.color[examples.color_key], examples.key)
             )
-            return dataset.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            return _sized(
+                dataset.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            )
 
         def load(sketch_path, sketch_part, color_path, color_part, key, color_key):
             sketch, color = load_pair(sketch_path, sketch_part, color_path, color_part, side)
             return finish(sketch, color, key)
 
         dataset = tf.data.Dataset.from_tensor_slices(examples._columns())
-        return dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return _sized(dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True))
 
     def _decoded_images(self, split: str, side: int) -> DecodedImages | None:
         """Every file of `split` decoded and resized to `side`, kept in memory when that fits in

@@ -22,9 +22,13 @@ FAMILIES: dict[str, str] = {
 
 
 def build_family(config: ExperimentConfig, pretrained: bool = True) -> ModelFamily:
-    """Networks and optimizers of `config.model.family`; call inside the strategy's scope.
+    """Networks and optimizers of `config.model.family`, computing in `train.precision`;
+    call inside the strategy's scope.
     `pretrained=False`: frozen pretrained parts are seeded stand-ins (shapes only)."""
+    from ganime_core.precision import dtype_policy
+
     config.require_trainable()
     module_name, class_name = FAMILIES[config.model.family].split(":")
     family_class = getattr(importlib.import_module(module_name), class_name)
-    return family_class(config, pretrained)
+    with dtype_policy(config.train.precision):  # every layer computes in train.precision
+        return family_class(config, pretrained)

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import keras
 import tensorflow as tf
 
+from ganime_core import precision
 from ganime_core.colorizers import Colorizer
 from ganime_core.config import ExperimentConfig, OptimizerConfig
 
@@ -52,9 +53,24 @@ def apply_gradients(
     Under a multi-replica strategy Keras' optimizer all-reduces the gradients it is given, then
     casts them to each variable's dtype: casting first is what makes the wire format bfloat16.
     """
-    if allreduce_dtype != "float32" and _replicas_in_sync() > 1:
+    replicas = _replicas_in_sync()
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) and replicas > 1:
+        grads = _all_skip_if_any_overflowed(grads, replicas)
+    if allreduce_dtype != "float32" and replicas > 1:
         grads = [tf.cast(grad, allreduce_dtype) for grad in grads]
     optimizer.apply_gradients(zip(grads, variables, strict=True))
+
+
+def _all_skip_if_any_overflowed(grads: list[tf.Tensor], replicas: int) -> list[tf.Tensor]:
+    """Keras' LossScaleOptimizer checks each replica's own gradients, before they are summed,
+    and acts on the first replica's verdict alone (Keras 3.15, `_tf_apply`): another replica's
+    overflow would reach the weights. So every replica learns whether any overflowed, and if
+    one did, all pass NaN gradients: all skip the step and halve the scale together."""
+    finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(grad)) for grad in grads])
+    context = tf.distribute.get_replica_context()
+    finite_on = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.cast(finite, tf.float32))
+    every = finite_on >= replicas - 0.5
+    return [tf.where(every, grad, tf.fill(tf.shape(grad), float("nan"))) for grad in grads]
 
 
 def _replicas_in_sync() -> int:
@@ -65,10 +81,15 @@ def _replicas_in_sync() -> int:
 class ModelFamily(abc.ABC):
     """Networks and optimizers built from the config, one train step, and a colorizer.
 
-    Construct inside `strategy.scope()`; call `train_step` inside `strategy.run`.
+    A step is `gradients` (forward and backward: what `train.jit_compile` compiles with XLA)
+    then `apply` (the replicas' gradients summed, each network's Adam update). Construct inside
+    `strategy.scope()` and `precision.dtype_policy(...)` (`build_family` does the latter); call
+    `train_step` inside `strategy.run`.
     """
 
     name: ClassVar[str]
+    # The loss each trained network minimizes, by network name (a key of `losses`).
+    objectives: ClassVar[dict[str, str]]
 
     def __init__(self, config: ExperimentConfig, pretrained: bool = True) -> None:
         """`pretrained`: False builds a family's frozen pretrained parts (Style2paints' VGG19)
@@ -78,20 +99,88 @@ class ModelFamily(abc.ABC):
 
     @abc.abstractmethod
     def networks(self) -> dict[str, keras.Model]:
-        """Every network, by the name used in checkpoints and `ganime describe`."""
+        """Every trained network, by the name used in checkpoints and `ganime describe`."""
 
     @abc.abstractmethod
-    def optimizers(self) -> dict[str, keras.optimizers.Optimizer]:
-        """Every optimizer, by the name used in checkpoints."""
+    def losses(self, batch: Batch) -> dict[str, tf.Tensor]:
+        """Every loss of one per-replica batch (this replica's shares of the global-batch
+        means), the networks in training mode; each network's objective among them."""
 
     @abc.abstractmethod
-    def train_step(self, batch: Batch) -> dict[str, tf.Tensor]:
-        """Update every network on one per-replica batch; return this replica's loss shares."""
+    def step_passes(self) -> list[tuple[keras.Model, int, bool]]:
+        """Each network a train step runs: (network, passes per example, trained), what
+        flops.train_step_flops counts."""
 
     @abc.abstractmethod
     def colorizer(self) -> Colorizer:
         """The trained networks as a Colorizer, in inference mode: what the sample grids and
         the evaluations run."""
+
+    def build_optimizers(self) -> None:
+        """One Adam per network in `objectives`, behind loss scaling under mixed_float16.
+        Call at the end of a subclass's __init__."""
+        networks = self.networks()
+        self._optimizers = {
+            f"{name}_optimizer": adam(self.config.optimizer, networks[name])
+            for name in self.objectives
+        }
+        # What steps each network: its Adam, or the Adam behind a loss scale.
+        self.updaters = {name: self._optimizers[f"{name}_optimizer"] for name in self.objectives}
+        if precision.needs_loss_scaling(self.config.train.precision):
+            self.updaters = {
+                name: precision.loss_scaled(optimizer) for name, optimizer in self.updaters.items()
+            }
+            for name, updater in self.updaters.items():
+                updater.build(networks[name].trainable_variables)
+
+    def optimizers(self) -> dict[str, keras.optimizers.Optimizer]:
+        """Every Adam, by the name used in checkpoints: `<network>_optimizer`. The same under
+        every precision: a loss scale wraps them, it does not replace them."""
+        return self._optimizers
+
+    def gradients(self, batch: Batch) -> tuple[dict[str, tf.Tensor], dict[str, list[tf.Tensor]]]:
+        """One per-replica batch's losses, and each network's gradient of its objective (of
+        the loss-scaled objective under mixed_float16; `apply` unscales it)."""
+        networks = self.networks()
+        with tf.GradientTape(persistent=True) as tape:
+            losses = self.losses(batch)
+            scaled = {
+                name: self.updaters[name].scale_loss(losses[loss])
+                for name, loss in self.objectives.items()
+            }
+        grads = {
+            name: tape.gradient(scaled[name], networks[name].trainable_variables)
+            for name in self.objectives
+        }
+        del tape
+        return losses, grads
+
+    def apply(self, grads: dict[str, list[tf.Tensor]]) -> None:
+        """Step each network down its own gradient, summed over the replicas."""
+        networks = self.networks()
+        for name, network_grads in grads.items():
+            apply_gradients(
+                self.updaters[name],
+                network_grads,
+                networks[name].trainable_variables,
+                self.config.train.gradient_allreduce,
+            )
+
+    def train_step(self, batch: Batch) -> dict[str, tf.Tensor]:
+        """Update every network on one per-replica batch; return this replica's loss shares."""
+        losses, grads = self.gradients(batch)
+        self.apply(grads)
+        return losses
+
+    def loss_scale_variables(self) -> list[tf.Variable]:
+        """mixed_float16's loss scales and their good-step counters (none otherwise): kept in
+        a checkpoint apart from the weights, so that checkpoints resume across precisions."""
+        return [
+            variable
+            for updater in self.updaters.values()
+            if isinstance(updater, keras.optimizers.LossScaleOptimizer)
+            for variable in (updater.dynamic_scale, updater.step_counter)
+        ]
 
     def figure_shapes(self) -> dict[str, list[int]]:
         """The output shapes of the blocks a paper's figure draws, by layer name, where the
@@ -120,40 +209,19 @@ class ModelFamily(abc.ABC):
 
 class GANFamily(ModelFamily):
     """One generator against one discriminator, each with its own Adam (Pix2Pix, Style2paints).
-    A subclass builds `generator` and `discriminator`, then calls `build_optimizers()`."""
+    A subclass builds `generator` and `discriminator`, then calls `build_optimizers()`; its
+    `losses` include gen_total and disc_total."""
 
+    objectives: ClassVar[dict[str, str]] = {
+        "generator": "gen_total",
+        "discriminator": "disc_total",
+    }
     generator: keras.Model
     discriminator: keras.Model
-
-    def build_optimizers(self) -> None:
-        self.generator_optimizer = adam(self.config.optimizer, self.generator)
-        self.discriminator_optimizer = adam(self.config.optimizer, self.discriminator)
 
     def networks(self) -> dict[str, keras.Model]:
         return {"generator": self.generator, "discriminator": self.discriminator}
 
-    def optimizers(self) -> dict[str, keras.optimizers.Optimizer]:
-        return {
-            "generator_optimizer": self.generator_optimizer,
-            "discriminator_optimizer": self.discriminator_optimizer,
-        }
-
-    def update(
-        self,
-        gen_tape: tf.GradientTape,
-        gen_loss: tf.Tensor,
-        disc_tape: tf.GradientTape,
-        disc_loss: tf.Tensor,
-    ) -> None:
-        """Step each network down its own loss's gradient."""
-        for tape, loss, net, optimizer in (
-            (gen_tape, gen_loss, self.generator, self.generator_optimizer),
-            (disc_tape, disc_loss, self.discriminator, self.discriminator_optimizer),
-        ):
-            variables = net.trainable_variables
-            apply_gradients(
-                optimizer,
-                tape.gradient(loss, variables),
-                variables,
-                self.config.train.gradient_allreduce,
-            )
+    def step_passes(self) -> list[tuple[keras.Model, int, bool]]:
+        # G(x) once; D on the real and on the generated image.
+        return [(self.generator, 1, True), (self.discriminator, 2, True)]

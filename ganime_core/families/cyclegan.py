@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import keras
 import tensorflow as tf
 
 from ganime_core.colorizers import Colorizer, GeneratorColorizer
 from ganime_core.config import CycleGANSettings, ExperimentConfig
-from ganime_core.families.base import (
-    Batch,
-    ModelFamily,
-    adam,
-    apply_gradients,
-    average,
-    network_options,
-)
+from ganime_core.families.base import Batch, ModelFamily, average, network_options
 from ganime_core.losses import (
     adversarial_loss,
     cycle_consistency_loss,
@@ -33,6 +28,12 @@ class CycleGAN(ModelFamily):
     """
 
     name = "cyclegan"
+    objectives: ClassVar[dict[str, str]] = {
+        "generator": "gen_g_total",
+        "generator_f": "gen_f_total",
+        "discriminator_x": "disc_x",
+        "discriminator_y": "disc_y",
+    }
 
     def __init__(self, config: ExperimentConfig, pretrained: bool = True) -> None:
         super().__init__(config, pretrained)
@@ -48,10 +49,7 @@ class CycleGAN(ModelFamily):
         self.discriminator_y = patchgan_discriminator(
             conditional=False, name="discriminator_y", **shape
         )
-        self._optimizers = {
-            f"{name}_optimizer": adam(config.optimizer, net)
-            for name, net in self.networks().items()
-        }
+        self.build_optimizers()
 
     def networks(self) -> dict[str, keras.Model]:
         return {
@@ -61,61 +59,47 @@ class CycleGAN(ModelFamily):
             "discriminator_y": self.discriminator_y,
         }
 
-    def optimizers(self) -> dict[str, keras.optimizers.Optimizer]:
-        return self._optimizers
+    def step_passes(self) -> list[tuple[keras.Model, int, bool]]:
+        # Each generator: translate, cycle back the other's output, identity. Each
+        # discriminator: a real and a generated image.
+        return [
+            (self.generator, 3, True),
+            (self.generator_f, 3, True),
+            (self.discriminator_x, 2, True),
+            (self.discriminator_y, 2, True),
+        ]
 
-    def train_step(self, batch: Batch) -> dict[str, tf.Tensor]:
+    def losses(self, batch: Batch) -> dict[str, tf.Tensor]:
         x, y = batch["sketch"], batch["color"]
         s = self.settings
         G, F = self.generator, self.generator_f  # noqa: N806 - the paper's names
-        with tf.GradientTape(persistent=True) as tape:
-            fake_y = G(x, training=True)
-            cycled_x = F(fake_y, training=True)
-            fake_x = F(y, training=True)
-            cycled_y = G(fake_x, training=True)
-            same_y = G(y, training=True)
-            same_x = F(x, training=True)
+        fake_y = G(x, training=True)
+        cycled_x = F(fake_y, training=True)
+        fake_x = F(y, training=True)
+        cycled_y = G(fake_x, training=True)
+        same_y = G(y, training=True)
+        same_x = F(x, training=True)
 
-            real_x_logits = self.discriminator_x(x, training=True)
-            real_y_logits = self.discriminator_y(y, training=True)
-            fake_x_logits = self.discriminator_x(fake_x, training=True)
-            fake_y_logits = self.discriminator_y(fake_y, training=True)
+        real_x_logits = self.discriminator_x(x, training=True)
+        real_y_logits = self.discriminator_y(y, training=True)
+        fake_x_logits = self.discriminator_x(fake_x, training=True)
+        fake_y_logits = self.discriminator_y(fake_y, training=True)
 
-            gen_g_adv = average(adversarial_loss(fake_y_logits, real=True))
-            gen_f_adv = average(adversarial_loss(fake_x_logits, real=True))
-            cycle = average(cycle_consistency_loss(x, cycled_x, y, cycled_y))
-            identity_g = average(l1_loss(y, same_y))
-            identity_f = average(l1_loss(x, same_x))
-            gen_g_total = gen_g_adv + s.lambda_cycle * cycle + s.lambda_identity * identity_g
-            gen_f_total = gen_f_adv + s.lambda_cycle * cycle + s.lambda_identity * identity_f
-            disc_x = average(cyclegan_discriminator_loss(real_x_logits, fake_x_logits))
-            disc_y = average(cyclegan_discriminator_loss(real_y_logits, fake_y_logits))
-
-        losses = {
-            "generator": gen_g_total,
-            "generator_f": gen_f_total,
-            "discriminator_x": disc_x,
-            "discriminator_y": disc_y,
-        }
-        for name, net in self.networks().items():
-            variables = net.trainable_variables
-            apply_gradients(
-                self._optimizers[f"{name}_optimizer"],
-                tape.gradient(losses[name], variables),
-                variables,
-                self.config.train.gradient_allreduce,
-            )
-        del tape
+        gen_g_adv = average(adversarial_loss(fake_y_logits, real=True))
+        gen_f_adv = average(adversarial_loss(fake_x_logits, real=True))
+        cycle = average(cycle_consistency_loss(x, cycled_x, y, cycled_y))
+        identity_g = average(l1_loss(y, same_y))
+        identity_f = average(l1_loss(x, same_x))
         return {
-            "gen_g_total": gen_g_total,
-            "gen_f_total": gen_f_total,
+            "gen_g_total": gen_g_adv + s.lambda_cycle * cycle + s.lambda_identity * identity_g,
+            "gen_f_total": gen_f_adv + s.lambda_cycle * cycle + s.lambda_identity * identity_f,
             "gen_g_adv": gen_g_adv,
             "gen_f_adv": gen_f_adv,
             "cycle": cycle,
             "identity_g": identity_g,
             "identity_f": identity_f,
-            "disc_x": disc_x,
-            "disc_y": disc_y,
+            "disc_x": average(cyclegan_discriminator_loss(real_x_logits, fake_x_logits)),
+            "disc_y": average(cyclegan_discriminator_loss(real_y_logits, fake_y_logits)),
         }
 
     def colorizer(self) -> Colorizer:

@@ -34,27 +34,22 @@ class Pix2Pix(GANFamily):
         self.discriminator = patchgan_discriminator(conditional=True, **shape)
         self.build_optimizers()
 
-    def train_step(self, batch: Batch) -> dict[str, tf.Tensor]:
+    def losses(self, batch: Batch) -> dict[str, tf.Tensor]:
         sketch, color = batch["sketch"], batch["color"]
         s = self.settings
-        with tf.GradientTape() as gen_tape, tf.GradientTape() as disc_tape:
-            fake = self.generator(sketch, training=True)
-            real_logits = self.discriminator([sketch, color], training=True)
-            fake_logits = self.discriminator([sketch, fake], training=True)
+        fake = self.generator(sketch, training=True)
+        real_logits = self.discriminator([sketch, color], training=True)
+        fake_logits = self.discriminator([sketch, fake], training=True)
 
-            gen_adv = average(adversarial_loss(fake_logits, real=True))
-            gen_l1 = average(l1_loss(color, fake))
-            gen_tv = average(total_variation_loss(fake, s.tv_norm))
-            gen_total = gen_adv + s.lambda_l1 * gen_l1 + s.lambda_tv * gen_tv
-            disc_total = average(pix2pix_discriminator_loss(real_logits, fake_logits))
-
-        self.update(gen_tape, gen_total, disc_tape, disc_total)
+        gen_adv = average(adversarial_loss(fake_logits, real=True))
+        gen_l1 = average(l1_loss(color, fake))
+        gen_tv = average(total_variation_loss(fake, s.tv_norm))
         return {
-            "gen_total": gen_total,
+            "gen_total": gen_adv + s.lambda_l1 * gen_l1 + s.lambda_tv * gen_tv,
             "gen_adv": gen_adv,
             "gen_l1": gen_l1,
             "gen_tv": gen_tv,
-            "disc_total": disc_total,
+            "disc_total": average(pix2pix_discriminator_loss(real_logits, fake_logits)),
         }
 
     def colorizer(self) -> Colorizer:

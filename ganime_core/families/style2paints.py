@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import keras
 import tensorflow as tf
 
 from ganime_core.colorizers import Colorizer, HintedGeneratorColorizer
@@ -93,11 +94,10 @@ class Style2paints(GANFamily):
             "disc_total": disc_total,  # across alpha and beta
         }
 
-    def train_step(self, batch: Batch) -> dict[str, tf.Tensor]:
-        with tf.GradientTape() as gen_tape, tf.GradientTape() as disc_tape:
-            losses = self.losses(batch)
-        self.update(gen_tape, losses["gen_total"], disc_tape, losses["disc_total"])
-        return losses
+    def step_passes(self) -> list[tuple[keras.Model, int, bool]]:
+        # VGG19 fc1 of the reference, and of the colour image when the reference is another.
+        hints = 1 if self.settings.training_reference == "own" else 2
+        return [*super().step_passes(), (self.hint_encoder, hints, False)]
 
     def mid_level_variables(self) -> list[tf.Variable]:
         """The generator's trainable mid-level weights (MID_LEVEL_PREFIXES)."""

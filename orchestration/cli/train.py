@@ -49,8 +49,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train_on_ray(config: ExperimentConfig, args: argparse.Namespace) -> dict[str, object]:
-    if args.workers < 1 or args.cpus_per_worker < 1 or args.gpus_per_worker < 0:
-        raise GanimeError("--workers and --cpus-per-worker must be >= 1, --gpus-per-worker >= 0")
+    if args.workers < 1 or args.cpus_per_worker < 1 or args.gpus_per_worker not in (0, 1):
+        raise GanimeError(
+            "--workers and --cpus-per-worker must be >= 1, --gpus-per-worker 0 or 1 (each "
+            "worker is one replica: a node with 4 GPUs runs 4 workers)"
+        )
     # Imported here, not above: Ray takes seconds to import, which --help need not wait for.
     from orchestration.training.ray_train import Scaling, train_on_ray
 

@@ -122,7 +122,9 @@ class AshaSettings(StrictModel):
 class TrialResources(StrictModel):
     workers: int = Field(1, ge=1, description="Ray Train workers per trial (one replica each)")
     cpus_per_worker: int = Field(1, ge=1)
-    gpus_per_worker: int = Field(0, ge=0)
+    gpus_per_worker: int = Field(
+        0, ge=0, le=1, description="each worker is one replica on at most one GPU"
+    )
     max_failures: int = Field(0, ge=0, description="worker failures a trial recovers from")
 
 

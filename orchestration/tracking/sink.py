@@ -126,7 +126,12 @@ class MlflowSink:
             )
 
     def _log_generator(self, family: ModelFamily, name: str, epoch: int) -> None:
-        client, generator, files = self.logger.client, family.generator, family.model_files()
+        # A lazy seam: Keras, only in the process that trains (promote imports this module).
+        from ganime_core.precision import float32_model
+
+        # Logged to be served: computing in float32 whatever train.precision was.
+        generator = float32_model(family.generator)
+        client, files = self.logger.client, family.model_files()
         self.logger.retrying(
             f"model {name}",
             lambda: log_generator_model(

@@ -160,7 +160,7 @@ def test_a_crash_during_a_save_leaves_the_previous_checkpoint_usable(
     config = smoke_config("model.base_filters=4")
     family = build_family(config)
     directory = config.run_dir / "checkpoints"
-    checkpointer = Checkpointer(directory, family.checkpoint_items(), config, keep=3)
+    checkpointer = Checkpointer(directory, family, config, keep=3)
     good = checkpointer.save(1)
     saved = family.generator.get_layer("down2").get_weights()[0].copy()
 
@@ -184,7 +184,7 @@ def test_a_crash_during_a_save_leaves_the_previous_checkpoint_usable(
 def test_restore_rejects_a_folder_that_is_not_a_checkpoint(smoke_config, tmp_path) -> None:
     config = smoke_config("model.base_filters=4")
     family = build_family(config)
-    checkpointer = Checkpointer(tmp_path / "c", family.checkpoint_items(), config, keep=1)
+    checkpointer = Checkpointer(tmp_path / "c", family, config, keep=1)
     with pytest.raises(CheckpointError, match="not a GANime checkpoint"):
         checkpointer.restore(tmp_path)
 

@@ -55,8 +55,7 @@ def checkpoint(smoke_config, tmp_path: Path) -> Path:
     config = smoke_config()
     keras.utils.set_random_seed(0)
     family = build_family(config)
-    items = family.checkpoint_items()
-    return Checkpointer(config.run_dir / "checkpoints", items, config, keep=1).save(1)
+    return Checkpointer(config.run_dir / "checkpoints", family, config, keep=1).save(1)
 
 
 @pytest.mark.slow
