@@ -21,6 +21,7 @@ from orchestration.cli import (
     data,
     describe,
     evaluate,
+    gpu_check,
     promote,
     sweep,
     train,
@@ -36,6 +37,7 @@ COMMANDS = (
     colorize,
     data,
     assets,
+    gpu_check,
 )  # in --help's order
 
 
