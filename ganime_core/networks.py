@@ -47,8 +47,10 @@ class InstanceNormalization(layers.Layer):
         computed = x.dtype
         x = ops.cast(x, "float32")
         mean, variance = ops.moments(x, axes=[1, 2], keepdims=True)
-        normalized = ops.cast((x - mean) * ops.rsqrt(variance + self.epsilon), computed)
-        return self.scale * normalized + self.offset
+        centred = ops.cast(x - mean, computed)
+        return self.scale * centred * ops.cast(ops.rsqrt(variance + self.epsilon), computed) + (
+            self.offset
+        )
 
     def get_config(self) -> dict:
         return {**super().get_config(), "epsilon": self.epsilon}

@@ -10,7 +10,6 @@ step's FLOPs (flops.py) per second over the device's peak for the precision used
 
 from __future__ import annotations
 
-import contextlib
 import os
 import platform
 import re
@@ -82,7 +81,7 @@ class StepSpeed:
     step_gflops: float  # model FLOPs of one step (flops.train_step_flops)
     achieved_tflops: float
     mfu: float | None  # achieved over the device's peak for the precision; None: unknown peak
-    peak_memory_mb: float | None  # the device's peak allocation during the case
+    peak_memory_mb: float | None  # the GPU's peak allocation during the case; None on a CPU
 
     def row(self) -> dict[str, Any]:
         return asdict(self)
@@ -132,8 +131,9 @@ def measure_step(
     family = build_family(config)
     step = distributed_step(family, strategy, config.train.jit_compile)
     batch = _random_batch(config, with_reference=config.model.family == "style2paints")
-    memory_device = "GPU:0" if device.kind == "GPU" else "CPU:0"
-    _reset_peak_memory(memory_device)
+    gpu = device.kind == "GPU"
+    if gpu:
+        tf.config.experimental.reset_memory_stats("GPU:0")
     for _ in range(warmup):
         _finish(step(batch))
     started = time.perf_counter()
@@ -155,7 +155,7 @@ def measure_step(
         step_gflops=flops / 1e9,
         achieved_tflops=achieved,
         mfu=achieved / peak if peak else None,
-        peak_memory_mb=_peak_memory_mb(memory_device),
+        peak_memory_mb=_peak_memory_mb("GPU:0") if gpu else None,
     )
 
 
@@ -172,20 +172,14 @@ def _finish(losses: dict[str, tf.Tensor]) -> None:
         float(value)  # waits for the step, as the train loop does
 
 
-def _reset_peak_memory(device: str) -> None:
-    # A device without allocator statistics has no peak to reset.
-    with contextlib.suppress(ValueError, tf.errors.OpError):
-        tf.config.experimental.reset_memory_stats(device)
-
-
 def _peak_memory_mb(device: str) -> float | None:
-    """The device's peak bytes since the reset; TensorFlow documents it for GPUs and reports
-    it for its CPU allocator too (2.21); None where it does not."""
+    """The GPU's peak allocation since the reset. (TensorFlow 2.21 answers for its CPU
+    allocator too, undocumented, and there the peak is not reset between cases: n/a.)"""
     try:
         peak = tf.config.experimental.get_memory_info(device)["peak"]
     except (ValueError, tf.errors.OpError):
         return None
-    return peak / 2**20 if peak else None
+    return peak / 2**20
 
 
 def _cpu_name() -> str:
@@ -199,8 +193,9 @@ def _cpu_name() -> str:
 
 def _cpu_peak_tflops() -> tuple[dict[str, float], str]:
     """An estimate, labelled as one: cores x clock x FLOPs per cycle per core for the widest
-    fused multiply-add the CPU has (AVX-512: 2 units x 16 float32 lanes x 2; AVX2: 2 x 8 x 2),
-    bfloat16 twice float32 where AVX512_BF16 has a dot-product instruction for it."""
+    fused multiply-add the CPU has (AVX-512: 2 units x 16 float32 lanes x 2; AVX2: 2 x 8 x 2;
+    AMD's Zen 4, CPU family 25, runs AVX-512 on 256-bit units: as AVX2), bfloat16 twice float32
+    where AVX512_BF16 has a dot-product instruction for it."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -210,7 +205,9 @@ def _cpu_peak_tflops() -> tuple[dict[str, float], str]:
     if not mhz:
         return {}, "no clock in /proc/cpuinfo; pass --peak-tflops"
     cores = len(os.sched_getaffinity(0))
-    lanes = 16 if "avx512f" in flags else 8 if "avx2" in flags else 4
+    family = re.search(r"^cpu family\s*:\s*(\d+)$", text, re.MULTILINE)
+    zen4 = "AuthenticAMD" in text and family is not None and family.group(1) == "25"
+    lanes = 16 if "avx512f" in flags and not zen4 else 8 if "avx2" in flags else 4
     per_cycle = 2 * lanes * 2 if "fma" in flags or "avx512f" in flags else lanes * 2
     ghz = max(mhz) / 1000
     float32 = cores * ghz * per_cycle / 1000
@@ -219,6 +216,6 @@ def _cpu_peak_tflops() -> tuple[dict[str, float], str]:
         peaks["bfloat16"] = 2 * float32
     source = (
         f"estimate: {cores} cores x {ghz:.2f} GHz x {per_cycle} float32 FLOPs/cycle "
-        f"({'AVX-512' if lanes == 16 else 'AVX2' if lanes == 8 else 'SSE'} FMA)"
+        f"({'AVX-512' if lanes == 16 else '256-bit' if lanes == 8 else 'SSE'} FMA)"
     )
     return peaks, source

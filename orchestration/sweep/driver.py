@@ -177,8 +177,13 @@ def parent_params(sweep: Sweep) -> dict[str, Any]:
 def _checkpoints() -> tune.CheckpointConfig:
     """A trial's step ends at an evaluated epoch; its Tune checkpoint after each step is where
     a resumed trial continues (an in-process trial's epoch checkpoint; a Ray Train trial's
-    last result, beside the checkpoints its Train run persists itself)."""
-    return tune.CheckpointConfig(checkpoint_frequency=1, num_to_keep=1)
+    last result, beside the checkpoints its Train run persists itself).
+
+    Two are kept: Tune deletes the older checkpoint as soon as the newer is saved, but writes
+    the experiment state that `--resume` reads a little later, so a driver killed in between
+    resumed from a checkpoint already deleted ("does not exist on storage anymore"; seen in
+    the killed-driver test)."""
+    return tune.CheckpointConfig(checkpoint_frequency=1, num_to_keep=2)
 
 
 def search_space(config: SweepConfig) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from ray.train import (
     ScalingConfig,
     TrainingFailedError,
 )
+from ray.train.v2._internal.callbacks.datasets import DatasetsCallback
 from ray.train.v2._internal.callbacks.placement_group_callback import (
     PlacementGroupCleanerCallback,
 )
@@ -184,7 +185,9 @@ def make_trainer(
 
 
 class GanimeTrainer(DataParallelTrainer):
-    """Ray's data-parallel trainer without its PlacementGroupCleaner.
+    """Ray's data-parallel trainer without its PlacementGroupCleaner, nor its Ray Data
+    callback (GANime's workers read files through tf.data; the callback starts a
+    DatasetManager actor, one more process, for every run whether it has datasets or not).
 
     Ray 2.60 starts, beside every Train controller, a detached cleaner that removes the run's
     placement group once the state API no longer reports the controller; it takes a missing
@@ -200,7 +203,7 @@ class GanimeTrainer(DataParallelTrainer):
         return [
             callback
             for callback in super()._create_default_callbacks()
-            if not isinstance(callback, PlacementGroupCleanerCallback)
+            if not isinstance(callback, (PlacementGroupCleanerCallback, DatasetsCallback))
         ]
 
 

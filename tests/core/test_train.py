@@ -96,13 +96,13 @@ def test_a_run_refuses_a_checkpoint_of_another_configuration(smoke_config) -> No
 
 
 def test_nan_loss_stops_the_run_with_its_reason(smoke_config, monkeypatch) -> None:
-    original = Pix2Pix.train_step
+    original = Pix2Pix.losses
 
     def poisoned(self, batch):
         losses = original(self, batch)
         return {**losses, "gen_l1": losses["gen_l1"] * float("nan")}
 
-    monkeypatch.setattr(Pix2Pix, "train_step", poisoned)
+    monkeypatch.setattr(Pix2Pix, "losses", poisoned)
     with pytest.raises(NonFiniteLossError, match="loss gen_l1 became nan at epoch 1, step 1"):
         train(smoke_config(), progress=False)
 

@@ -53,7 +53,8 @@ def test_a_train_step_counts_three_forward_passes_of_each_trained_network() -> N
 @pytest.mark.slow
 def test_gpu_check_on_this_cpu_prints_the_table_and_writes_its_rows(tmp_path, capsys) -> None:
     report = tmp_path / "gpu-check.json"
-    argv = ["gpu-check", "--families", "pix2pix", "--precisions", "float32,mixed_bfloat16"]
+    # One precision, with and without XLA (each precision trains in test_precision.py).
+    argv = ["gpu-check", "--families", "pix2pix", "--precisions", "mixed_bfloat16"]
     argv += ["--xla", "both", "--size", "32", "--batch", "2"]
     argv += ["--steps", "2", "--warmup", "1", "--json", str(report)]
     assert main(argv) == 0
@@ -62,17 +63,12 @@ def test_gpu_check_on_this_cpu_prints_the_table_and_writes_its_rows(tmp_path, ca
     assert "measuring on: CPU" in out
     rows = json.loads(report.read_text())["rows"]
     cases = [(row["precision"], row["jit_compile"]) for row in rows]
-    assert cases == [
-        ("float32", False),
-        ("float32", True),
-        ("mixed_bfloat16", False),
-        ("mixed_bfloat16", True),
-    ]
+    assert cases == [("mixed_bfloat16", False), ("mixed_bfloat16", True)]
     for row in rows:
         assert row["images_per_second"] > 0 and row["steps"] == 2
         assert row["step_gflops"] > 0 and row["achieved_tflops"] > 0
     table = [line for line in out.splitlines() if line.startswith("pix2pix ")]
-    assert len(table) == 4
+    assert len(table) == 2
 
 
 def test_gpu_check_refuses_an_unknown_family_in_one_line(capsys) -> None:
