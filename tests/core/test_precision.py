@@ -203,7 +203,11 @@ def test_an_op_xla_cannot_compile_stops_the_run_before_it_trains(small, monkeypa
 @pytest.mark.slow
 def test_a_run_trains_with_xla_and_mixed_precision_end_to_end(small) -> None:
     config = small(
-        "pix2pix", "train.jit_compile=true", "train.precision=mixed_bfloat16", "train.epochs=1"
+        "pix2pix",
+        "train.jit_compile=true",
+        "train.precision=mixed_bfloat16",
+        "train.epochs=1",
+        "data.synthetic.count=20",  # 16 train images: 4 steps
     )
     report = TrainingRun(config, progress=False).run_epoch()
     assert np.isfinite(list(report.losses.values())).all()

@@ -227,12 +227,13 @@ def test_two_worker_trials_release_their_workers_when_stopped_or_finished(
     tmp_path, mlflow_store
 ) -> None:
     """Trials of two workers are Ray Train runs. Trial 1 completes; ASHA stops trial 2 at
-    epoch 1, while its Train run waits to train epoch 2. After each no placement group
+    epoch 2, while its Train run is already in epoch 3. After each no placement group
     remains: a Ray Train trial aborts its controller when Tune stops it (as at an interrupt),
     rather than leaving the group to Ray Train's cleaner, which needs the state API (off
     here, as on a node without the dashboard) and on a busy node took minutes."""
-    asha = {"grace_period": 1, "max_epochs": 2, "reduction_factor": 2}
-    sweep = load_sweep(tiny_sweep(tmp_path, [GOOD, WORSE], asha=asha), ["trial.workers=2"])
+    # ASHA's first rung at epoch 2: after one epoch (4 steps) the good trial's FID is not yet
+    # reliably below the untrained one's (a rung at epoch 1 let the worse trial through).
+    sweep = load_sweep(tiny_sweep(tmp_path, [GOOD, WORSE]), ["trial.workers=2"])
     with local_ray_cluster():
         outcome = run_sweep(sweep, storage=str(tmp_path / "ray"), progress=False)
         left = live_placement_groups()
@@ -241,11 +242,11 @@ def test_two_worker_trials_release_their_workers_when_stopped_or_finished(
     assert left == [], "an ended trial still holds its workers' placement group"
     assert len(controllers) == 2  # each trial was a Ray Train run
     by_rate = {row["optimizer.learning_rate"]: row for row in outcome.trials}
-    assert by_rate[GOOD]["stop_reason"] == "completed" and by_rate[GOOD]["epochs"] == 2
-    assert by_rate[WORSE]["stop_reason"] == "stopped early by ASHA at epoch 1", outcome.trials
+    assert by_rate[GOOD]["stop_reason"] == "completed" and by_rate[GOOD]["epochs"] == 3
+    assert by_rate[WORSE]["stop_reason"] == "stopped early by ASHA at epoch 2", outcome.trials
     client = MlflowClient(mlflow_store)
     assert len(child_runs(client, outcome.parent_run_id)) == 2
-    for rate, epochs in ((GOOD, [1, 2]), (WORSE, [1])):
+    for rate, epochs in ((GOOD, [1, 2, 3]), (WORSE, [1, 2])):
         history = client.get_metric_history(by_rate[rate]["run_id"], "epoch")
         assert [m.step for m in history] == epochs
 
