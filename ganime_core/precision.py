@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any, get_args
+from typing import Any
 
 import keras
 
 from ganime_core.config import Precision
-
-PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 # The dtype of every network's last layer, whatever the policy: outputs are float32.
 FLOAT32 = "float32"

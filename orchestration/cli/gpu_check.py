@@ -12,13 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import get_args
 
-from ganime_core.config import load_config
+from ganime_core.config import Precision, load_config
 from ganime_core.errors import GanimeError
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 FAMILIES = {"pix2pix": "pix2pix.yaml", "cyclegan": "cyclegan.yaml"}
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+PRECISIONS = get_args(Precision)  # config.py owns the names
 # (families, image size, global batch, timed steps, warm-up steps) where nothing is given: on a
 # CPU, Pix2Pix alone and small, so that the check takes a minute.
 GPU_DEFAULTS = ("pix2pix,cyclegan", 256, 32, 20, 3)
