@@ -6,9 +6,6 @@ float32."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -23,7 +20,7 @@ from ganime_core.families import build_family
 from ganime_core.families.pix2pix import Pix2Pix
 from ganime_core.precision import float32_model
 from ganime_core.train import TrainingRun, XlaUnsupportedError, distributed_step
-from tests.conftest import EXPERIMENTS, REPO
+from tests.conftest import EXPERIMENTS, run_on_two_cpus
 
 MIXED = ("mixed_bfloat16", "mixed_float16")
 # A loss that falls within 10 steps on one fixed batch, and the learning rate it falls at:
@@ -240,10 +237,6 @@ SKIP_TOGETHER = textwrap.dedent(
     import numpy as np
     import tensorflow as tf
 
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration()] * 2
-    )
     from ganime_core.config import load_config
     from ganime_core.families import build_family
     from ganime_core.train import distributed_step
@@ -283,25 +276,17 @@ SKIP_TOGETHER = textwrap.dedent(
 @pytest.mark.slow
 def test_an_overflow_on_one_replica_skips_the_step_on_every_replica(tmp_path) -> None:
     """Keras' LossScaleOptimizer judges each replica's own gradients and follows the first
-    replica; GANime makes every replica skip when any overflowed (families/base.py). Two
-    logical CPUs in a fresh process: TensorFlow splits devices only before it starts."""
-    script = tmp_path / "skip_together.py"
-    script.write_text(SKIP_TOGETHER)
+    replica; GANime makes every replica skip when any overflowed (families/base.py)."""
     overrides = [
         "model.base_filters=4",
         "train.batch_size=4",
         "train.precision=mixed_float16",
         f"train.output_dir={tmp_path}",
     ]
-    done = subprocess.run(
-        [sys.executable, str(script), str(EXPERIMENTS / "smoke.yaml"), *overrides],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+    stdout = run_on_two_cpus(
+        SKIP_TOGETHER, str(EXPERIMENTS / "smoke.yaml"), *overrides, folder=tmp_path
     )
-    assert done.returncode == 0, done.stderr[-2000:]
-    result = next(line for line in done.stdout.splitlines() if line.startswith("RESULT"))
+    result = next(line for line in stdout.splitlines() if line.startswith("RESULT"))
     # Weights unchanged and finite, both replicas' scales halved (to the same value).
     assert result.startswith("RESULT True True True"), result
     first, second = result.split("[")[1].rstrip("]").split(", ")

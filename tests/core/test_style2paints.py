@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -13,6 +15,7 @@ from ganime_core.data.pipeline import TrainingData
 from ganime_core.families import build_family
 from ganime_core.metrics import names
 from ganime_core.train import TrainingRun, train
+from tests.conftest import STYLE2PAINTS_SMOKE, run_on_two_cpus
 
 pytestmark = pytest.mark.usefixtures("cache_dir")
 
@@ -127,6 +130,51 @@ def test_the_mid_level_gets_gradient_with_the_guide_decoders(style2paints_config
     assert {"mid_entry_conv", "hint_dense", "mid1_reduce"} <= names_
     norm = float(family.mid_level_gradient_norm(first_batch(config)))
     assert np.isfinite(norm) and norm > 0
+
+
+REPLICAS_AGREE = textwrap.dedent(
+    """
+    import sys
+
+    import numpy as np
+    import tensorflow as tf
+
+    from ganime_core.checkpoint import open_checkpoint
+    from ganime_core.config import load_config
+    from ganime_core.train import train
+
+    source, folder, *overrides = sys.argv[1:]
+
+
+    def trained(name, strategy=None):
+        config = load_config(source, [*overrides, f"train.output_dir={folder}/{name}"])
+        return open_checkpoint(train(config, strategy=strategy, progress=False).run_dir)[1]
+
+
+    one = trained("one")
+    two = trained("two", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+    for name in ("generator", "discriminator"):
+        for a, b in zip(two.networks()[name].weights, one.networks()[name].weights, strict=True):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5, err_msg=a.path)
+    print("AGREE")
+    """
+)
+
+
+@pytest.mark.slow
+def test_two_replicas_reach_the_weights_of_one_with_the_global_batch(tmp_path) -> None:
+    """Style2paints' frozen VGG19 hint, per-example AC-GAN loss and InstanceNorm split over two
+    replicas as over one (the Ray Train path, which only adds workers and shards their input,
+    is proven for Pix2Pix in tests/orchestration/test_distributed.py)."""
+    overrides = (
+        "data.synthetic.count=10",  # 8 train images: 2 steps of 4
+        "train.deterministic=true",
+        "train.epochs=1",
+    )
+    stdout = run_on_two_cpus(
+        REPLICAS_AGREE, str(STYLE2PAINTS_SMOKE), str(tmp_path), *overrides, folder=tmp_path
+    )
+    assert stdout.splitlines()[-1] == "AGREE"
 
 
 @pytest.mark.parametrize("discriminator", ["acgan", "dcgan"])
