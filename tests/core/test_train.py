@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import time
@@ -108,26 +107,26 @@ def test_nan_loss_stops_the_run_with_its_reason(smoke_config, monkeypatch) -> No
 
 
 def test_interrupted_and_resumed_equals_uninterrupted(tmp_path: Path, cache_dir: Path) -> None:
-    """Kill -9 a run mid-training, resume it, and compare its final weights bit for bit."""
+    """Kill -9 a `ganime train` process mid-training, resume its run, and compare its final
+    weights bit for bit with a run never interrupted (those two train in this process)."""
     common = [
         "data.synthetic.count=80",  # 8 steps an epoch
         "train.epochs=6",
         "train.checkpoint_every=1",
         "train.deterministic=true",
         "train.eval_every=0",
+        f"train.output_dir={tmp_path}",
     ]
+    uninterrupted = train(load_config(SMOKE, [*common, "name=straight"]), progress=False)
+    assert uninterrupted.history[-1].checkpoint.name == "epoch-0006"
 
-    def command(name: str) -> list[str]:
-        sets = [*common, f"name={name}", f"train.output_dir={tmp_path}"]
-        return [*ganime_command(), "train", str(SMOKE), "--no-progress"] + [
-            arg for s in sets for arg in ("--set", s)
-        ]
-
-    straight_run = subprocess.run(command("straight"), check=True, cwd=REPO, capture_output=True)
-    summary = json.loads(straight_run.stdout.decode().strip().splitlines()[-1])
-    assert summary["epochs_completed"] == 6 and summary["checkpoint"].endswith("epoch-0006")
-
-    victim = subprocess.Popen(command("resumed"), cwd=REPO, stderr=subprocess.DEVNULL)
+    sets = [*common, "name=resumed"]
+    victim = subprocess.Popen(
+        [*ganime_command(), "train", str(SMOKE), "--no-progress"]
+        + [arg for s in sets for arg in ("--set", s)],
+        cwd=REPO,
+        stderr=subprocess.DEVNULL,
+    )
     checkpoints = tmp_path / "resumed" / "checkpoints"
     deadline = time.monotonic() + 300
     while not (checkpoints / "epoch-0002").exists():
@@ -138,17 +137,17 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path: Path, cache_dir:
     assert victim.wait() == -signal.SIGKILL
     assert not (checkpoints / "epoch-0006").exists(), "killed too late to test a resume"
 
-    resumed = subprocess.run(
-        command("resumed"), check=True, cwd=REPO, capture_output=True, text=True
-    )
-    assert "resumed from" in resumed.stderr
+    resumed = train(load_config(SMOKE, sets), progress=False)
+    assert 2 <= resumed.history[0].resumed_from < 6
 
     straight = tf.train.load_checkpoint(str(tmp_path / "straight/checkpoints/epoch-0006/ckpt"))
     again = tf.train.load_checkpoint(str(checkpoints / "epoch-0006" / "ckpt"))
     names = straight.get_variable_to_shape_map()
     assert names == again.get_variable_to_shape_map()
     assert any("rng" in name for name in names) and any("optimizer" in name for name in names)
-    for name in names:
+    # Every variable, bit for bit; not the object graph, which spells Keras' layer names, and
+    # those count up per process (conv2d_5 in this one, conv2d in the victim's).
+    for name in set(names) - {"_CHECKPOINTABLE_OBJECT_GRAPH"}:
         np.testing.assert_array_equal(
             straight.get_tensor(name), again.get_tensor(name), err_msg=name
         )

@@ -4,33 +4,29 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 
 import mlflow
 import numpy as np
 import pytest
 
 from tests.asset_server import closed_port_url
-from tests.conftest import ganime_command
 
 pytestmark = pytest.mark.slow  # trains models: not in make test-fast
 
-# InceptionV3's smallest input keeps these tests fast; the size does not change the code path.
-FAST = ("metrics.backbone_size=75", "metrics.max_images=24", "metrics.kid_subset_size=12")
+# 80 train images (one epoch: 10 steps of 8) and the 20 val images --limit 16 measures.
+SMALL_DATA = ("data.synthetic.count=100",)
 
 
 def test_ganime_evaluate_measures_a_trained_checkpoint_and_logs_to_mlflow(
-    smoke_config, tmp_path, cache_dir
+    smoke_config, tmp_path, mlflow_store, capsys
 ) -> None:
     from ganime_core.data.pipeline import data_root
     from ganime_core.train import train
+    from orchestration.cli import main
 
-    config = smoke_config("train.epochs=1", "model.base_filters=8")
+    config = smoke_config("train.epochs=1", "model.base_filters=8", *SMALL_DATA)
     result = train(config, progress=False)
-    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    env_overrides = {"MLFLOW_TRACKING_URI": tracking, "GANIME_CACHE_DIR": str(cache_dir)}
     command = [
-        *ganime_command(),
         "evaluate",
         "--checkpoint",
         str(result.run_dir),
@@ -44,34 +40,33 @@ def test_ganime_evaluate_measures_a_trained_checkpoint_and_logs_to_mlflow(
         "metrics.kid_subset_size=8",
         "--no-progress",
     ]
-    done = subprocess.run(
-        command, capture_output=True, text=True, env={**os.environ, **env_overrides}, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert main(command) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["n"] == 16
     assert summary["backbone"] == "inception_v3/untrained-seed0@75px"
     assert summary["fid_untrained"] > 0 and "fid" not in summary
     assert 0 < summary["ssim"] < 1
     assert summary["source"].endswith("checkpoints/epoch-0001")
 
-    run = mlflow.tracking.MlflowClient(tracking).get_run(summary["mlflow_run_id"])
+    run = mlflow.tracking.MlflowClient(mlflow_store).get_run(summary["mlflow_run_id"])
     assert run.data.metrics["fid_untrained"] == pytest.approx(summary["fid_untrained"])
     assert run.data.metrics["ssim"] == pytest.approx(summary["ssim"])
     assert run.data.params["backbone"] == summary["backbone"]
 
 
 def test_ganime_evaluate_says_how_to_get_weights_when_untrained_is_not_allowed(
-    smoke_config,
+    smoke_config, capsys, monkeypatch
 ) -> None:
     from ganime_core.data.pipeline import data_root
     from ganime_core.train import train
+    from orchestration.cli import main
 
-    config = smoke_config("train.epochs=1", "model.base_filters=8")
+    config = smoke_config("train.epochs=1", "model.base_filters=8", *SMALL_DATA)
     result = train(config, progress=False)
-    done = subprocess.run(
+    # The missing weights are fetched (assets.auto_fetch): from a mirror that is down.
+    monkeypatch.setenv("GANIME_ASSETS_MIRROR", closed_port_url())
+    code = main(
         [
-            *ganime_command(),
             "evaluate",
             "--checkpoint",
             str(result.run_dir / "checkpoints" / "epoch-0001"),
@@ -79,16 +74,12 @@ def test_ganime_evaluate_says_how_to_get_weights_when_untrained_is_not_allowed(
             str(data_root(config.data)),
             "--set",
             "metrics.allow_untrained_backbone=false",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        # The missing weights are fetched (assets.auto_fetch): from a mirror that is down.
-        env={**os.environ, "GANIME_ASSETS_MIRROR": closed_port_url()},
+        ]
     )
-    assert done.returncode == 2
-    assert done.stderr.strip().splitlines()[-1].startswith("ganime: error: no InceptionV3")
-    assert "ganime assets fetch inception_v3" in done.stderr
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip().splitlines()[-1].startswith("ganime: error: no InceptionV3")
+    assert "ganime assets fetch inception_v3" in err
 
 
 def test_an_mlflow_model_measures_the_same_as_its_checkpoint(
@@ -101,7 +92,7 @@ def test_an_mlflow_model_measures_the_same_as_its_checkpoint(
     from orchestration.cli import main
     from orchestration.tracking.model import log_generator_model, sketch_frame
 
-    config = smoke_config("train.epochs=1", "model.base_filters=8")
+    config = smoke_config("train.epochs=1", "model.base_filters=8", *SMALL_DATA)
     result = train(config, progress=False)
     _, family, _ = open_checkpoint(result.run_dir)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")

@@ -1,6 +1,7 @@
 """Sweeps on a real local Ray cluster (2 CPUs) with a real MLflow store: the parent/child layout,
 ASHA stopping a worse trial, a stopped and a killed driver resumed, a NaN trial failing alone,
-and Ray Train trials releasing their workers whenever they end."""
+and Ray Train trials resuming after an interrupt and releasing their workers whenever they
+end."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import yaml
 
 from orchestration.sweep.driver import run_sweep
 from orchestration.sweep.spec import load_sweep
+from orchestration.sweep.storage import load_saved_sweep
 from orchestration.tracking import tags
 from orchestration.tracking.tags import STOP_REASON as STOP_TAG
 from orchestration.tracking.tags import SWEEP as SWEEP_TAG
@@ -225,30 +227,66 @@ def test_a_stopped_or_killed_driver_resumes_its_sweep_and_a_nan_trial_fails_alon
     assert client.get_run(parent.info.run_id).info.status == "FINISHED"
 
 
-def test_two_worker_trials_release_their_workers_when_stopped_or_finished(
+def test_two_worker_trials_resume_after_an_interrupt_and_release_their_workers(
     tmp_path, mlflow_store
 ) -> None:
-    """Trials of two workers are Ray Train runs. Trial 1 completes; ASHA stops trial 2 at
-    epoch 1, while its Train run waits to start epoch 2. After each no placement group
-    remains: a Ray Train trial aborts its controller when Tune stops it (as at an interrupt),
-    rather than leaving the group to Ray Train's cleaner, which needs the state API (off
-    here, as on a node without the dashboard) and on a busy node took minutes."""
-    sweep = load_sweep(tiny_sweep(tmp_path, [GOOD, WORSE]), ["trial.workers=2"])
+    """Trials of two workers are Ray Train runs. SIGTERM to the driver while trial 1 trains:
+    it exits 130 and the trial is recorded as interrupted. `--resume`: trial 1 continues from
+    the checkpoint Ray Train persisted, in its own MLflow run, and completes; ASHA stops trial
+    2 at epoch 1 while its run waits to start epoch 2. Once the sweep is done no placement
+    group remains: a Ray Train trial aborts its controller when Tune stops it, rather than
+    leaving the group to Ray Train's cleaner, which needs the state API (off here, as on a node
+    without the dashboard) and on a busy node took minutes. The first driver joins this test's
+    cluster (RAY_ADDRESS), so every Train controller is in its actor table."""
+    path = tiny_sweep(
+        tmp_path, [GOOD, WORSE], asha={"grace_period": 1, "max_epochs": 3}, trial={"workers": 2}
+    )
+    storage = str(tmp_path / "ray")
+    client = MlflowClient(mlflow_store)
+
+    def first_trials_epoch() -> object:
+        experiment = client.get_experiment_by_name("tiny")
+        runs = client.search_runs([experiment.experiment_id]) if experiment else []
+        trials = [run for run in runs if TRIAL_TAG in run.data.tags]
+        return next((r for r in trials if client.get_metric_history(r.info.run_id, "epoch")), None)
+
     with local_ray_cluster():
-        outcome = run_sweep(sweep, storage=str(tmp_path / "ray"), progress=False)
+        driver = subprocess.Popen(
+            [*ganime_command(), "sweep", str(path), "--storage", storage, "--no-progress"],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.time() + 400
+        while (first := first_trials_epoch()) is None:
+            assert driver.poll() is None and time.time() < deadline, "trial 1 logged no epoch"
+            time.sleep(0.3)
+        driver.send_signal(signal.SIGTERM)
+        _, stderr = driver.communicate(timeout=300)
+        assert driver.returncode == 130, stderr[-2000:]
+        interrupted = client.get_run(first.info.run_id)
+        assert interrupted.data.tags[STOP_TAG].startswith("interrupted at epoch ")
+
+        sweep, _ = load_saved_sweep("tiny", storage)
+        outcome = run_sweep(sweep, storage=storage, resume=True, progress=False)
         left = live_placement_groups()
         controllers = ray_actors("TrainController")
 
     assert left == [], "an ended trial still holds its workers' placement group"
-    assert len(controllers) == 2  # each trial was a Ray Train run
+    assert len(controllers) == 3  # trial 1 interrupted and resumed, trial 2: all Ray Train runs
     by_rate = {row["optimizer.learning_rate"]: row for row in outcome.trials}
-    assert by_rate[GOOD]["stop_reason"] == "completed" and by_rate[GOOD]["epochs"] == 2
+    assert by_rate[GOOD]["stop_reason"] == "completed" and by_rate[GOOD]["epochs"] == 3
     assert by_rate[WORSE]["stop_reason"] == "stopped early by ASHA at epoch 1", outcome.trials
-    client = MlflowClient(mlflow_store)
+    assert by_rate[GOOD]["run_id"] == first.info.run_id  # resumed in its own MLflow run
     assert len(child_runs(client, outcome.parent_run_id)) == 2
-    for rate, epochs in ((GOOD, [1, 2]), (WORSE, [1])):
+    for rate, epochs in ((GOOD, [1, 2, 3]), (WORSE, [1])):
         history = client.get_metric_history(by_rate[rate]["run_id"], "epoch")
-        assert [m.step for m in history] == epochs
+        assert [m.step for m in history] == epochs  # none logged twice
+    # Trial 1's last report came from a Train run that restored a checkpoint, not epoch 0.
+    resumed = [steps[-1] for steps in tune_results(Path(storage) / "tiny").values()]
+    assert max(step["resumed_from"] for step in resumed) >= 1
+    assert client.get_run(first.info.run_id).info.status == "FINISHED"
 
 
 def live_placement_groups() -> list[dict]:
