@@ -20,19 +20,19 @@ STYLE2PAINTS_SMOKE = EXPERIMENTS / "style2paints_smoke.yaml"
 # `make test` runs the files on two pytest-xdist processes, one file at a time each, in this
 # order: the files that take minutes start first, so neither process is left alone at the end
 # with one of them.
-LONGEST_FILES = (  # measured with --durations=0 at 6caac53
-    "test_distributed.py",
+LONGEST_FILES = (  # measured with --durations=0 at 839fd83
     "test_sweep.py",
+    "test_distributed.py",
     "test_compare.py",
     "test_style2paints.py",
-    "test_precision.py",
     "test_train.py",
-    "test_style2paints_release.py",
-    "test_registry.py",
+    "test_precision.py",
     "test_reference_methods.py",
-    "test_evaluate_command.py",
+    "test_style2paints_release.py",
     "test_compare_resume.py",
+    "test_registry.py",
     "test_metrics.py",
+    "test_evaluate_command.py",
     "test_gpu_check.py",
 )
 

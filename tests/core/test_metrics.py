@@ -61,6 +61,7 @@ def test_distance_equals_the_closed_form_of_two_gaussians() -> None:
     )
 
 
+@pytest.mark.slow  # scipy's sqrtm of a 2048 x 2048 matrix: half a minute on 2 cores
 def test_eigen_form_agrees_with_the_papers_sqrtm_formula_at_2048_dimensions() -> None:
     rng = np.random.default_rng(2)
     real = FeatureStatistics.of(random_features(rng, 3000, 2048))

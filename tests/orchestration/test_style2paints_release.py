@@ -41,11 +41,11 @@ def test_a_style2paints_sweep_is_promoted_and_colorizes_after_a_reference(
                     "model.alpha": {"uniform": [0.0, 0.6]},
                     "model.discriminator": {"choice": ["acgan", "dcgan"]},
                 },
-                "start_with": [
-                    {"model.alpha": 0.3, "model.discriminator": "acgan"},
-                    {"model.alpha": 0.0, "model.discriminator": "dcgan"},
-                ],
-                "num_samples": 2,
+                # One trial: what is Style2paints' own here is its model through promote and
+                # colorize; both discriminators train in tests/core/test_style2paints.py, and
+                # a trial logs two 550 MB models (the frozen VGG19 rides along).
+                "start_with": [{"model.alpha": 0.3, "model.discriminator": "acgan"}],
+                "num_samples": 1,
                 "metric": "fid",
                 "asha": {"grace_period": 1, "max_epochs": 1, "reduction_factor": 2},
                 "max_concurrent_trials": 1,
@@ -54,8 +54,7 @@ def test_a_style2paints_sweep_is_promoted_and_colorizes_after_a_reference(
     )
     with local_ray_cluster():
         outcome = run_sweep(load_sweep(sweep), storage=str(tmp_path / "ray"), progress=False)
-    assert {row["stop_reason"] for row in outcome.trials} == {"completed"}
-    assert len(outcome.trials) == 2
+    assert [row["stop_reason"] for row in outcome.trials] == ["completed"]
 
     monkeypatch.chdir(tmp_path)
     capsys.readouterr()
