@@ -75,6 +75,18 @@ def tune_results(experiment: Path) -> dict[str, list[dict]]:
     }
 
 
+def trial_runs(client: MlflowClient) -> list:
+    """The tiny sweep's trial runs so far (none before its experiment exists)."""
+    experiment = client.get_experiment_by_name("tiny")
+    runs = client.search_runs([experiment.experiment_id]) if experiment else []
+    return [run for run in runs if TRIAL_TAG in run.data.tags]
+
+
+def with_an_epoch(client: MlflowClient, trials: list):
+    """The first of `trials` that has logged an epoch, or None."""
+    return next((r for r in trials if client.get_metric_history(r.info.run_id, "epoch")), None)
+
+
 def child_runs(client: MlflowClient, parent_run_id: str) -> dict[str, object]:
     experiment = client.get_experiment_by_name("tiny")
     runs = client.search_runs(
@@ -168,23 +180,15 @@ def test_a_stopped_or_killed_driver_resumes_its_sweep_and_a_nan_trial_fails_alon
     def wait_for(driver: subprocess.Popen, find, what: str):
         deadline = time.time() + 400
         while time.time() < deadline and driver.poll() is None:
-            experiment = client.get_experiment_by_name("tiny")
-            found = find(client.search_runs([experiment.experiment_id])) if experiment else None
+            found = find(trial_runs(client))
             if found:
                 return found
             time.sleep(0.3)
         raise AssertionError(f"{what} never happened (driver exit code {driver.poll()})")
 
-    def trials(runs: list) -> list:
-        return [run for run in runs if TRIAL_TAG in run.data.tags]
-
     driver = start(str(path))
     first = wait_for(  # epoch 1 is logged: the first trial is a third of the way
-        driver,
-        lambda runs: next(
-            (r for r in trials(runs) if client.get_metric_history(r.info.run_id, "epoch")), None
-        ),
-        "the first trial's epoch 1",
+        driver, lambda trials: with_an_epoch(client, trials), "the first trial's epoch 1"
     )
     driver.send_signal(signal.SIGTERM)
     _, stderr = driver.communicate(timeout=300)
@@ -201,7 +205,7 @@ def test_a_stopped_or_killed_driver_resumes_its_sweep_and_a_nan_trial_fails_alon
     driver = start("--resume", "tiny")
     wait_for(
         driver,
-        lambda runs: [r for r in trials(runs) if r.data.tags.get(STOP_TAG) == "completed"],
+        lambda trials: [r for r in trials if r.data.tags.get(STOP_TAG) == "completed"],
         "the first trial's completion",
     )
     os.killpg(driver.pid, signal.SIGKILL)
@@ -244,12 +248,6 @@ def test_two_worker_trials_resume_after_an_interrupt_and_release_their_workers(
     storage = str(tmp_path / "ray")
     client = MlflowClient(mlflow_store)
 
-    def first_trials_epoch() -> object:
-        experiment = client.get_experiment_by_name("tiny")
-        runs = client.search_runs([experiment.experiment_id]) if experiment else []
-        trials = [run for run in runs if TRIAL_TAG in run.data.tags]
-        return next((r for r in trials if client.get_metric_history(r.info.run_id, "epoch")), None)
-
     with local_ray_cluster():
         driver = subprocess.Popen(
             [*ganime_command(), "sweep", str(path), "--storage", storage, "--no-progress"],
@@ -259,7 +257,7 @@ def test_two_worker_trials_resume_after_an_interrupt_and_release_their_workers(
             text=True,
         )
         deadline = time.time() + 400
-        while (first := first_trials_epoch()) is None:
+        while (first := with_an_epoch(client, trial_runs(client))) is None:
             assert driver.poll() is None and time.time() < deadline, "trial 1 logged no epoch"
             time.sleep(0.3)
         driver.send_signal(signal.SIGTERM)
