@@ -41,7 +41,7 @@ def checkpoint_name(epochs_completed: int) -> str:
 class Best:
     """The best evaluation of a run so far: the metric it was chosen by, its value, its epoch."""
 
-    name: str  # e.g. fid_untrained: a change of backbone starts the comparison afresh
+    name: str  # e.g. selection_fid_untrained_inception: another backbone starts afresh
     value: float
     epoch: int
 

@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from ganime_core.errors import ConfigError
+from ganime_core.splits import FOLDERS, split_folders
 
 # Below 32 px the PatchGAN's three stride-2 blocks and two 4x4 valid convolutions leave no patch.
 MIN_IMAGE_SIZE = 32
@@ -49,7 +50,12 @@ class _Section(BaseModel):
 class SyntheticData(_Section):
     """Generated sketch/colour pairs, used when `data.path` is not set."""
 
-    count: int = Field(500, ge=2, description="images generated, 80% train / 20% val")
+    count: int = Field(
+        500,
+        ge=2,
+        description="images generated: 80% in train/ (data.selection is carved from them), "
+        "20% in val/ (the test split)",
+    )
     seed: int = Field(0, ge=0)
 
 
@@ -57,7 +63,7 @@ class DataConfig(_Section):
     layout: Literal["paired", "unpaired"] = Field(
         "paired",
         description="paired: train/, val/ of colour|sketch images; unpaired: trainA/ (sketches), "
-        "trainB/ (colour), valA/, valB/",
+        "trainB/ (colour), valA/, valB/; val is the test split",
     )
     path: Path | None = Field(
         None, description="Kaggle-layout folder; unset = generated data in cache_dir"
@@ -72,6 +78,28 @@ class DataConfig(_Section):
         description="keep the training images decoded in memory (per worker) when they fit in "
         "this many MB, so later epochs skip decoding; 0 = always decode; batches are the same",
     )
+
+    selection: float | int = Field(
+        0.1,
+        description="the selection split carved from train/: a fraction (0 < x < 1, at least 2 "
+        "images) or a count (>= 2); every decision while training or sweeping (best generator, "
+        "ASHA, TPE, the sweep's best trial) reads it, never the test split",
+    )
+    selection_seed: int = Field(
+        0,
+        ge=0,
+        description="which train images are carved for selection; apart from `seed`, so every "
+        "trial and every compare seed selects on the same images",
+    )
+
+    @field_validator("selection")
+    @classmethod
+    def _fraction_or_count(cls, size: float | int) -> float | int:
+        if isinstance(size, float) and not 0.0 < size < 1.0:
+            raise ValueError(f"a fraction must be in (0, 1), got {size} (or give a count, e.g. 40)")
+        if isinstance(size, int) and size < 2:
+            raise ValueError(f"a count must be at least 2 (FID needs two images), got {size}")
+        return size
 
     @field_validator("image_size")
     @classmethod
@@ -93,18 +121,13 @@ class DataConfig(_Section):
                 "layout, or remove it to train on generated data)"
             )
         layout = info.data.get("layout", "paired")
-        for split in ("train", "val"):
-            for folder in split_folders(layout, split):
+        for split_folder in FOLDERS:
+            for folder in split_folders(layout, split_folder):
                 if not (path / folder).is_dir():
                     raise ValueError(
                         f"{path} has no {folder}/ folder, which the {layout} layout needs"
                     )
         return path
-
-
-def split_folders(layout: str, split: str) -> tuple[str, ...]:
-    """Sub-folders that hold a split: (split,) if paired, (sketch domain, colour domain) if not."""
-    return (split,) if layout == "paired" else (f"{split}A", f"{split}B")
 
 
 class _NetworkSettings(_Section):
@@ -120,7 +143,12 @@ class Pix2PixSettings(_NetworkSettings):
     norm: Literal["batch", "instance"] = "batch"
     lambda_l1: float = Field(100.0, ge=0.0)
     lambda_tv: float = Field(1e-4, ge=0.0, description="0 = vanilla Pix2Pix")
-    tv_norm: Literal["l1", "l2"] = Field("l1", description="l1: anisotropic, l2: isotropic")
+    tv_norm: Literal["l1", "l2", "l2_batch"] = Field(
+        "l1",
+        description="l1: anisotropic, l2: isotropic (both per-pixel means); l2_batch: the "
+        "authors' code: one L2 norm of all the batch's differences, ~10^3-10^4x larger at the "
+        "same lambda_tv (ganime_core/losses.py)",
+    )
 
     @property
     def paired(self) -> bool:

@@ -36,7 +36,7 @@ from ganime_core.metrics import (
     names,
     ssim_per_pair,
 )
-from ganime_core.pretrained import inception_metric_suffix, named_weights
+from ganime_core.pretrained import inception_standin, named_weights
 
 
 @dataclass(frozen=True)
@@ -46,27 +46,29 @@ class Evaluation:
     ssim: float | None  # None when the split holds no true pairs (unpaired layout)
     n: int
     backbone: str
-    metric_suffix: str  # "" for ImageNet weights, "_untrained" where a stand-in network worked
+    split: str  # the data split measured (ganime_core/splits.py): selection or test
+    # The seeded stand-in networks that produced the numbers (names.INCEPTION, names.VGG19)
+    standins: tuple[str, ...] = ()
     reference: str | None = None  # the metrics.reference policy, for methods that use one
 
     def metrics(self) -> dict[str, float]:
-        """Metric name -> value, names as logged: FID and KID carry the backbone's suffix, and
-        every name the ground-truth reference's prefix where that was the policy."""
-        prefix = names.reference_prefix(self.reference)
-        metrics = {
-            names.fid(self.metric_suffix): self.fid,
-            names.kid_mean(self.metric_suffix): self.kid.mean,
-            names.kid_std(self.metric_suffix): self.kid.std,
+        """Metric name -> value, names as logged: each names the split, the stand-ins that
+        shaped it and the ground-truth reference where that was the policy."""
+        values = {
+            names.FID: self.fid,
+            names.KID_MEAN: self.kid.mean,
+            names.KID_STD: self.kid.std,
+            names.SSIM: self.ssim,
         }
-        if self.ssim is not None:
-            metrics[names.SSIM] = self.ssim
-        return {prefix + name: value for name, value in metrics.items()}
+        return {
+            names.metric_name(metric, self.split, self.standins, self.reference): value
+            for metric, value in values.items()
+            if value is not None
+        }
 
     def name(self, objective: str) -> str:
         """The name `objective` (fid, kid, ssim) is logged under by this evaluation."""
-        return names.reference_prefix(self.reference) + names.logged_name(
-            objective, self.metric_suffix
-        )
+        return names.logged_name(objective, self.split, self.standins, self.reference)
 
     def value(self, objective: str) -> float | None:
         """The value of `objective` (fid, kid, ssim); None for SSIM on unpaired data."""
@@ -125,7 +127,7 @@ class EvaluationCache:
         # Keyed by where the weights are named, not by the file found: Keras' cached file is
         # one pinned file, fetched or not, and hashing it here would repeat load_backbone's check.
         key = (
-            inception_metric_suffix(settings, assets),
+            inception_standin(settings, assets),
             str(named_weights(settings)),
             settings.backbone_size,
         )
@@ -156,13 +158,15 @@ def _read_or_write(path: Path, compute: Callable[[], np.ndarray]) -> np.ndarray:
 
 
 class Evaluator:
-    """Measures generators on one split; load once, call `evaluate` after any number of epochs."""
+    """Measures generators on one split; load once, call `evaluate` after any number of epochs.
+    `split` is named by every caller: selection for what decides, test for what reports."""
 
     def __init__(
         self,
         config: ExperimentConfig,
         data: TrainingData | None = None,
-        split: str = "val",
+        *,
+        split: str,
         cache: EvaluationCache | None = None,
         progress: bool = False,
     ) -> None:
@@ -238,7 +242,9 @@ class Evaluator:
     ) -> Evaluation:
         """The metrics of the outputs `measured` (one measure() call, or shards concatenated)
         under the `reference` policy they were measured with (default `metrics.reference`)."""
-        pretrained = self.backbone.pretrained and colorizer.pretrained
+        standins = ((names.INCEPTION,) if not self.backbone.pretrained else ()) + (
+            (names.VGG19,) if not colorizer.pretrained else ()
+        )
         return Evaluation(
             fid=self.reference.gaussian.distance(measured.features),
             kid=kid(
@@ -251,7 +257,8 @@ class Evaluator:
             ssim=float(measured.ssims.mean()) if self.paired else None,
             n=len(measured.features),
             backbone=self.backbone.name,
-            metric_suffix="" if pretrained else names.UNTRAINED_SUFFIX,
+            split=self.split,
+            standins=standins,
             reference=self.reference_policy(colorizer, reference),
         )
 
@@ -288,7 +295,7 @@ class Evaluator:
 
     def reference_cache_path(self) -> Path:
         key = {
-            "data": self.data.content_hash,
+            "data": self.data.split_hash(self.split),
             "split": self.split,
             "n": self.n,
             "image_size": self.config.data.image_size,

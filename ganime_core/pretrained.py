@@ -25,13 +25,14 @@ from ganime_core.assets import (
 )
 from ganime_core.config import (
     AssetsConfig,
+    ExperimentConfig,
     FastNSTSettings,
     MetricsConfig,
     NSTSettings,
     Style2paintsSettings,
 )
 from ganime_core.errors import MetricsError
-from ganime_core.metrics.names import UNTRAINED_SUFFIX
+from ganime_core.metrics import names
 
 INCEPTION_WEIGHTS_ENV = "GANIME_INCEPTION_WEIGHTS"
 
@@ -51,18 +52,37 @@ def find_inception_weights(settings: MetricsConfig) -> Path | None:
     return next((path for path in cached if path.is_file()), None)
 
 
-def inception_metric_suffix(settings: MetricsConfig, assets: AssetsConfig | None = None) -> str:
-    """'' when FID/KID will come from ImageNet weights (found, or to be fetched by the workers
-    since `assets.auto_fetch` allows it), '_untrained' when the config allows the seeded
+def inception_standin(settings: MetricsConfig, assets: AssetsConfig | None = None) -> bool:
+    """False when FID/KID will come from ImageNet weights (found, or to be fetched by the
+    workers since `assets.auto_fetch` allows it), True when the config allows the seeded
     stand-in and no weights are here (that never touches the network); otherwise the
     MetricsError saying how to get them."""
     if find_inception_weights(settings) is not None:
-        return ""
+        return False
     if settings.allow_untrained_backbone:
-        return UNTRAINED_SUFFIX
+        return True
     if auto_fetch_allowed(assets):
-        return ""
+        return False
     raise _no_weights(missing_message(INCEPTION_V3.name, "assets.auto_fetch is off"))
+
+
+def vgg19_standin(settings: object) -> bool:
+    """Whether a method's VGG19 (NST's, Style2paints' hint) will be the seeded stand-in: it
+    uses one, the config allows the stand-in and no verified weights file is here."""
+    if not isinstance(settings, NSTSettings | Style2paintsSettings):
+        return False
+    return settings.allow_untrained_vgg and inspect_asset(VGG19.name).state != "ok"
+
+
+def standins(config: ExperimentConfig) -> tuple[str, ...]:
+    """The stand-in networks a run of `config` will be measured with, as metric names mark
+    them (ganime_core/metrics/names.py): what a driver names its metric before workers run."""
+    found = []
+    if inception_standin(config.metrics, config.assets):
+        found.append(names.INCEPTION)
+    if vgg19_standin(config.model):
+        found.append(names.VGG19)
+    return tuple(found)
 
 
 def inception_weights(settings: MetricsConfig, assets: AssetsConfig | None = None) -> Path:
@@ -98,7 +118,7 @@ def _no_weights(reason: str) -> MetricsError:
     return MetricsError(
         f"no InceptionV3 ImageNet weights: {reason}; or name a weights file in "
         f"metrics.inception_weights or ${INCEPTION_WEIGHTS_ENV}; for smoke runs only: "
-        "--set metrics.allow_untrained_backbone=true (reported as fid_untrained)"
+        "--set metrics.allow_untrained_backbone=true (reported as fid_untrained_inception)"
     )
 
 
@@ -118,7 +138,7 @@ def vgg19_weights(
     except AssetError as exc:  # one line: the file, where it was looked for, the fix
         raise AssetError(
             f"no VGG19 ImageNet weights for {settings.family}: {exc}; for smoke runs only: "
-            "--set model.allow_untrained_vgg=true (reported as fid_untrained)"
+            "--set model.allow_untrained_vgg=true (reported as fid_untrained_vgg19)"
         ) from None
 
 

@@ -32,6 +32,7 @@ from ganime_core.families import build_family
 from ganime_core.families.base import ModelFamily
 from ganime_core.metrics import names
 from ganime_core.samples import sample_grid, write_png
+from ganime_core.splits import SELECTION
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +168,8 @@ class TrainingRun:
         # Built before the first step, so a missing backbone stops the run before it trains.
         self.evaluator = None
         if is_chief and config.train.evaluates_any():
-            self.evaluator = Evaluator(config, self.data, cache=cache)
+            # Selection, never test: the best generator is chosen by these numbers.
+            self.evaluator = Evaluator(config, self.data, split=SELECTION, cache=cache)
         if is_chief:
             config.run_dir.mkdir(parents=True, exist_ok=True)
             (config.run_dir / "config.yaml").write_text(config_yaml(config))
@@ -179,7 +181,7 @@ class TrainingRun:
         # its evaluations use.
         self.reference = config.metrics.reference if self.colorizer.needs_reference else None
         samples = self.data.eval_dataset(
-            "val", batch_size=config.train.sample_images, reference=self.reference
+            SELECTION, batch_size=config.train.sample_images, reference=self.reference
         )
         self._samples = next(iter(samples))
 
@@ -188,7 +190,7 @@ class TrainingRun:
         return self.epochs_done >= self.config.train.epochs
 
     def input_example(self) -> tuple[np.ndarray, np.ndarray | None]:
-        """The first validation sketch, and its reference for a method that uses one, as uint8
+        """The first selection sketch, and its reference for a method that uses one, as uint8
         (h, w, 3): what a caller of the model sends."""
         sketch = to_uint8(self._samples["sketch"][:1]).numpy()[0]
         if self.reference is None:
@@ -271,8 +273,8 @@ class TrainingRun:
         return result
 
     def _keep_if_best(self, evaluation: Evaluation, epoch: int) -> bool:
-        name = evaluation.name(names.SELECTION)
-        value = evaluation.value(names.SELECTION)
+        name = evaluation.name(names.BEST_BY)
+        value = evaluation.value(names.BEST_BY)
         # A best measured with another backbone is not comparable: this one starts afresh.
         than = self.best.value if self.best and self.best.name == name else None
         if value is None or not names.is_better(name, value, than):

@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from ganime_core.config import DataConfig, ExperimentConfig, split_folders
+from ganime_core.config import DataConfig, ExperimentConfig
 from ganime_core.data.scan import SplitIndex, index_split
 from ganime_core.data.synth import write_synthetic_dataset
 from ganime_core.errors import DataError
+from ganime_core.splits import SELECTION, TEST, TEST_FOLDER, TRAIN, folder_of, split_folders
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ WHOLE, LEFT, RIGHT = 0, 1, 2
 JITTER_SCALE = 286 / 256
 # The reference draw's random stream, apart from the epochs' permutations ([seed, epoch]).
 REFERENCE_DRAW_STREAM = 2**31 - 1
+# Which train files are carved for selection: a stream of data.selection_seed alone.
+SELECTION_DRAW_STREAM = 2**31 - 2
 # A jittered training reference: a crop of this fraction of the side, resized back, mirrored on
 # a coin flip, its hue turned by up to this fraction of the colour circle.
 REFERENCE_CROP = 7 / 8
@@ -234,29 +237,35 @@ def _sized(dataset: tf.data.Dataset) -> tf.data.Dataset:
     return dataset.with_options(options)
 
 
+def selection_rows(files: int, size: float | int, seed: int) -> np.ndarray:
+    """Which of a train folder's `files` (file indices, sorted) form the selection split: a
+    seeded draw of `size` (a fraction, at least 2, or a count) that leaves a training image."""
+    count = size if isinstance(size, int) else max(2, round(size * files))
+    if count >= files:
+        raise DataError(
+            f"data.selection: {count} selection images leave none of the {files} in train/ to "
+            "train on; lower data.selection or add images"
+        )
+    rng = np.random.default_rng([seed, SELECTION_DRAW_STREAM])
+    return np.sort(rng.permutation(files)[:count])
+
+
 class TrainingData:
-    """The scanned train and val splits of an experiment and the datasets built from them."""
+    """An experiment's data: its three splits (ganime_core/splits.py) over the data set's two
+    folders, and the datasets built from them.
+
+    A folder is scanned when a split that reads it is first used: training, and so every
+    decision made while training or sweeping, never opens the test folder.
+    """
 
     def __init__(self, config: ExperimentConfig) -> None:
         self.config = config
         self.root = data_root(config.data)
-        data = config.data
-        self.paired_files = data.layout == "paired"
+        self.paired_files = config.data.layout == "paired"
         self.paired_examples = config.model.paired
-        self.splits: dict[str, tuple[SplitIndex, ...]] = {
-            split: tuple(
-                index_split(
-                    self.root / folder,
-                    paired=self.paired_files,
-                    image_size=data.image_size,
-                    cache_dir=data.cache_dir,
-                )
-                for folder in split_folders(data.layout, split)
-            )
-            for split in ("train", "val")
-        }
+        self._folders: dict[str, tuple[SplitIndex, ...]] = {}
         self._decoded: dict[tuple[str, int], DecodedImages | None] = {}
-        self.num_train = min(len(index) for index in self.splits["train"])
+        self.num_train = min(len(rows) for rows in self.rows(TRAIN))
         self.steps_per_epoch = self.num_train // config.train.batch_size
         if self.steps_per_epoch == 0 and config.model.trainable:  # NST only draws references
             raise DataError(
@@ -264,15 +273,64 @@ class TrainingData:
                 f"{config.train.batch_size}; lower train.batch_size or add images"
             )
 
+    def folder(self, name: str) -> tuple[SplitIndex, ...]:
+        """The scanned sub-folders of the data set's folder `name` (train or val): one if paired,
+        the sketch and the colour domain if not."""
+        if name not in self._folders:
+            data = self.config.data
+            self._folders[name] = tuple(
+                index_split(
+                    self.root / folder,
+                    paired=self.paired_files,
+                    image_size=data.image_size,
+                    cache_dir=data.cache_dir,
+                )
+                for folder in split_folders(data.layout, name)
+            )
+        return self._folders[name]
+
+    def rows(self, split: str) -> tuple[np.ndarray, ...]:
+        """The file indices of `split` in each sub-folder of its folder, sorted."""
+        indices = self.folder(folder_of(split))
+        if split == TEST:
+            return tuple(np.arange(len(index)) for index in indices)
+        data = self.config.data
+        chosen = [
+            selection_rows(len(index), data.selection, data.selection_seed) for index in indices
+        ]
+        if split == SELECTION:
+            return tuple(chosen)
+        return tuple(
+            np.setdiff1d(np.arange(len(index)), rows)
+            for index, rows in zip(indices, chosen, strict=True)
+        )
+
     @property
     def content_hash(self) -> str:
-        """Hash of every usable file's name and bytes, train and val."""
-        parts = [index.content_hash for split in ("train", "val") for index in self.splits[split]]
+        """Hash of what training reads: every usable train file's name and bytes, and which of
+        them are carved for selection."""
+        return self.split_hash(TRAIN)
+
+    def split_hash(self, split: str) -> str:
+        """Hash of `split`'s files (names and bytes) and of which of them the split holds."""
+        parts = [index.content_hash for index in self.folder(folder_of(split))]
+        parts += [hashlib.sha256(rows.tobytes()).hexdigest() for rows in self.rows(split)]
+        if split != TEST:  # train and selection: one carving, one hash
+            parts += [hashlib.sha256(r.tobytes()).hexdigest() for r in self.rows(SELECTION)]
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
     def describe(self) -> list[str]:
-        """One line per scanned folder: counts and any skipped or converted files."""
-        return [index.describe() for split in ("train", "val") for index in self.splits[split]]
+        """One line per scanned folder: counts and any skipped or converted files, and the
+        train folder's split into train and selection."""
+        lines = [index.describe() for name in self._folders for index in self._folders[name]]
+        train, selection = (min(len(rows) for rows in self.rows(s)) for s in (TRAIN, SELECTION))
+        data = self.config.data
+        lines.append(
+            f"splits: {train} train, {selection} selection (data.selection {data.selection}, "
+            f"seed {data.selection_seed}); test: {TEST_FOLDER}/, read only by promote, evaluate "
+            "and compare"
+        )
+        return lines
 
     def examples(self, split: str, epoch: int | None) -> Examples:
         """The split's examples, permuted for `epoch` (None: in file order, for evaluation).
@@ -281,9 +339,11 @@ class TrainingData:
         independent permutations, even from paired files.
         """
         seed = self.config.seed
-        indices = self.splits[split]
+        indices = self.folder(folder_of(split))
+        rows = self.rows(split)
         sketch_index, color_index = (indices[0], indices[0]) if self.paired_files else indices
-        n_sketch, n_color = len(sketch_index), len(color_index)
+        sketch_rows, color_rows = (rows[0], rows[0]) if self.paired_files else rows
+        n_sketch, n_color = len(sketch_rows), len(color_rows)
         if epoch is None:
             a, b = np.arange(n_sketch), np.arange(n_color)
         elif self.paired_examples:
@@ -292,7 +352,9 @@ class TrainingData:
             a = np.random.default_rng([seed, epoch, 0]).permutation(n_sketch)
             b = np.random.default_rng([seed, epoch, 1]).permutation(n_color)
         n = min(len(a), len(b))
-        a, b = a[:n], b[:n]
+        # Positions in the split -> file indices in the folder: a file keeps its jitter seed
+        # and its place in the decoded images whichever split it is in.
+        a, b = sketch_rows[a[:n]], color_rows[b[:n]]
         sketch_files = np.array([str(p) for p in sketch_index.files])
         color_files = np.array([str(p) for p in color_index.files])
         sketch_part, color_part = (RIGHT, LEFT) if self.paired_files else (WHOLE, WHOLE)
@@ -328,7 +390,7 @@ class TrainingData:
 
     def eval_dataset(
         self,
-        split: str = "val",
+        split: str,
         batch_size: int = 32,
         limit: int | None = None,
         *,
@@ -406,7 +468,7 @@ class TrainingData:
                 example["reference"] = jittered_reference(example["color"], reference_seed)
             return example
 
-        decoded = self._decoded_images(split, side) if epoch is not None else None
+        decoded = self._decoded_images(folder_of(split), side) if epoch is not None else None
         if decoded is not None:
             dataset = tf.data.Dataset.from_tensor_slices(
                 (decoded.sketch[examples.key], decoded.color[examples.color_key], examples.key)
@@ -422,30 +484,31 @@ class TrainingData:
         dataset = tf.data.Dataset.from_tensor_slices(examples._columns())
         return _sized(dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True))
 
-    def _decoded_images(self, split: str, side: int) -> DecodedImages | None:
-        """Every file of `split` decoded and resized to `side`, kept in memory when that fits in
-        `data.decoded_cache_mb`: later epochs then skip decoding, which on few CPU cores and
-        large source files (the Kaggle set's 1024x512 JPEGs for 64 px training) slows the step
-        it competes with by several percent. The batches are the same either way."""
-        if (split, side) not in self._decoded:
-            files = sum(len(index) for index in self.splits[split])
+    def _decoded_images(self, folder: str, side: int) -> DecodedImages | None:
+        """Every file of the data set's `folder` decoded and resized to `side`, kept in memory
+        when that fits in `data.decoded_cache_mb`: later epochs then skip decoding, which on
+        few CPU cores and large source files (the Kaggle set's 1024x512 JPEGs for 64 px
+        training) slows the step it competes with by several percent. The batches are the same
+        either way."""
+        if (folder, side) not in self._decoded:
+            files = sum(len(index) for index in self.folder(folder))
             halves = files * (2 if self.paired_files else 1)
             megabytes = halves * side * side * 3 / 2**20
             decoded = None
             if megabytes <= self.config.data.decoded_cache_mb:
-                decoded = self._decode_split(split, side)
+                decoded = self._decode_folder(folder, side)
                 log.info(
-                    "data %s: %d files kept decoded at %d px (%.0f MB)",
-                    split,
+                    "data %s/: %d files kept decoded at %d px (%.0f MB)",
+                    folder,
                     files,
                     side,
                     megabytes,
                 )
-            self._decoded[(split, side)] = decoded
-        return self._decoded[(split, side)]
+            self._decoded[(folder, side)] = decoded
+        return self._decoded[(folder, side)]
 
-    def _decode_split(self, split: str, side: int) -> DecodedImages:
-        indices = self.splits[split]
+    def _decode_folder(self, folder: str, side: int) -> DecodedImages:
+        indices = self.folder(folder)
         if self.paired_files:
             sketch, color = decode_files(indices[0].files, (RIGHT, LEFT), side)
         else:

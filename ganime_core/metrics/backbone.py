@@ -8,8 +8,8 @@ scaled to [-1, 1] by `inception_v3.preprocess_input`.
 Weights come from `ganime_core.pretrained` (config, $GANIME_INCEPTION_WEIGHTS, Keras' cache),
 which downloads Keras' file when it is missing and `assets.auto_fetch` allows it. Only where the
 config allows it (`metrics.allow_untrained_backbone`, and no weights here), a seeded untrained
-InceptionV3 stands in, without touching the network; its numbers carry the `_untrained` suffix
-so they can never be compared with ImageNet-backbone numbers by mistake.
+InceptionV3 stands in, without touching the network; its numbers carry `_untrained_inception`
+(ganime_core/metrics/names.py) so they can never be compared with ImageNet-backbone numbers.
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ import tensorflow as tf
 from ganime_core.assets import INCEPTION_V3
 from ganime_core.config import AssetsConfig, MetricsConfig
 from ganime_core.errors import MetricsError
-from ganime_core.metrics.names import UNTRAINED_SUFFIX
-from ganime_core.pretrained import inception_metric_suffix, inception_weights
+from ganime_core.pretrained import inception_standin, inception_weights
 
 FEATURE_DIM = 2048
 UNTRAINED_SEED = 0
@@ -44,11 +43,6 @@ class Backbone:
         self.name = f"inception_v3/{kind}@{self.input_size}px"
         signature = [tf.TensorSpec([None, self.input_size, self.input_size, 3], tf.float32)]
         self._extract = tf.function(self._pool_features, input_signature=signature)
-
-    @property
-    def metric_suffix(self) -> str:
-        """Appended to the FID/KID metric names: '' for ImageNet weights, '_untrained' otherwise."""
-        return "" if self.pretrained else UNTRAINED_SUFFIX
 
     def features(self, images: np.ndarray | tf.Tensor) -> np.ndarray:
         """(n, h, w, 3) uint8 images -> (n, 2048) float32 pool features."""
@@ -69,7 +63,7 @@ class Backbone:
 def load_backbone(settings: MetricsConfig, assets: AssetsConfig | None = None) -> Backbone:
     """InceptionV3 with the configured weights, fetched if missing and `assets` allows it (the
     default does), or a one-line MetricsError saying how to get them."""
-    if inception_metric_suffix(settings, assets):  # the same decision a driver took
+    if inception_standin(settings, assets):  # the same decision a driver took
         return Backbone(
             untrained_inception_v3(settings.backbone_size, UNTRAINED_SEED),
             weights_id=f"untrained-seed{UNTRAINED_SEED}",

@@ -1,40 +1,49 @@
 """The one vocabulary of metric names and directions: what each evaluation is logged as, which
-way is better, and the suffix that marks numbers from the seeded stand-in backbone.
+way is better, and the marks that say what measured a number.
+
+An evaluation's name says, in order: the data split it was measured on (`selection_`, `test_`:
+ganime_core/splits.py), `best_` for a run's best so far, `gt_ref_` when each sketch had its own
+colour image as its reference (an oracle), the metric, and `_untrained_<networks>` for every
+seeded stand-in network that produced it: `inception` (FID/KID's backbone) and `vgg19` (the
+feature network of NST and Style2paints). SSIM needs no backbone, so only `vgg19` can mark it.
+Examples: `selection_fid`, `test_fid_untrained_inception`, `test_ssim_untrained_vgg19`,
+`selection_best_fid_untrained_inception_vgg19`. Numbers under different names are never ranked
+or compared with each other. (An underscore, not a slash, follows the split: Ray Tune reads
+`a/b` as a nested result.)
 
 No TensorFlow here: drivers (a sweep, promote, the CLI) name and rank metrics without it.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Literal
+
+from ganime_core.splits import EVALUATED
 
 Objective = Literal["fid", "kid", "ssim"]  # what a user ranks by (--metric, a sweep's metric)
 
 # Lower FID/KID is better, higher SSIM is better.
 MODES: dict[str, str] = {"fid": "min", "kid": "min", "ssim": "max"}
-# Appended to FID/KID names measured with the seeded untrained InceptionV3: such numbers can never
-# be mistaken for (or compared with) ImageNet-backbone ones.
-UNTRAINED_SUFFIX = "_untrained"
+BEST_BY: Objective = "fid"  # what a run's best generator is chosen by (on the selection split)
+
+# The networks a seeded untrained stand-in may replace, in the order names list them.
+INCEPTION = "inception"
+VGG19 = "vgg19"
+STANDIN_NETWORKS = (INCEPTION, VGG19)
+UNTRAINED_MARK = "_untrained"
 # Measured with each sketch's own colour image as its reference (metrics.reference:
 # ground_truth): an oracle's numbers, never logged under (nor ranked with) the plain names.
 GROUND_TRUTH_PREFIX = "gt_ref_"
-BEST_PREFIX = "best_"  # best_fid: the best FID so far in a run, what picks best_generator
-SELECTION: Objective = "fid"  # what a run's best generator is chosen by
+BEST_PREFIX = "best_"  # selection_best_fid: the best so far in a run, what picks best_generator
+SPLIT_SEPARATOR = "_"
 
-
-def fid(suffix: str) -> str:
-    return f"fid{suffix}"
-
-
-def kid_mean(suffix: str) -> str:
-    return f"kid_mean{suffix}"
-
-
-def kid_std(suffix: str) -> str:
-    return f"kid_std{suffix}"
-
-
-SSIM = "ssim"  # structural similarity needs no backbone: no suffix
+# What one evaluation logs, in the order tables show them; what each objective is logged as.
+FID, KID_MEAN, KID_STD, SSIM = "fid", "kid_mean", "kid_std", "ssim"
+EVALUATION_METRICS = (FID, KID_MEAN, KID_STD, SSIM)
+LOGGED_AS: dict[str, str] = {"fid": FID, "kid": KID_MEAN, "ssim": SSIM}
 
 # Logged with every epoch, step = epoch. EPOCH's history is which epochs a run already holds.
 EPOCH = "epoch"
@@ -45,41 +54,106 @@ RESUMED_FROM = "resumed_from"  # epochs the run's starting checkpoint had done
 TRIAL_SECONDS = "trial_seconds"  # a sweep trial's wall time, start-up included
 
 
-def logged_name(objective: str, suffix: str) -> str:
-    """The name `objective` (fid, kid, ssim) is logged under with a backbone of `suffix`."""
-    return {"fid": fid(suffix), "kid": kid_mean(suffix), "ssim": SSIM}[objective]
+@dataclass(frozen=True)
+class MetricName:
+    """A logged evaluation name taken apart."""
+
+    split: str
+    metric: str  # fid, kid_mean, kid_std, ssim
+    standins: tuple[str, ...] = ()
+    reference: str | None = None  # the metrics.reference policy: ground_truth is marked
+    best: bool = False
+
+    def __str__(self) -> str:
+        standins = _standins_of(self.metric, self.standins)
+        mark = f"{UNTRAINED_MARK}_{'_'.join(standins)}" if standins else ""
+        best = BEST_PREFIX if self.best else ""
+        prefix = GROUND_TRUTH_PREFIX if self.reference == "ground_truth" else ""
+        return f"{self.split}{SPLIT_SEPARATOR}{best}{prefix}{self.metric}{mark}"
 
 
-def reference_prefix(policy: str | None) -> str:
-    """What names measured under a metrics.reference policy start with: GROUND_TRUTH_PREFIX
-    for the oracle, nothing for a seeded draw or a method without references."""
-    return GROUND_TRUTH_PREFIX if policy == "ground_truth" else ""
+def _standins_of(metric: str, standins: Iterable[str]) -> tuple[str, ...]:
+    """The stand-ins that shaped `metric`, in name order: SSIM never meets InceptionV3."""
+    unknown = set(standins) - set(STANDIN_NETWORKS)
+    if unknown:
+        raise ValueError(f"unknown stand-in network(s) {sorted(unknown)}")
+    shaping = (VGG19,) if metric == SSIM else STANDIN_NETWORKS
+    return tuple(network for network in shaping if network in standins)
 
 
-def logged_names(objective: str) -> tuple[str, ...]:
-    """Every name `objective` may be logged under: with ImageNet weights, and with the stand-in."""
-    return tuple(dict.fromkeys(logged_name(objective, s) for s in ("", UNTRAINED_SUFFIX)))
+def metric_name(
+    metric: str, split: str, standins: Iterable[str] = (), reference: str | None = None
+) -> str:
+    """The name `metric` (fid, kid_mean, kid_std, ssim) is logged under when measured on
+    `split` with the stand-in `standins` under the `reference` policy."""
+    return str(MetricName(split, metric, _standins_of(metric, standins), reference))
 
 
-def evaluation_names(suffix: str) -> tuple[str, ...]:
+def logged_name(
+    objective: str, split: str, standins: Iterable[str] = (), reference: str | None = None
+) -> str:
+    """The name `objective` (fid, kid, ssim) is logged under (see metric_name)."""
+    return metric_name(LOGGED_AS[objective], split, standins, reference)
+
+
+def evaluation_names(
+    split: str, standins: Iterable[str] = (), reference: str | None = None
+) -> tuple[str, ...]:
     """The names one evaluation logs, in the order tables show them."""
-    return (fid(suffix), kid_mean(suffix), kid_std(suffix), SSIM)
+    standins = tuple(standins)
+    return tuple(metric_name(m, split, standins, reference) for m in EVALUATION_METRICS)
 
 
-def suffix_of(name: str) -> str:
-    """The backbone suffix a logged name carries ('' or UNTRAINED_SUFFIX)."""
-    return UNTRAINED_SUFFIX if name.endswith(UNTRAINED_SUFFIX) else ""
+def logged_names(objective: str, split: str) -> tuple[str, ...]:
+    """Every name `objective` may be logged under on `split` (any stand-ins), ImageNet first."""
+    combos = (
+        combo
+        for size in range(len(STANDIN_NETWORKS) + 1)
+        for combo in itertools.combinations(STANDIN_NETWORKS, size)
+    )
+    return tuple(dict.fromkeys(logged_name(objective, split, combo) for combo in combos))
+
+
+def parse(name: str) -> MetricName:
+    """`name` taken apart; ValueError if it is not an evaluation name."""
+    split = next((s for s in EVALUATED if name.startswith(s + SPLIT_SEPARATOR)), None)
+    if split is None:
+        raise ValueError(f"{name!r} names no split (e.g. selection_fid)")
+    rest = name.removeprefix(split + SPLIT_SEPARATOR)
+    best = rest.startswith(BEST_PREFIX)
+    rest = rest.removeprefix(BEST_PREFIX)
+    reference = "ground_truth" if rest.startswith(GROUND_TRUTH_PREFIX) else None
+    rest = rest.removeprefix(GROUND_TRUTH_PREFIX)
+    metric, _, networks = rest.partition(UNTRAINED_MARK)
+    if metric not in EVALUATION_METRICS:
+        raise ValueError(f"{name!r} is not an evaluation metric ({', '.join(EVALUATION_METRICS)})")
+    standins = tuple(networks.removeprefix("_").split("_")) if networks else ()
+    parsed = MetricName(split, metric, _standins_of(metric, standins), reference, best)
+    if str(parsed) != name:
+        raise ValueError(f"{name!r} is not a GANime metric name (did you mean {parsed}?)")
+    return parsed
+
+
+def siblings(name: str) -> tuple[str, ...]:
+    """The names logged by the same evaluation as `name` (same split, stand-ins and reference):
+    for selection_fid_untrained_inception, (selection_fid_untrained_inception, ...,
+    selection_ssim)."""
+    parsed = parse(name)
+    return evaluation_names(parsed.split, parsed.standins, parsed.reference)
 
 
 def best_name(name: str) -> str:
-    """best_fid_untrained for fid_untrained: the run's best value so far."""
-    return f"{BEST_PREFIX}{name}"
+    """selection_best_fid for selection_fid: the run's best value so far."""
+    parsed = parse(name)
+    return str(MetricName(parsed.split, parsed.metric, parsed.standins, parsed.reference, True))
 
 
 def mode(objective_or_name: str) -> str:
-    """'min' or 'max' for an objective (fid) or a logged name (fid_untrained, kid_mean)."""
-    base = objective_or_name.removesuffix(UNTRAINED_SUFFIX).removeprefix(GROUND_TRUTH_PREFIX)
-    return MODES["kid" if base.startswith("kid") else base]
+    """'min' or 'max' for an objective (fid) or a logged name (test_fid_untrained_inception)."""
+    if objective_or_name in MODES:
+        return MODES[objective_or_name]
+    metric = parse(objective_or_name).metric
+    return MODES["kid" if metric.startswith("kid") else metric]
 
 
 def is_better(name: str, value: float, than: float | None) -> bool:

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from ganime_core.errors import GanimeError
+from ganime_core.splits import EVALUATED, TEST
 from orchestration.cli.options import (
     add_no_progress,
     add_overrides,
@@ -42,7 +43,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         default=None,
         help="Kaggle-layout folder (train/ and val/); default: the data the model was trained on",
     )
-    evaluate.add_argument("--split", choices=("val", "train"), default="val")
+    evaluate.add_argument(
+        "--split",
+        choices=EVALUATED,
+        default=TEST,
+        help="test (default): the data set's held-out val/ folder, which nothing is chosen on; "
+        "selection: the images carved from train/ that training and sweeps choose on",
+    )
     evaluate.add_argument("--limit", type=int, default=None, help="first N images of the split")
     add_overrides(
         evaluate,

@@ -1,4 +1,4 @@
-"""`ganime promote --sweep NAME | --run RUN_ID`: register a generator behind the held-out gate;
+"""`ganime promote --sweep NAME | --run RUN_ID`: register a generator behind the test-split gate;
 `--rollback MODEL` moves @champion back."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     promote = commands.add_parser(
         "promote",
         help="register a sweep's best generator in the MLflow Model Registry; move @champion "
-        "to it if it beats the champion on the held-out split",
+        "to it if it beats the champion on the test split (which nothing was chosen on)",
     )
     which = promote.add_mutually_exclusive_group(required=True)
     which.add_argument("--sweep", metavar="NAME", help="the best trial of this sweep")
@@ -24,7 +24,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="move MODEL's @champion (e.g. ganime-pix2pix) back to the version it replaced",
     )
     # By default, what each run chose its best_generator by.
-    promote.add_argument("--metric", choices=tuple(names.MODES), default=names.SELECTION)
+    promote.add_argument("--metric", choices=tuple(names.MODES), default=names.BEST_BY)
     promote.add_argument(
         "--min-improvement",
         type=float,
@@ -37,7 +37,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--limit",
         type=int,
         default=None,
-        help="held-out images to measure on (default: the whole val split)",
+        help="test images to measure on (default: the whole test split)",
     )
     promote.add_argument(
         "--dry-run", action="store_true", help="say what would happen; change nothing"

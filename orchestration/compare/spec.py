@@ -56,10 +56,15 @@ class Method(StrictModel):
 
 
 class Evaluation(StrictModel):
-    split: Literal["val", "train"] = "val"
+    split: Literal["test", "selection"] = Field(
+        "test", description="test: the held-out folder nothing is chosen on (the paper's test)"
+    )
     max_images: int | None = Field(None, ge=2, description="the split's first N; unset = all")
     reference: Literal["random_train", "ground_truth"] = "random_train"
     grid_images: int = Field(4, ge=1, le=16, description="held-out sketches in the image grid")
+    bootstrap_replicates: int = Field(
+        200, ge=0, description="resamples of the test images behind each 95% CI; 0 = seeds only"
+    )
     shards: int | None = Field(
         None,
         ge=1,

@@ -26,13 +26,11 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from ganime_core.config import split_folders
 from ganime_core.errors import DataError, GanimeError
+from ganime_core.splits import FOLDERS  # the Kaggle archive is paired: train/ and val/
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "val")
-FOLDERS = tuple(folder for split in SPLITS for folder in split_folders("paired", split))
 MARKER = ".ganime-download.json"  # outside the split folders, so the scan never sees it
 # What an archive that is cut short or damaged raises while it is read.
 DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError)

@@ -17,6 +17,7 @@ from ganime_core.data.pipeline import data_root, to_uint8
 from ganime_core.errors import GanimeError
 from ganime_core.evaluation import Evaluator
 from ganime_core.samples import sample_grid
+from ganime_core.splits import TEST
 from orchestration.release.shards import ShardResources, measure_on_ray
 from orchestration.tracking.evaluations import log_evaluation, log_method_run
 from orchestration.tracking.model import load_colorizer, pyfunc_colorizer
@@ -43,7 +44,7 @@ def measure(
     data: Path | None,
     *,
     source: str,
-    split: str = "val",
+    split: str = TEST,
     limit: int | None = None,
     overrides: list[str] | None = None,
     progress: bool = True,
@@ -69,7 +70,7 @@ def evaluate_experiment(
     experiment: Path,
     data: Path | None,
     *,
-    split: str = "val",
+    split: str = TEST,
     limit: int | None = None,
     overrides: list[str] | None = None,
     progress: bool = True,

@@ -3,11 +3,13 @@
 The candidate is the best run of a sweep by a metric (or one named run); its generator, the
 `best_generator` model the run logged (else `final_generator`), is registered as a new version of
 `ganime-<family>`. The alias `champion` moves to it only if it beats the current champion by a
-margin, and both are measured for that here, on the same held-out split with the same backbone
-and image count: numbers logged during training were measured at each run's own eval size and
-are used only to rank the candidates. Each version carries its lineage as tags, the gate's
-reasons as its description, and the champion it replaced, which is where `--rollback` moves the
-alias back to. The MLflow reads and writes are tracking/registry.py's.
+margin, and both are measured for that here, on the test split (ganime_core/splits.py) with the
+same backbone and image count. Training and the sweep chose the candidate on the selection split
+and never read the test split, so the number the gate records is not biased by that choice;
+numbers logged during training rank the candidates and never gate them. Each version carries
+its lineage as tags, the gate's reasons as its description, and the champion it replaced,
+which is where `--rollback` moves the alias back to. The MLflow reads and writes are
+tracking/registry.py's.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from ganime_core.config import ExperimentConfig
 from ganime_core.errors import GanimeError
 from ganime_core.metrics import names
+from ganime_core.splits import SELECTION, TEST
 from orchestration.tracking import tags
 from orchestration.tracking.model import load_colorizer, pyfunc_colorizer
 from orchestration.tracking.registry import Registry
@@ -42,7 +45,7 @@ class Candidate:
     run_name: str
     experiment_id: str
     tags: dict[str, str]
-    logged_key: str  # e.g. fid_untrained
+    logged_key: str  # e.g. selection_fid_untrained_inception
     logged_value: float  # the run's best logged value: ranks runs, never gates them
     model_id: str
     generator: str  # best_generator or final_generator
@@ -54,11 +57,12 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Measured:
-    """A model measured on the held-out split."""
+    """A model measured on the test split."""
 
     label: str
     value: float
-    metrics: dict[str, float]  # as logged in training (fid or fid_untrained, ...), plus n
+    metrics: dict[str, float]  # test_fid (or test_fid_untrained_inception), test_kid_mean, ...
+    n: int  # test images measured
     backbone: str
 
 
@@ -84,10 +88,12 @@ def judge(metric: str, candidate: float, champion: float | None, margin: float) 
 # --- finding the candidate ---------------------------------------------------------------------
 
 
-def logged_key(metrics: dict[str, float], metric: str) -> str | None:
-    """The name `metric` was logged under in a run: fid, or fid_untrained for a run measured
-    with the stand-in backbone."""
-    return next((key for key in names.logged_names(metric) if key in metrics), None)
+def logged_key(metrics: dict[str, float], metric: str, splits: tuple[str, ...]) -> str | None:
+    """The name `metric` was logged under in a run on the first of `splits` it has: e.g.
+    selection_fid, or selection_fid_untrained_inception for a run measured with the stand-in
+    backbone."""
+    candidates = (name for split in splits for name in names.logged_names(metric, split))
+    return next((key for key in candidates if key in metrics), None)
 
 
 def find_candidate(
@@ -95,9 +101,13 @@ def find_candidate(
 ) -> Candidate:
     """The run of `sweep` with the best logged `metric` (failed runs excluded), or `run_id`."""
     best = min if names.mode(metric) == "min" else max
+    # A sweep's trials are ranked on the selection split only. A run named by --run is not
+    # ranked: its number is shown as logged, and a method that trains nothing (NST, measured
+    # by `ganime evaluate`) logged only the test split.
+    splits = (SELECTION,) if run_id is None else (SELECTION, TEST)
     ranked = []
     for run in _runs_to_rank(registry, sweep=sweep, run_id=run_id):
-        key = logged_key(run.data.metrics, metric)
+        key = logged_key(run.data.metrics, metric, splits)
         if key is None:
             continue
         ranked.append((best(registry.metric_history(run.info.run_id, key)), key, run))
@@ -144,28 +154,27 @@ def logged_generator(registry: Registry, run: Any) -> tuple[str, str]:
 # --- the gate ----------------------------------------------------------------------------------
 
 
-def measure_on_holdout(
+def measure_on_test(
     models: dict[str, Any], candidate_config: ExperimentConfig, metric: str, limit: int | None
 ) -> dict[str, Measured]:
-    """Each loaded model (label -> pyfunc model) on the candidate's held-out split (val), under
-    one evaluator: same images, same backbone, same image count."""
+    """Each loaded model (label -> pyfunc model) on the candidate's test split, under one
+    evaluator: same images, same backbone, same image count."""
     # TensorFlow: only measuring needs it, and `ganime promote --rollback` never measures.
     from ganime_core.evaluation import Evaluator
 
     # limit None: the whole split.
-    config = candidate_config.replace({"metrics.max_images": limit}, source="held-out evaluation")
-    evaluator = Evaluator(config, split="val")
+    config = candidate_config.replace({"metrics.max_images": limit}, source="test evaluation")
+    evaluator = Evaluator(config, split=TEST)
     measured = {}
     for label, model in models.items():
         evaluation = evaluator.evaluate(pyfunc_colorizer(model))
         value = evaluation.value(metric)
         if value is None:  # SSIM of unpaired data
-            raise GanimeError("--metric ssim needs paired data; its held-out split has none")
-        metrics = {**evaluation.metrics(), "n": evaluation.n}
-        measured[label] = Measured(label, float(value), metrics, evaluation.backbone)
-        log.info(
-            "%s: %s on %d held-out images (%s)", label, metric, evaluation.n, evaluation.backbone
+            raise GanimeError("--metric ssim needs paired data; its test split has none")
+        measured[label] = Measured(
+            label, float(value), evaluation.metrics(), evaluation.n, evaluation.backbone
         )
+        log.info("%s: %s on %d test images (%s)", label, metric, evaluation.n, evaluation.backbone)
     return measured
 
 
@@ -189,7 +198,7 @@ class Promotion:
         lines = [
             f"candidate: run {run.run_name} ({run.run_id}), its {run.generator}, "
             f"{run.logged_key} {run.logged_value:.4g} as logged",
-            f"held-out: {_describe(self.measured)}",
+            f"test split: {_describe(self.measured)}",
         ]
         if self.champion_measured is not None:
             lines.append(f"champion v{self.champion.version}: {_describe(self.champion_measured)}")
@@ -210,8 +219,9 @@ class Promotion:
 
 def _describe(measured: Measured) -> str:
     # KID's spread stays in the version's tags: a line shows the values that are compared.
-    shown = {k: v for k, v in measured.metrics.items() if k != names.kid_std(names.suffix_of(k))}
-    return ", ".join(f"{k} {v:.4g}" if k != "n" else f"n {int(v)}" for k, v in shown.items())
+    metrics = measured.metrics.items()
+    shown = [f"{k} {v:.4g}" for k, v in metrics if names.parse(k).metric != names.KID_STD]
+    return ", ".join([*shown, f"{measured.n} images"])
 
 
 def promote(
@@ -219,7 +229,7 @@ def promote(
     *,
     sweep: str | None = None,
     run_id: str | None = None,
-    metric: str = names.SELECTION,
+    metric: str = names.BEST_BY,
     min_improvement: float = 0.0,
     limit: int | None = None,
     dry_run: bool = False,
@@ -239,7 +249,7 @@ def promote(
     if champion is not None and not is_champion:
         champion_uri = f"models:/{name}/{champion.version}"
         models["champion"] = load_colorizer(champion_uri, what="champion")
-    measured = measure_on_holdout(models, config, metric, limit)
+    measured = measure_on_test(models, config, metric, limit)
     if is_champion:
         verdict = Verdict(False, "the candidate is the champion itself")  # its tags stay
     else:
@@ -290,6 +300,8 @@ class Gate:
             tags.GIT_COMMIT: lineage.get(tags.GIT_COMMIT, ""),
             tags.BACKBONE: self.measured.backbone,
             tags.GATE: outcome + self.verdict.reason,
+            tags.HOLDOUT_SPLIT: TEST,
+            tags.HOLDOUT_IMAGES: str(self.measured.n),
             **{tags.holdout(k): f"{v:.6g}" for k, v in self.measured.metrics.items()},
         }
 
@@ -304,7 +316,8 @@ class Gate:
         lines = [
             f"{outcome}: {self.verdict.reason}.",
             "",
-            f"- held-out split: {_describe(self.measured)}; backbone `{self.measured.backbone}`",
+            f"- {TEST} split (never used to choose): {_describe(self.measured)}; backbone "
+            f"`{self.measured.backbone}`",
             f"- candidate: run `{run.run_name}` (`{run.run_id}`), its `{run.generator}`, "
             f"{run.logged_key} {run.logged_value:.4g} as logged",
         ]

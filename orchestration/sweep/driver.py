@@ -245,7 +245,7 @@ def _summarize(sweep: Sweep, uri: str, parent_run_id: str, results: list[Any]) -
             best_params={key: best[key] for key in sweep.config.search} if best else {},
             best_metrics={
                 names.best_name(name): best[name]
-                for name in names.evaluation_names(names.suffix_of(sweep.metric_key))
+                for name in names.siblings(sweep.metric_key)
                 if best and name in best
             },
             best_trial=(best["trial"], best["run_id"]) if best else None,

@@ -37,7 +37,8 @@ from ganime_core.config import (
 )
 from ganime_core.errors import ConfigError
 from ganime_core.metrics import names
-from ganime_core.pretrained import inception_metric_suffix
+from ganime_core.pretrained import standins
+from ganime_core.splits import SELECTION
 
 # `--set` keys under the experiment's sections go to the base experiment; every other key
 # (name, seed included) to the sweep file. The config schema owns the list.
@@ -137,7 +138,7 @@ class SweepConfig(StrictModel):
         default_factory=list, description="trials to run first (Optuna's points_to_evaluate)"
     )
     num_samples: int = Field(ge=1, description="trials in all, start_with's included")
-    metric: names.Objective = names.SELECTION
+    metric: names.Objective = names.BEST_BY
     mode: Literal["min", "max"] | None = Field(None, description="follows the metric if unset")
     seed: int = Field(0, ge=0, description="seeds Optuna's TPE sampler")
     asha: AshaSettings
@@ -173,7 +174,8 @@ class SweepConfig(StrictModel):
 @dataclass(frozen=True)
 class Sweep:
     """A validated sweep: its file, the base experiment every trial starts from, and the name
-    of the metric the trials report (fid or fid_untrained, per the backbone the workers load)."""
+    of the metric the trials report and are ranked by: on the selection split, marked with the
+    stand-ins the workers will load (selection_fid, selection_fid_untrained_inception, ...)."""
 
     config: SweepConfig
     base: ExperimentConfig
@@ -254,11 +256,10 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> Sweep:
 
 
 def _metric_key(config: SweepConfig, base: ExperimentConfig) -> str:
-    """The name trials report the metric under: fid, or fid_untrained with the stand-in."""
-    if config.metric == names.SSIM:
-        return names.SSIM
-    suffix = inception_metric_suffix(base.metrics, base.assets)  # raises if none can be had
-    return names.logged_name(config.metric, suffix)
+    """The name trials report the metric under: selection_fid, or e.g.
+    selection_fid_untrained_inception with the stand-in InceptionV3."""
+    # Raises when no InceptionV3 can be had; SSIM's name keeps only the VGG19 mark.
+    return names.logged_name(config.metric, SELECTION, standins(base))
 
 
 def _check_evaluations_meet_rungs(sweep: Sweep) -> None:

@@ -54,14 +54,14 @@ def last_line(text: str) -> str:
 
 def best_evaluation(history: list[dict[str, Any]], key: str) -> dict[str, Any]:
     """The evaluated result with the best `key` in a trial's results, and every evaluation
-    metric at that epoch (FID, KID, SSIM with the metric's backbone suffix)."""
+    metric at that epoch (FID, KID, SSIM of the same split and stand-ins as `key`)."""
     scored = [r for r in history if _number(r.get(key)) is not None]
     if not scored:
         return {}
     pick = min if names.mode(key) == "min" else max
     best = pick(scored, key=lambda r: r[key])
     found: dict[str, Any] = {"best_epoch": int(best[names.EPOCH])}
-    for name in names.evaluation_names(names.suffix_of(key)):
+    for name in names.siblings(key):
         value = _number(best.get(name))
         if value is not None:
             found[name] = value
@@ -97,11 +97,10 @@ def report_lines(sweep: Sweep, outcome: SweepOutcome) -> list[str]:
         lines.append(f"no trial reported {sweep.metric_key}; see the trials' stop reasons")
     else:
         params = ", ".join(f"{key}={short_value(best[key])}" for key in sweep.config.search)
-        suffix = names.suffix_of(sweep.metric_key)
         metrics = ", ".join(
             f"{name} {best[name]:.4g}"
-            for name in names.evaluation_names(suffix)
-            if name in best and name != names.kid_std(suffix)
+            for name in names.siblings(sweep.metric_key)
+            if name in best and names.parse(name).metric != names.KID_STD
         )
         lines += [
             f"best trial {best['trial']} (MLflow run {best['run_id']}): {params}",

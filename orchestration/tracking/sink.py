@@ -26,6 +26,7 @@ from PIL import Image
 
 from ganime_core.config import ExperimentConfig
 from ganime_core.metrics import names
+from ganime_core.splits import SELECTION, TRAIN
 from orchestration.tracking import tags
 from orchestration.tracking.datasets import log_dataset_input
 from orchestration.tracking.model import log_generator_model
@@ -75,7 +76,8 @@ class MlflowSink:
         self.logger.log_batch(
             "run tags", run_tags={tags.DATA_HASH: data.content_hash, tags.RUNNER: self.runner}
         )
-        counts = {split: len(data.examples(split, epoch=None)) for split in ("train", "val")}
+        # What training reads; the test split is never opened by a run that trains.
+        counts = {split: len(data.examples(split, epoch=None)) for split in (TRAIN, SELECTION)}
         log_dataset_input(self.logger, data.root, data.content_hash, counts)
         self._example = example
 

@@ -33,7 +33,7 @@ from ganime_core.assets import (
 )
 from ganime_core.config import AssetsConfig, MetricsConfig, parse_config
 from ganime_core.errors import ConfigError, MetricsError
-from ganime_core.pretrained import inception_metric_suffix, inception_weights
+from ganime_core.pretrained import inception_standin, inception_weights
 from tests.asset_server import (
     AssetServer,
     Caches,
@@ -258,14 +258,14 @@ def test_threads_fetching_at_once_download_once(
 
 
 def test_the_driver_counts_on_the_fetch_the_workers_will_make(asset_caches, monkeypatch) -> None:
-    """inception_metric_suffix (no TensorFlow) agrees with what load_backbone will load."""
+    """inception_standin (no TensorFlow) agrees with what load_backbone will load."""
     needs_weights = MetricsConfig(backbone_size=75)
-    assert inception_metric_suffix(needs_weights) == ""  # auto_fetch is on by default
-    assert inception_metric_suffix(needs_weights, AssetsConfig()) == ""
+    assert not inception_standin(needs_weights)  # auto_fetch is on by default
+    assert not inception_standin(needs_weights, AssetsConfig())
     allowed = needs_weights.model_copy(update={"allow_untrained_backbone": True})
-    assert inception_metric_suffix(allowed, AssetsConfig()) == "_untrained"
+    assert inception_standin(allowed, AssetsConfig())
     with pytest.raises(MetricsError) as error:
-        inception_metric_suffix(needs_weights, AssetsConfig(auto_fetch=False))
+        inception_standin(needs_weights, AssetsConfig(auto_fetch=False))
     message = str(error.value)
     assert "\n" not in message
     for part in (
@@ -334,7 +334,7 @@ def test_the_untrained_stand_in_never_touches_the_network(
 ) -> None:
     serve_keras_stand_in(asset_server, monkeypatch)
     allowed = MetricsConfig(backbone_size=75, allow_untrained_backbone=True)
-    assert inception_metric_suffix(allowed, AssetsConfig(mirror=asset_server.url)) == "_untrained"
+    assert inception_standin(allowed, AssetsConfig(mirror=asset_server.url))
     assert asset_server.requests == {}
 
 
@@ -361,7 +361,7 @@ def test_load_backbone_fetches_the_weights_it_was_missing(
     asset_server.serve(f"/{INCEPTION_V3.file_name}", weights)
 
     backbone = load_backbone(MetricsConfig(backbone_size=75), AssetsConfig(mirror=asset_server.url))
-    assert backbone.pretrained and backbone.metric_suffix == ""
+    assert backbone.pretrained
     assert backbone.name == "inception_v3/imagenet@75px"
     images = np.random.default_rng(0).integers(0, 256, (2, 75, 75, 3), dtype=np.uint8)
     assert backbone.features(images).shape == (2, 2048)

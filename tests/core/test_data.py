@@ -55,9 +55,10 @@ def config_for(root: Path, cache: Path, **model) -> object:
 
 @pytest.fixture
 def kaggle_folder(tmp_path: Path) -> Path:
-    """A Kaggle-layout folder with 6 good train pairs and 2 val pairs."""
+    """A Kaggle-layout folder with 8 good pairs in train/ (6 train, 2 carved for selection by
+    the default data.selection) and 2 in val/ (the test split)."""
     rng = np.random.default_rng(0)
-    for split, count in (("train", 6), ("val", 2)):
+    for split, count in (("train", 8), ("val", 2)):
         (tmp_path / "data" / split).mkdir(parents=True)
         for i in range(count):
             Image.fromarray(pair_image(rng)).save(tmp_path / "data" / split / f"{i:03d}.png")
@@ -178,7 +179,7 @@ def test_epoch_order_is_seeded_and_changes_per_epoch(kaggle_folder: Path, tmp_pa
     np.testing.assert_array_equal(
         first, TrainingData(config_for(kaggle_folder, tmp_path / "c2")).examples("train", 0).key
     )
-    assert sorted(first) == list(range(6))
+    assert sorted(first) == list(data.rows("train")[0]) and len(first) == 6
     assert any(not np.array_equal(first, data.examples("train", e).key) for e in range(1, 5))
 
 
@@ -241,13 +242,13 @@ def test_unpaired_families_draw_sketch_and_colour_independently(
     examples = TrainingData(config).examples("train", epoch=0)
     assert (examples.sketch_part == RIGHT).all() and (examples.color_part == LEFT).all()
     assert not np.array_equal(examples.sketch_path, examples.color_path)
-    paired_eval = TrainingData(config).examples("val", epoch=None)
+    paired_eval = TrainingData(config).examples("test", epoch=None)
     np.testing.assert_array_equal(paired_eval.sketch_path, paired_eval.color_path)
 
 
 def test_unpaired_layout_reads_whole_images_from_a_and_b(tmp_path: Path) -> None:
     rng = np.random.default_rng(5)
-    for folder, count in (("trainA", 4), ("trainB", 5), ("valA", 1), ("valB", 1)):
+    for folder, count in (("trainA", 6), ("trainB", 7), ("valA", 1), ("valB", 1)):
         (tmp_path / "d" / folder).mkdir(parents=True)
         for i in range(count):
             Image.fromarray(pair_image(rng, SIZE, SIZE)).save(tmp_path / "d" / folder / f"{i}.png")
@@ -265,7 +266,8 @@ def test_unpaired_layout_reads_whole_images_from_a_and_b(tmp_path: Path) -> None
         }
     )
     data = TrainingData(config)
-    assert data.num_train == 4 and data.steps_per_epoch == 2  # zip: the smaller domain
+    # 2 of each domain carved for selection; zip: the smaller domain
+    assert data.num_train == 4 and data.steps_per_epoch == 2
     examples = data.examples("train", 0)
     assert all("trainA" in p for p in examples.sketch_path)
     assert all("trainB" in p for p in examples.color_path)
@@ -333,14 +335,19 @@ def test_every_kept_file_goes_through_the_pipeline(messy_folder: Path, tmp_path:
     config = parse_config(
         {
             "name": "t",
-            "data": {"path": str(root), "image_size": SIZE, "cache_dir": str(tmp_path / "c")},
+            "data": {
+                "path": str(root),
+                "image_size": SIZE,
+                "cache_dir": str(tmp_path / "c"),
+                "selection": 2,
+            },
             "model": {"family": "pix2pix"},
             "train": {"batch_size": 1},
         }
     )
     data = TrainingData(config)
-    batches = list(data.train_dataset(0))
-    assert len(batches) == 5  # no decode error, no silent drop
+    batches = list(data.train_dataset(0)) + list(data.eval_dataset("selection", 1))
+    assert len(batches) == 5  # no decode error, no silent drop (3 train + 2 selection)
     for batch in batches:
         assert np.isfinite(batch["sketch"].numpy()).all()
 
@@ -395,5 +402,71 @@ def test_generated_data_is_written_once_into_the_cache(smoke_config, cache_dir: 
     config = smoke_config()
     data = TrainingData(config)
     assert data.root.is_relative_to(cache_dir)
-    assert data.num_train == 160 and len(data.splits["val"][0]) == 40
+    # 200 generated: 160 in train/ (16 carved for selection), 40 in val/ (the test split)
+    assert data.num_train == 144 and len(data.examples("selection", None)) == 16
+    assert len(data.examples("test", None)) == 40
     assert TrainingData(config).content_hash == data.content_hash
+
+
+# --- the three splits -------------------------------------------------------------------------
+
+
+def split_files(data: TrainingData, split: str) -> set[str]:
+    return set(data.examples(split, epoch=None).color_path)
+
+
+def test_selection_is_carved_from_train_seeded_apart_from_the_run_seed(
+    kaggle_folder: Path, tmp_path: Path
+) -> None:
+    data = TrainingData(config_for(kaggle_folder, tmp_path / "c"))
+    train, selection, test = (split_files(data, s) for s in ("train", "selection", "test"))
+    in_train_folder = {str(p) for p in data.folder("train")[0].files}
+    assert train | selection == in_train_folder and not train & selection
+    assert len(selection) == 2  # 10% of 8, at least 2
+    assert test == {str(p) for p in data.folder("val")[0].files} and not test & in_train_folder
+
+    def carved(seed: int = 0, **data_settings) -> set[str]:
+        raw = config_for(kaggle_folder, tmp_path / "c").model_dump(mode="json")
+        raw["data"].update(data_settings)
+        raw["seed"] = seed
+        return split_files(TrainingData(parse_config(raw)), "selection")
+
+    assert carved(seed=7) == selection  # every trial and compare seed selects on the same images
+    assert len(carved(selection=4)) == 4
+    assert len(carved(selection=0.5)) == 4
+    assert any(carved(selection_seed=s) != selection for s in range(1, 6))
+
+
+def test_a_selection_that_leaves_nothing_to_train_is_one_clear_error(
+    kaggle_folder: Path, tmp_path: Path
+) -> None:
+    raw = config_for(kaggle_folder, tmp_path / "c").model_dump(mode="json")
+    raw["data"]["selection"] = 8
+    with pytest.raises(DataError, match="8 selection images leave none of the 8 in train/"):
+        TrainingData(parse_config(raw))
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(1.5, "a fraction must be in"), (0.0, "a fraction must be in"), (1, "a count must be")],
+)
+def test_data_selection_takes_a_fraction_or_a_count(tmp_path: Path, value, message) -> None:
+    from ganime_core.errors import ConfigError
+
+    raw = {"name": "t", "model": {"family": "pix2pix"}, "data": {"selection": value}}
+    with pytest.raises(ConfigError, match=f"data.selection: {message}"):
+        parse_config(raw)
+
+
+def test_training_never_opens_the_test_folder(kaggle_folder: Path, tmp_path: Path) -> None:
+    """The val/ folder holds only garbage: everything training reads works, the first read of
+    the test split is the one that fails."""
+    for path in (kaggle_folder / "val").iterdir():
+        path.write_bytes(b"not an image")
+    data = TrainingData(config_for(kaggle_folder, tmp_path / "c"))
+    assert len(list(data.train_dataset(0))) == data.steps_per_epoch
+    assert len(list(data.eval_dataset("selection", 2))) == 1
+    data.describe(), data.content_hash
+    assert "val" not in data._folders
+    with pytest.raises(DataError, match="no usable image in .*val"):
+        data.examples("test", epoch=None)

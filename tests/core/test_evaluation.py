@@ -18,14 +18,14 @@ FAST = ("metrics.backbone_size=75", "metrics.max_images=24", "metrics.kid_subset
 
 def colour_oracle(data: TrainingData, evaluator: Evaluator):
     """A 'generator' that returns each sketch's true colour image, batch by batch in order."""
-    batches = iter(data.eval_dataset("val", evaluator.settings.batch_size, limit=evaluator.n))
+    batches = iter(data.eval_dataset("test", evaluator.settings.batch_size, limit=evaluator.n))
     return GeneratorColorizer("oracle", lambda sketch: next(batches)["color"])
 
 
 def test_a_perfect_generator_scores_zero_and_a_blank_one_does_not(smoke_config) -> None:
     config = smoke_config(*FAST)
     data = TrainingData(config)
-    evaluator = Evaluator(config, data)
+    evaluator = Evaluator(config, data, split="test")
 
     perfect = evaluator.evaluate(colour_oracle(data, evaluator))
     assert perfect.n == 24
@@ -39,10 +39,10 @@ def test_a_perfect_generator_scores_zero_and_a_blank_one_does_not(smoke_config) 
     assert blank.ssim < 0.5
     assert blank.backbone == "inception_v3/untrained-seed0@75px"
     assert set(blank.metrics()) == {
-        "fid_untrained",
-        "kid_mean_untrained",
-        "kid_std_untrained",
-        "ssim",
+        "test_fid_untrained_inception",
+        "test_kid_mean_untrained_inception",
+        "test_kid_std_untrained_inception",
+        "test_ssim",  # SSIM needs no backbone: the stand-in InceptionV3 does not mark it
     }
 
 
@@ -60,17 +60,19 @@ def test_reference_features_are_computed_once_per_data_size_and_backbone(
     )
     cache = EvaluationCache()
 
-    first = Evaluator(config, data, cache=cache)
+    first = Evaluator(config, data, split="test", cache=cache)
     assert sum(calls) == 0  # read or computed when first needed: a shard never needs it
     assert first.reference.features.shape == (24, 2048)
     assert first.reference_cache_path().is_file() and sum(calls) == 24
-    again = Evaluator(config, data, cache=EvaluationCache())  # another process: from the file
+    # another process: from the file
+    again = Evaluator(config, data, split="test", cache=EvaluationCache())
     np.testing.assert_array_equal(again.reference.features, first.reference.features)
     assert sum(calls) == 24
-    assert Evaluator(config, data, cache=cache).reference is first.reference  # from memory
+    # from memory
+    assert Evaluator(config, data, split="test", cache=cache).reference is first.reference
     assert cache.backbone_builds == 1
 
-    fewer = Evaluator(smoke_config(*FAST, "metrics.max_images=16"), data, cache=cache)
+    fewer = Evaluator(smoke_config(*FAST, "metrics.max_images=16"), data, split="test", cache=cache)
     assert fewer.reference_cache_path() != first.reference_cache_path()
     assert len(fewer.reference.features) == 16
     assert sum(calls) == 24 + 16

@@ -43,6 +43,6 @@ def test_the_input_pipeline_uses_the_threads_it_is_given(smoke_config, monkeypat
     data = pipeline.TrainingData(smoke_config())
     default = data.train_dataset(0).options().threading.private_threadpool_size
     pipeline.set_input_threads(3)
-    for dataset in (data.train_dataset(0), data.eval_dataset("val")):
+    for dataset in (data.train_dataset(0), data.eval_dataset("test")):
         assert dataset.options().threading.private_threadpool_size == 3
     assert default in (None, 0)  # tf.data's own: every core of the machine

@@ -52,13 +52,18 @@ def test_training_lowers_the_l1_evaluates_under_both_references_and_resumes_exac
 
     last = result.history[-1]
     metrics = last.metrics()
-    suffix = names.UNTRAINED_SUFFIX  # stand-in VGG19 and InceptionV3
-    seeded, oracle = metrics[f"fid{suffix}"], metrics[f"gt_ref_fid{suffix}"]
+    standins = (names.INCEPTION, names.VGG19)  # both stand-ins: both marked, SSIM by VGG19's
+    seeded = metrics[names.metric_name(names.FID, "selection", standins)]
+    oracle = metrics[names.metric_name(names.FID, "selection", standins, "ground_truth")]
     assert np.isfinite(seeded) and np.isfinite(oracle) and seeded != oracle
-    assert {"ssim", "gt_ref_ssim", f"gt_ref_kid_mean{suffix}"} <= set(metrics)
+    assert {
+        "selection_ssim_untrained_vgg19",
+        "selection_gt_ref_ssim_untrained_vgg19",
+        "selection_gt_ref_kid_mean_untrained_inception_vgg19",
+    } <= set(metrics)
     assert last.evaluation.reference == "random_train"
     assert last.ground_truth_evaluation.reference == "ground_truth"
-    assert last.best.name == f"fid{suffix}"  # the seeded draw picks the best generator
+    assert last.best.name == names.metric_name(names.FID, "selection", standins)  # seeded draw
 
     # Resumed from the run's epoch-2 checkpoint elsewhere: the same weights at epoch 3.
     resumed = TrainingRun(

@@ -395,36 +395,37 @@ def test_the_random_reference_draw_is_seeded_shared_by_methods_and_from_train_co
     cache_dir: Path,
 ) -> None:
     pix2pix, nst, nst_again = data_for("pix2pix"), data_for("nst"), data_for("nst")
-    paths, parts = pix2pix.reference_files("val", "random_train")
-    val_count = len(nst.examples("val", epoch=None))
-    train_files = [str(path) for path in pix2pix.splits["train"][0].files]
-    assert val_count == 6 and len(train_files) == 24
+    paths, parts = pix2pix.reference_files("test", "random_train")
+    val_count = len(nst.examples("test", epoch=None))
+    # The train split's colour images: train/ less the images carved for selection.
+    train_files = list(pix2pix.examples("train", epoch=None).color_path)
+    assert val_count == 6 and len(train_files) == 22
 
     for other in (nst, nst_again):
-        other_paths, other_parts = other.reference_files("val", "random_train")
+        other_paths, other_parts = other.reference_files("test", "random_train")
         np.testing.assert_array_equal(other_paths, paths)
         np.testing.assert_array_equal(other_parts, parts)
     assert len(paths) == val_count
     assert set(paths) <= set(train_files) and len(set(paths)) > 1  # a draw, not one file
     assert (parts == LEFT).all()  # the colour half of each colour | sketch file
 
-    reseeded, _ = data_for("nst", seed=1).reference_files("val", "random_train")
+    reseeded, _ = data_for("nst", seed=1).reference_files("test", "random_train")
     assert list(reseeded) != list(paths)
 
-    truth_paths, truth_parts = nst.reference_files("val", "ground_truth")
-    val_files = [str(path) for path in nst.splits["val"][0].files]
+    truth_paths, truth_parts = nst.reference_files("test", "ground_truth")
+    val_files = [str(path) for path in nst.folder("val")[0].files]
     assert list(truth_paths) == val_files and (truth_parts == LEFT).all()
 
 
 def test_eval_batches_carry_each_examples_reference_image_in_minus_1_1(cache_dir: Path) -> None:
     data = data_for("nst")
-    paths, _ = data.reference_files("val", "random_train")
-    train_files = [str(path) for path in data.splits["train"][0].files]
+    paths, _ = data.reference_files("test", "random_train")
+    train_files = list(data.examples("train", epoch=None).color_path)
     train_colours = np.concatenate(
         [batch["color"].numpy() for batch in data.eval_dataset("train", 8)]
     )
 
-    batches = list(data.eval_dataset("val", 4, reference="random_train"))
+    batches = list(data.eval_dataset("test", 4, reference="random_train"))
 
     assert [batch["reference"].shape for batch in batches] == [
         (4, SIZE, SIZE, 3),
@@ -435,5 +436,5 @@ def test_eval_batches_carry_each_examples_reference_image_in_minus_1_1(cache_dir
     for reference, path in zip(references, paths, strict=True):  # the drawn file's colour half
         np.testing.assert_array_equal(reference, train_colours[train_files.index(path)])
 
-    later = next(iter(data.eval_dataset("val", 2, limit=4, start=2, reference="random_train")))
+    later = next(iter(data.eval_dataset("test", 2, limit=4, start=2, reference="random_train")))
     np.testing.assert_array_equal(later["reference"], references[2:4])  # aligned under a slice

@@ -68,9 +68,10 @@ def test_evaluations_pick_the_best_generator_and_its_score_survives_a_resume(
     )
     one, two = first.history
     assert one.evaluation is not None and two.evaluation is None  # 2 is not an eval epoch
-    assert one.improved and one.best.epoch == 1 and one.best.name == "fid_untrained"
-    assert one.metrics()["best_fid_untrained"] == one.evaluation.fid
-    assert "fid_untrained" not in two.metrics() and two.best == one.best
+    assert one.improved and one.best.epoch == 1
+    assert one.best.name == "selection_fid_untrained_inception"
+    assert one.metrics()["selection_best_fid_untrained_inception"] == one.evaluation.fid
+    assert "selection_fid_untrained_inception" not in two.metrics() and two.best == one.best
 
     resumed = train(smoke_config("train.epochs=3", "train.eval_every=0", "train.eval_epochs=[3]"))
     (three,) = resumed.history

@@ -16,6 +16,9 @@ from tests.conftest import local_ray_cluster, ray_actors, sample_steps
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("cache_dir")]
 
+# What trials rank on: the selection split, measured with the stand-in InceptionV3.
+SELECTION_FID = "selection_fid_untrained_inception"
+
 
 @pytest.fixture(scope="module")
 def local_ray():
@@ -142,7 +145,8 @@ def test_ganime_train_with_workers_logs_what_a_local_run_logs_and_resumes_its_ch
 
     monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "1")  # MLflow's own setting
     common = (
-        "data.synthetic.count=40",  # 32 train images: 4 steps of 8 an epoch
+        "data.synthetic.count=50",  # 40 in train/, 8 of them for selection: 4 steps of 8
+        "data.selection=8",
         "model.base_filters=8",
         "model.dropout=0",
         "model.sync_batch_norm=true",
@@ -191,7 +195,7 @@ def test_ganime_train_with_workers_logs_what_a_local_run_logs_and_resumes_its_ch
             "tags": set(run.data.tags),
             "artifacts": {a.path for a in client.list_artifacts(run_id)},
             "samples": sample_steps(client, run_id),
-            "fid": [m.step for m in client.get_metric_history(run_id, "fid_untrained")],
+            "fid": [m.step for m in client.get_metric_history(run_id, SELECTION_FID)],
             "models": sorted(m.name for m in models if m.source_run_id == run_id),
             "inputs": [d.dataset.digest for d in run.inputs.dataset_inputs],
             "status": run.info.status,
@@ -207,10 +211,15 @@ def test_ganime_train_with_workers_logs_what_a_local_run_logs_and_resumes_its_ch
     assert len(run.data.tags["ganime.data_hash"]) == 16
     assert len(run.data.tags["ganime.git_commit"]) in (40, len("unknown"))
     assert [m.step for m in client.get_metric_history(run.info.run_id, "gen_l1")] == [1, 2]
-    (fid,) = client.get_metric_history(run.info.run_id, "fid_untrained")
-    assert fid.step == 2 and "fid" not in run.data.metrics  # named after its backbone
-    assert run.data.metrics["best_fid_untrained"] == pytest.approx(fid.value)
-    assert {"ssim", "kid_mean_untrained", "images_per_second"} <= set(run.data.metrics)
+    (fid,) = client.get_metric_history(run.info.run_id, "selection_fid_untrained_inception")
+    # Named after its split and its backbone
+    assert fid.step == 2 and "selection_fid" not in run.data.metrics
+    assert run.data.metrics["selection_best_fid_untrained_inception"] == pytest.approx(fid.value)
+    assert {
+        "selection_ssim",
+        "selection_kid_mean_untrained_inception",
+        "images_per_second",
+    } <= set(run.data.metrics)
     assert sample_steps(client, run.info.run_id) == [1, 2]
     models = mlflow.search_logged_models(
         experiment_ids=[run.info.experiment_id],

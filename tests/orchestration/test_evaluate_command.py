@@ -44,13 +44,15 @@ def test_ganime_evaluate_measures_a_trained_checkpoint_and_logs_to_mlflow(
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["n"] == 16
     assert summary["backbone"] == "inception_v3/untrained-seed0@75px"
-    assert summary["fid_untrained"] > 0 and "fid" not in summary
-    assert 0 < summary["ssim"] < 1
+    # The test split by default, the stand-in backbone named
+    assert summary["test_fid_untrained_inception"] > 0 and "test_fid" not in summary
+    assert 0 < summary["test_ssim"] < 1 and summary["split"] == "test"
     assert summary["source"].endswith("checkpoints/epoch-0001")
 
     run = mlflow.tracking.MlflowClient(mlflow_store).get_run(summary["mlflow_run_id"])
-    assert run.data.metrics["fid_untrained"] == pytest.approx(summary["fid_untrained"])
-    assert run.data.metrics["ssim"] == pytest.approx(summary["ssim"])
+    fid = "test_fid_untrained_inception"
+    assert run.data.metrics[fid] == pytest.approx(summary[fid])
+    assert run.data.metrics["test_ssim"] == pytest.approx(summary["test_ssim"])
     assert run.data.params["backbone"] == summary["backbone"]
 
 
@@ -120,7 +122,7 @@ def test_an_mlflow_model_measures_the_same_as_its_checkpoint(
         summaries[source[0]] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     by_model, by_checkpoint = summaries["--model"], summaries["--checkpoint"]
     assert by_model["source"] == info.model_uri
-    for name in ("fid_untrained", "kid_mean_untrained", "ssim"):
+    for name in ("test_fid_untrained_inception", "test_kid_mean_untrained_inception", "test_ssim"):
         assert by_model[name] == pytest.approx(by_checkpoint[name], rel=1e-6, abs=1e-9)
 
     assert main(["evaluate", "--model", "runs:/0123456789abcdef/nothing", *common]) == 2

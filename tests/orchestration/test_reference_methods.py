@@ -55,15 +55,22 @@ def test_nst_is_evaluated_logged_colorizes_after_references_and_is_promoted(
     assert code == 0, err[-2000:]
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["method"] == "nst" and summary["reference"] == "random_train"
-    assert summary["n"] == 8 and summary["fid_untrained"] > 0  # stand-ins: named so
+    # The test split by default; stand-ins InceptionV3 and VGG19: named so, SSIM included
+    assert summary["n"] == 8 and summary["test_fid_untrained_inception_vgg19"] > 0
+    assert "test_ssim_untrained_vgg19" in summary and "test_ssim" not in summary
 
     client = MlflowClient(mlflow_store)
     run = client.get_run(summary["mlflow_run_id"])
     assert run.info.status == "FINISHED"
     assert run.data.params["model.family"] == "nst" and run.data.params["model.steps"] == "10"
-    assert {"fid_untrained", "kid_mean_untrained", "ssim", "n"} <= set(run.data.metrics)
+    assert {
+        "test_fid_untrained_inception_vgg19",
+        "test_kid_mean_untrained_inception_vgg19",
+        "test_ssim_untrained_vgg19",
+        "n",
+    } <= set(run.data.metrics)
     assert run.data.tags[tags.REFERENCE] == "random_train"
-    assert run.data.tags[tags.SPLIT] == "val"
+    assert run.data.tags[tags.SPLIT] == "test"
     artifacts = client.list_artifacts(run.info.run_id, "images")
     (png,) = [a.path for a in artifacts if a.path.endswith(".png")]  # beside its thumbnail
     grid = np.asarray(Image.open(client.download_artifacts(run.info.run_id, png, str(tmp_path))))
@@ -92,8 +99,9 @@ def test_nst_is_evaluated_logged_colorizes_after_references_and_is_promoted(
     assert "its colorizer" in out and "register ganime-nst v1" in out
     version = client.get_model_version_by_alias("ganime-nst", "champion")
     # The gate's held-out evaluation drew the same references: it measures what was logged.
-    holdout = float(version.tags[f"{tags.HOLDOUT_PREFIX}fid_untrained"])
-    assert holdout == pytest.approx(summary["fid_untrained"], rel=1e-6)
+    fid = "test_fid_untrained_inception_vgg19"
+    assert version.tags[tags.HOLDOUT_SPLIT] == "test" and version.tags[tags.HOLDOUT_IMAGES] == "8"
+    assert float(version.tags[tags.holdout(fid)]) == pytest.approx(summary[fid], rel=1e-6)
 
     # --workers 2: two shards, each colorized and measured in its own Ray task, merged here.
 
@@ -103,7 +111,11 @@ def test_nst_is_evaluated_logged_colorizes_after_references_and_is_promoted(
             EXPERIMENTS / "nst_smoke.yaml", None, progress=False, workers=2
         )
     assert spread["n"] == summary["n"] and spread["workers"] == 2
-    for name in ("fid_untrained", "kid_mean_untrained", "ssim"):
+    for name in (
+        "test_fid_untrained_inception_vgg19",
+        "test_kid_mean_untrained_inception_vgg19",
+        "test_ssim_untrained_vgg19",
+    ):
         # Same images, same references; NST's batches differ (8 vs 4 images): float noise.
         assert spread[name] == pytest.approx(summary[name], rel=1e-3, abs=1e-6), name
 

@@ -67,7 +67,7 @@ def log_run(client, experiment_id, config, generators, fids, *, tags=None, statu
 
     run = client.create_run(experiment_id, tags={"ganime.data_hash": "d" * 16, **(tags or {})})
     for epoch, fid in enumerate(fids, start=1):
-        client.log_metric(run.info.run_id, "fid_untrained", fid, step=epoch)
+        client.log_metric(run.info.run_id, "selection_fid_untrained_inception", fid, step=epoch)
     for generator in generators if isinstance(generators, list) else [generators]:
         example = np.zeros((32, 32, 3), np.uint8)
         log_generator_model(
@@ -146,16 +146,17 @@ def test_promote_picks_the_sweeps_best_trial_and_tags_its_lineage(store, config,
     version = store.get_model_version("ganime-pix2pix", champion(store))
     # The version's page in the UI says why the gate moved champion, and on what.
     assert version.description.startswith("**Promoted**")
-    assert "held-out split" in version.description and runs[2] in version.description
+    assert "test split (never used to choose)" in version.description
+    assert runs[2] in version.description
     tags = version.tags
     assert tags["ganime.run_id"] == runs[2]
     assert (tags["ganime.sweep"], tags["ganime.trial_id"]) == ("tiny-sweep", "trial2")
     assert tags["ganime.config_hash"] == config.fingerprint()
     assert tags["ganime.data_hash"] == "d" * 16
     assert tags["ganime.backbone"].startswith("inception_v3/untrained")
-    assert tags["ganime.holdout.n"] == "16"
+    assert tags["ganime.holdout.n"] == "16" and tags["ganime.holdout.split"] == "test"
     # The newest best_generator (grey, ~32), re-measured: not black's ~13, nor the logged 5.0.
-    assert float(tags["ganime.holdout.fid_untrained"]) > 20
+    assert float(tags["ganime.holdout.test_fid_untrained_inception"]) > 20
     assert tags["ganime.gate"].startswith("promoted")
 
 

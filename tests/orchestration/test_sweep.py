@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -30,19 +31,25 @@ ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("cache_dir")]
 from mlflow.tracking import MlflowClient  # noqa: E402
 
-# Learning rates: trains, barely moves, blows up. After one epoch (4 steps) GOOD's FID is 29.3
-# against WORSE's 31.0 (at 2e-4 both were still 31.0: ASHA could not tell them apart).
+# Learning rates: trains, barely moves, blows up. After one epoch (4 steps) GOOD's FID was 29.3
+# against WORSE's 31.0 on 8 held-out images (at 2e-4 both were still 31.0: ASHA could not tell
+# them apart); trials are now ranked on 8 selection images carved from train/.
 GOOD, WORSE, NAN = 2e-3, 1e-12, 1e30
+
+# What trials rank on: the selection split, measured with the stand-in InceptionV3.
+SELECTION_FID = "selection_fid_untrained_inception"
 
 
 def tiny_sweep(tmp_path: Path, rates: list[float], **changes) -> Path:
-    """32 px, 8 base filters, 4 steps of 8 per epoch, searching only the learning rate; the
+    """32 px, 8 base filters, 4 steps of 8 per epoch (40 train and 10 test images generated, 8
+    of the train images carved for selection), searching only the learning rate; the
     trials are exactly `rates`, in order, one at a time (so ASHA's comparisons are fixed)."""
     raw = {
         "name": "tiny",
         "experiment": str(EXPERIMENTS / "smoke.yaml"),
         "overrides": {
-            "data.synthetic.count": 40,
+            "data.synthetic.count": 50,
+            "data.selection": 8,
             "model.base_filters": 8,
             "train.checkpoint_every": 1,
             "train.eval_every": 1,
@@ -98,7 +105,16 @@ def child_runs(client: MlflowClient, parent_run_id: str) -> dict[str, object]:
 def test_a_sweep_logs_its_trials_under_one_parent_and_asha_stops_the_worse(
     tmp_path, mlflow_store
 ) -> None:
+    """...and decides on the selection split alone: the test folder holds no image, and only
+    the promote gate, the first to read it, notices."""
+    from ganime_core.data.pipeline import data_root
+    from ganime_core.errors import DataError
+    from orchestration.release.promote import promote
+
     sweep = load_sweep(tiny_sweep(tmp_path, [GOOD, WORSE]))
+    test_folder = data_root(sweep.base.data) / "val"  # the generated data the trials will read
+    for image in test_folder.iterdir():
+        image.write_bytes(b"poison: not an image")
     with local_ray_cluster():
         outcome = run_sweep(sweep, storage=str(tmp_path / "ray"), progress=False)
         controllers = ray_actors("TrainController")
@@ -116,7 +132,7 @@ def test_a_sweep_logs_its_trials_under_one_parent_and_asha_stops_the_worse(
     assert by_rate[GOOD]["stop_reason"] == "completed" and by_rate[GOOD]["epochs"] == 2
     assert by_rate[WORSE]["stop_reason"] == "stopped early by ASHA at epoch 1"
     assert by_rate[WORSE]["epochs"] == 1
-    assert by_rate[WORSE]["fid_untrained"] > by_rate[GOOD]["fid_untrained"]
+    assert by_rate[WORSE][SELECTION_FID] > by_rate[GOOD][SELECTION_FID]
     assert outcome.best["optimizer.learning_rate"] == GOOD
 
     client = MlflowClient(mlflow_store)
@@ -131,11 +147,11 @@ def test_a_sweep_logs_its_trials_under_one_parent_and_asha_stops_the_worse(
     assert parent.data.params["sampler"] == "optuna.TPESampler(seed=0)"
     assert "ASHA(time_attr=epoch, grace_period=1, max_t=2" in parent.data.params["scheduler"]
     assert float(parent.data.params["best.optimizer.learning_rate"]) == GOOD
-    assert parent.data.metrics["best_fid_untrained"] == pytest.approx(
-        by_rate[GOOD]["fid_untrained"]
+    assert parent.data.metrics["selection_best_fid_untrained_inception"] == pytest.approx(
+        by_rate[GOOD]["selection_fid_untrained_inception"]
     )
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
-    assert {"trials.csv", "trials.md", "fid_untrained_vs_params.png"} <= artifacts
+    assert {"trials.csv", "trials.md", f"{SELECTION_FID}_vs_params.png"} <= artifacts
     table = client.download_artifacts(parent.info.run_id, "trials.csv", str(tmp_path))
     assert len(list(csv.DictReader(io.StringIO(Path(table).read_text())))) == 2
 
@@ -146,13 +162,16 @@ def test_a_sweep_logs_its_trials_under_one_parent_and_asha_stops_the_worse(
         assert run.info.run_name.startswith("tiny-t0") and "learning_rate=" in run.info.run_name
         assert run.data.tags[SWEEP_TAG] == "tiny" and run.data.tags[STOP_TAG]
         assert run.data.params["model.base_filters"] == "8"  # every config value as a param
-        history = client.get_metric_history(run.info.run_id, "fid_untrained")
+        history = client.get_metric_history(run.info.run_id, "selection_fid_untrained_inception")
         assert [m.step for m in history] == list(range(1, 3 if rate == GOOD else 2))
         assert sample_steps(client, run.info.run_id) == list(range(1, 3 if rate == GOOD else 2))
     good = next(run for run in children.values() if run.data.tags[STOP_TAG] == "completed")
     assert good.info.status == "FINISHED"
     models = {m.name for m in client.search_logged_models([good.info.experiment_id])}
     assert {"best_generator", "final_generator"} <= models
+
+    with pytest.raises(DataError, match=f"no usable image in {re.escape(str(test_folder))}"):
+        promote(mlflow_store, sweep="tiny", limit=8)
 
 
 def test_a_stopped_or_killed_driver_resumes_its_sweep_and_a_nan_trial_fails_alone(

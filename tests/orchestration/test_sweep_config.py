@@ -31,7 +31,8 @@ def write_sweep(tmp_path: Path, **changes) -> Path:
 def test_the_quickstart_sweep_resolves_its_base_experiment() -> None:
     sweep = load_sweep(QUICKSTART)
     assert sweep.name == "quickstart"
-    assert sweep.metric_key == "fid_untrained"  # no ImageNet weights on this machine
+    # Ranked on the selection split; no ImageNet weights on this machine
+    assert sweep.metric_key == "selection_fid_untrained_inception"
     assert sweep.base.name == "quickstart"  # trials log to the sweep's MLflow experiment
     assert sweep.base.train.epochs == sweep.config.asha.max_epochs == 4
     assert sweep.base.data.image_size == 64 and sweep.base.model.base_filters == 16
@@ -109,7 +110,7 @@ def test_a_sweep_that_leaves_eval_every_unset_evaluates_at_the_rungs_and_the_end
 def test_a_sweep_without_weights_measures_fid_with_the_weights_its_trials_fetch(tmp_path) -> None:
     # assets.auto_fetch (on by default): each trial's worker fetches the ImageNet weights.
     sweep = load_sweep(write_sweep(tmp_path), ["metrics.allow_untrained_backbone=false"])
-    assert sweep.metric_key == "fid"
+    assert sweep.metric_key == "selection_fid"
     # With fetching off, the sweep stops before any trial starts, saying how to get them.
     with pytest.raises(MetricsError, match="ganime assets fetch inception_v3"):
         load_sweep(
@@ -117,7 +118,7 @@ def test_a_sweep_without_weights_measures_fid_with_the_weights_its_trials_fetch(
             ["metrics.allow_untrained_backbone=false", "assets.auto_fetch=false"],
         )
     # SSIM needs no backbone.
-    assert load_sweep(write_sweep(tmp_path, metric="ssim")).metric_key == "ssim"
+    assert load_sweep(write_sweep(tmp_path, metric="ssim")).metric_key == "selection_ssim"
 
 
 def test_the_plan_counts_the_trials_that_fit() -> None:
@@ -172,8 +173,9 @@ def test_the_end_of_a_sweep_names_the_best_trial_and_how_to_browse_it(monkeypatc
     rows = [
         {"trial": 1, "stop_reason": "completed", "run_id": "r1", "best_epoch": 4,
          "model.lambda_tv": 1e-4, "model.lambda_l1": 100.0, "model.tv_norm": "l1",
-         "fid_untrained": 5.926, "kid_mean_untrained": 0.0088, "kid_std_untrained": 1e-16,
-         "ssim": 0.3233},
+         "selection_fid_untrained_inception": 5.926,
+         "selection_kid_mean_untrained_inception": 0.0088,
+         "selection_kid_std_untrained_inception": 1e-16, "selection_ssim": 0.3233},
         {"trial": 2, "stop_reason": "stopped early by ASHA at epoch 1"},
         {"trial": 3, "stop_reason": "failed: loss gen_total became nan at epoch 1, step 2"},
     ]  # fmt: skip
@@ -182,7 +184,10 @@ def test_the_end_of_a_sweep_names_the_best_trial_and_how_to_browse_it(monkeypatc
         "sweep quickstart: 3 trials (1 completed, 1 stopped early by ASHA, 1 failed)"
     )
     assert "model.lambda_tv=0.0001, model.lambda_l1=100, model.tv_norm=l1" in lines[1]
-    assert lines[2] == "  at epoch 4: fid_untrained 5.926, kid_mean_untrained 0.0088, ssim 0.3233"
+    assert lines[2] == (
+        "  at epoch 4: selection_fid_untrained_inception 5.926, "
+        "selection_kid_mean_untrained_inception 0.0088, selection_ssim 0.3233"
+    )
     assert "mlflow ui --backend-store-uri sqlite:////tmp/somewhere/mlflow.db" in lines[3]
     assert lines[3].endswith(
         "http://127.0.0.1:5000/#/experiments/7/runs/parent?workflowType=machine_learning"
