@@ -200,7 +200,7 @@ class NSTSettings(_Section):
     allow_untrained_vgg: bool = Field(
         False,
         description="without VGG19 weights here, a seeded untrained VGG19 stands in (tests and "
-        "smoke runs); its numbers carry the _untrained suffix",
+        "smoke runs); its numbers carry the _untrained_vgg19 mark, SSIM included",
     )
 
     @field_validator("style_layers", "content_layers")
@@ -276,7 +276,7 @@ class Style2paintsSettings(_Section):
     allow_untrained_vgg: bool = Field(
         False,
         description="without VGG19 weights here, a seeded untrained VGG19 stands in (tests and "
-        "smoke runs); its numbers carry the _untrained suffix",
+        "smoke runs); its numbers carry the _untrained_vgg19 mark, SSIM included",
     )
 
     paired: ClassVar[bool] = True  # the L1 needs each sketch's own colour image
@@ -312,7 +312,7 @@ class TrainConfig(_Section):
         "leaves eval_every unset evaluates at its ASHA rungs and last epoch this way",
     )
     keep_checkpoints: int = Field(3, ge=1)
-    sample_images: int = Field(4, ge=1, description="validation rows in each epoch's sample grid")
+    sample_images: int = Field(4, ge=1, description="selection rows in each epoch's sample grid")
     deterministic: bool = Field(
         False, description="TensorFlow op determinism: bit-identical reruns, somewhat slower"
     )
@@ -373,7 +373,7 @@ class MetricsConfig(_Section):
     allow_untrained_backbone: bool = Field(
         False,
         description="without ImageNet weights, measure with a seeded untrained InceptionV3; its "
-        "numbers are logged as fid_untrained, kid_*_untrained",
+        "numbers carry the _untrained_inception mark (e.g. test_fid_untrained_inception)",
     )
     backbone_size: int = Field(
         256, ge=75, description="images are resized (bilinear) to this side for InceptionV3"

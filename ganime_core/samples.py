@@ -1,4 +1,4 @@
-"""Sample grids: one row per validation sketch, sketch | (reference |) generated | target, as a
+"""Sample grids: one row per selection sketch, sketch | (reference |) generated | target, as a
 uint8 PNG."""
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from ganime_core.metrics import (
     ssim_per_pair,
 )
 from ganime_core.metrics.backbone import untrained_inception_v3
-from ganime_core.pretrained import INCEPTION_WEIGHTS_ENV, inception_metric_suffix
+from ganime_core.pretrained import INCEPTION_WEIGHTS_ENV, inception_standin
 from tests.asset_server import pin_stand_in
 
 # --- Fréchet distance ----------------------------------------------------------------------------
@@ -225,16 +225,17 @@ def test_missing_weights_give_one_error_saying_how_to_provide_them(no_weights) -
 def test_a_driver_knows_the_metric_names_before_loading_the_backbone(
     no_weights, tmp_path, monkeypatch
 ) -> None:
-    """Sweeps pick their Tune metric (fid or fid_untrained) without importing TensorFlow."""
+    """Sweeps pick their Tune metric (selection_fid or selection_fid_untrained_inception) without
+    importing TensorFlow."""
     with pytest.raises(MetricsError, match="no InceptionV3 ImageNet weights"):
-        inception_metric_suffix(no_weights, AssetsConfig(auto_fetch=False))
-    assert inception_metric_suffix(no_weights) == ""  # the workers will fetch them
+        inception_standin(no_weights, AssetsConfig(auto_fetch=False))
+    assert not inception_standin(no_weights)  # the workers will fetch them
     allowed = no_weights.model_copy(update={"allow_untrained_backbone": True})
-    assert inception_metric_suffix(allowed) == "_untrained"
+    assert inception_standin(allowed)
     weights = tmp_path / "inception.h5"
     weights.write_bytes(b"not read here")
     monkeypatch.setenv(INCEPTION_WEIGHTS_ENV, str(weights))
-    assert inception_metric_suffix(allowed) == ""
+    assert not inception_standin(allowed)
 
 
 def test_a_named_weights_file_that_does_not_exist_is_an_error(no_weights, monkeypatch) -> None:
@@ -254,7 +255,7 @@ def test_untrained_backbone_is_seeded_and_named_apart(no_weights) -> None:
     assert features.shape == (3, 2048) and np.isfinite(features).all() and features.std() > 0
     np.testing.assert_array_equal(features, second.features(images))
     assert first.name == f"inception_v3/untrained-seed0@{SMALL}px"
-    assert first.metric_suffix == "_untrained" and not first.pretrained
+    assert not first.pretrained
 
 
 def test_weights_are_found_in_the_keras_cache_and_in_an_explicit_file(
@@ -275,7 +276,6 @@ def test_weights_are_found_in_the_keras_cache_and_in_an_explicit_file(
 
     from_cache = load_backbone(no_weights)
     assert from_cache.pretrained and from_cache.name == f"inception_v3/imagenet@{SMALL}px"
-    assert from_cache.metric_suffix == ""
     np.testing.assert_allclose(from_cache.features(images), expected, rtol=1e-4, atol=1e-5)
 
     explicit = tmp_path / "mine.weights.h5"
