@@ -104,10 +104,12 @@ class ProgressTable(Callback):
             self._live = None
 
     def table(self, trials: list) -> Table:
-        table = Table(title="sweep", title_justify="left")
+        # The metric's full name (split, stand-ins) is too wide for a column: it is the caption.
+        metric = names.parse(self.metric)
+        table = Table(title="sweep", title_justify="left", caption=self.metric)
         for column in ["trial", *(key.rpartition(".")[2] for key in self.keys), "epoch"]:
             table.add_column(column, justify="right")
-        table.add_column(self.metric, justify="right")
+        table.add_column(f"{metric.split} {metric.metric}", justify="right")
         table.add_column("status")
         for trial in sorted(trials, key=lambda t: trial_number(trial_name(t))):
             result = trial.last_result or {}

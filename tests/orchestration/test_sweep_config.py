@@ -192,3 +192,25 @@ def test_the_end_of_a_sweep_names_the_best_trial_and_how_to_browse_it(monkeypatc
     assert lines[3].endswith(
         "http://127.0.0.1:5000/#/experiments/7/runs/parent?workflowType=machine_learning"
     )
+
+
+def test_the_live_table_fits_the_metric_in_a_short_heading_and_names_it_in_full() -> None:
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from orchestration.sweep.callbacks import ProgressTable
+
+    sweep = load_sweep(QUICKSTART)
+    trial = SimpleNamespace(
+        experiment_tag="1_lambda_tv=0.0001",
+        trial_id="abc",
+        config={"model.lambda_tv": 1e-4, "model.lambda_l1": 100.0, "model.tv_norm": "l1"},
+        last_result={"epoch": 2, sweep.metric_key: 0.1124},
+        status="RUNNING",
+    )
+    console = Console(width=80, record=True)
+    console.print(ProgressTable(sweep).table([trial]))
+    screen = console.export_text()
+    assert "selection fid" in screen and "0.1124" in screen and "running" in screen
+    assert "selection_fid_untrained_inception" in screen  # the caption: what the column holds
