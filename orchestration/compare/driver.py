@@ -23,12 +23,13 @@ from typing import Any
 import ray
 
 from ganime_core.errors import GanimeError
+from ganime_core.metrics import names
 from orchestration.compare import table
 from orchestration.compare.paper import SOURCE as PAPER_SOURCE
 from orchestration.compare.paper import paper_row
 from orchestration.compare.spec import Compare, MethodRun
-from orchestration.compare.table import FAILED, RAN, REUSED, MethodRow, RunOutcome
-from orchestration.compare.worker import run_method
+from orchestration.compare.table import FAILED, RAN, REUSED, MethodRow, RunOutcome, RunResult
+from orchestration.compare.worker import RunFailure, run_method
 from orchestration.interrupts import sigterm_as_sigint
 from orchestration.sweep.plan import runs_at_once
 from orchestration.sweep.storage import load_record, save_record, storage_root
@@ -66,7 +67,7 @@ class CompareOutcome:
     experiment_id: str
     rows: list[MethodRow]
     cells: list[dict[str, str]]  # the table's text
-    notes: list[str]  # which differences are larger than their spread, and caveats
+    notes: list[str]  # how the intervals were computed, every pair's test, and caveats
     outcomes: list[RunOutcome]
 
     @property
@@ -95,9 +96,10 @@ def run_compare(
         found = find_finished(
             uri, compare.name, method_job(compare.name, run.method, run.seed, key)
         )
-        if found:
+        result = _readable(found[1]) if found else None
+        if found and result:
             adopt(uri, found[0], parent)
-            reused.append(RunOutcome(run.method, run.seed, REUSED, found[0], found[1]))
+            reused.append(RunOutcome(run.method, run.seed, REUSED, found[0], result))
         else:
             to_run.append(run)
     say(
@@ -109,6 +111,14 @@ def run_compare(
     if to_run:
         outcomes += _run_all(compare, to_run, root, uri, parent, address, say)
     return _summarize(compare, uri, parent, outcomes)
+
+
+def _readable(record: dict[str, Any]) -> RunResult | None:
+    """The result a finished run wrote; None if an older GANime wrote it (the run runs again)."""
+    try:
+        return RunResult.from_record(record)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def compare_job(compare: Compare) -> str:
@@ -129,6 +139,7 @@ def parent_params(compare: Compare) -> dict[str, Any]:
         "evaluation.split": evaluation.split,
         "evaluation.max_images": evaluation.max_images or "all",
         "evaluation.reference": evaluation.reference,
+        "evaluation.bootstrap_replicates": evaluation.bootstrap_replicates,
         "baseline": compare.baseline() or "none",
         "trial_resources": (
             f"{config.trial.workers} workers x ({config.trial.cpus_per_worker} CPU, "
@@ -259,8 +270,8 @@ def _outcome(ref: Any, run: MethodRun, run_id: str, uri: str) -> RunOutcome:
         reason = last_line(str(exc)) or type(exc).__name__
         record_failure(uri, run_id, reason)
         return RunOutcome(run.method, run.seed, FAILED, run_id, error=reason)
-    if "error" in result:
-        return RunOutcome(run.method, run.seed, FAILED, run_id, error=result["error"])
+    if isinstance(result, RunFailure):
+        return RunOutcome(run.method, run.seed, FAILED, run_id, error=result.reason)
     return RunOutcome(run.method, run.seed, RAN, run_id, result)
 
 
@@ -270,13 +281,13 @@ def _progress_line(outcome: RunOutcome, done: int, total: int, started: float) -
     )
     if outcome.result is None:
         return f"{head}: failed: {outcome.error}"
-    values = outcome.result["values"]
+    values = outcome.result.values
     shown = "  ".join(
         f"{name} {values[name]:.{table.digits(name, abs(values[name]))}f}"
         for name in table.OBJECTIVES
         if values.get(name) is not None
     )
-    return f"{head}: {shown}  ({outcome.result.get('seconds', 0):.0f} s)"
+    return f"{head}: {shown}  ({outcome.result.seconds or 0:.0f} s)"
 
 
 def _summarize(
@@ -289,11 +300,7 @@ def _summarize(
     rows = table.method_rows(compare.methods(), families, paper_rows, outcomes)
     baseline = compare.baseline()
     cells = table.table_rows(rows, baseline)
-    notes = [
-        *table.failure_notes(rows),
-        *table.separations(rows, "fid"),
-        *table.separations(rows, "ssim"),
-    ]
+    notes = [*table.failure_notes(rows), *table.interval_notes(rows), *table.pair_notes(rows)]
     caveat = _backbone_caveat(outcomes)
     if caveat:
         notes.append(caveat)
@@ -305,10 +312,10 @@ def _summarize(
             out / "compare.md",
             table.write_csv(rows, baseline, out / "compare.csv"),
             table.write_runs_csv(outcomes, out / "compare_runs.csv"),
+            table.write_pairs_csv(rows, out / "compare_pairs.csv"),
         ]
         if any(row.finished for row in rows):
-            stand_in = any(o.result and o.result.get("metric_suffix") for o in outcomes)
-            files.append(table.plot_bars(rows, out / "compare_metrics.png", stand_in))
+            files.append(table.plot_bars(rows, out / "compare_metrics.png"))
             grid = _grid_columns(compare, uri, outcomes)
             if grid:
                 files.append(table.plot_grid(grid, out / "compare_grid.png"))
@@ -330,14 +337,27 @@ def _order(outcome: RunOutcome) -> tuple[str, int]:
     return outcome.method, outcome.seed
 
 
+def _standin_methods(outcomes: list[RunOutcome], network: str) -> list[str]:
+    """The methods some of whose runs were measured with the seeded stand-in `network`."""
+    found = (o.method for o in outcomes if o.result and network in o.result.standins)
+    return list(dict.fromkeys(found))
+
+
 def _backbone_caveat(outcomes: list[RunOutcome]) -> str | None:
-    if any(o.result and o.result.get("metric_suffix") for o in outcomes):
-        return (
-            "FID and KID were measured with a seeded untrained InceptionV3 (logged as "
-            "fid_untrained, kid_mean_untrained): comparable between these rows, not with the "
-            "paper's numbers."
+    """What the stand-in networks mean for the table, naming each network and its methods."""
+    caveats = []
+    if _standin_methods(outcomes, names.INCEPTION):
+        caveats.append(
+            "FID and KID were measured with a seeded untrained InceptionV3 (names marked "
+            "_untrained_inception): comparable between these rows, not with the paper's numbers."
         )
-    return None
+    vgg = _standin_methods(outcomes, names.VGG19)
+    if vgg:
+        caveats.append(
+            f"{', '.join(vgg)} ran on a seeded untrained VGG19 (names marked _untrained_vgg19, "
+            "SSIM included): their numbers are not those of the method with ImageNet weights."
+        )
+    return " ".join(caveats) or None
 
 
 def _description(compare: Compare, cells: list[dict[str, str]], notes: list[str]) -> str:
@@ -350,10 +370,16 @@ def _description(compare: Compare, cells: list[dict[str, str]], notes: list[str]
         f"{config.evaluation.reference} (drawn from each run's seed, the same for every method)"
     )
     epochs = f"; {config.epochs} epochs per trained method" if config.epochs else ""
+    replicates = config.evaluation.bootstrap_replicates
+    bootstrap = (
+        f"; {replicates} bootstrap resamples of those images, the same for every run"
+        if replicates
+        else "; no bootstrap over the images (intervals from the seeds alone)"
+    )
     lines = [
         f"# Compare {compare.name}",
         "",
-        protocol + epochs + ".",
+        protocol + epochs + bootstrap + ".",
         "",
         table.markdown(cells),
         f"Paper columns: the {PAPER_SOURCE}.",
@@ -367,11 +393,15 @@ def _parent_metrics(rows: list[MethodRow]) -> dict[str, float]:
     metrics = {}
     for row in rows:
         for objective in table.OBJECTIVES:
-            stat = row.stat(objective)
-            if stat.mean is not None:
-                metrics[f"{row.method}.{objective}_mean"] = stat.mean
-            if stat.std is not None:
-                metrics[f"{row.method}.{objective}_std"] = stat.std
+            estimate = row.estimate(objective)
+            if estimate.mean is not None:
+                metrics[f"{row.method}.{objective}_mean"] = estimate.mean
+            if estimate.std is not None:
+                metrics[f"{row.method}.{objective}_std"] = estimate.std
+            if estimate.interval is not None:
+                low, high = estimate.interval
+                metrics[f"{row.method}.{objective}_ci_low"] = low
+                metrics[f"{row.method}.{objective}_ci_high"] = high
     return metrics
 
 

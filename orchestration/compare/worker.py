@@ -10,7 +10,9 @@ the compare's protocol and record the result in its MLflow run.
   `ganime evaluate --workers N` does.
 
 Every run is measured the same way: `Evaluator(config, split).measure`, then `score`; the same
-held-out rows, references (drawn from the seed) and backbone for every method. Ray reuses a
+held-out rows, references (drawn from the seed) and backbone for every method. Then its FID,
+KID and SSIM are recomputed on `evaluation.bootstrap_replicates` resamples of those images
+(ganime_core.metrics.bootstrap), the same resamples for every run, into its result. Ray reuses a
 worker process for later tasks, so TensorFlow is imported, and InceptionV3 built, once per
 process (`_process`).
 
@@ -19,7 +21,9 @@ The driver imports this module; TensorFlow is imported inside the tasks only.
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +32,28 @@ import ray
 
 from ganime_core.config import ExperimentConfig, parse_config
 from ganime_core.errors import GanimeError
+from orchestration.compare.table import OBJECTIVES, RunResult
 from orchestration.release.shards import ShardResources, measure_on_ray
 from orchestration.tracking.compares import record_failure, record_result
 
 _PROCESS: Any = None  # this worker process's TrialProcess: TensorFlow set up, backbones built
+
+
+@dataclass(frozen=True)
+class RunFailure:
+    """A run that failed, and why in one line (its MLflow run says so too)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Training:
+    """What training a run did, for its result (nothing for a method that trains nothing)."""
+
+    epochs: int | None = None
+    resumed_from: int | None = None
+    train_step_seconds: float | None = None
+    images_per_second: float | None = None
 
 
 def _process(cpus: int) -> Any:
@@ -46,17 +68,17 @@ def _process(cpus: int) -> Any:
 
 
 @ray.remote(max_retries=0)
-def run_method(work: dict[str, Any]) -> dict[str, Any]:
-    """Train (if it trains) and measure one run; returns its result, or {"error": reason} if it
-    failed (its MLflow run then says why). A cancelled task (an interrupted compare) leaves
-    its run RUNNING, to be continued."""
+def run_method(work: dict[str, Any]) -> RunResult | RunFailure:
+    """Train (if it trains) and measure one run; returns its result, or why it failed (its
+    MLflow run then says so). A cancelled task (an interrupted compare) leaves its run
+    RUNNING, to be continued."""
     config = parse_config(work["config"], source=f"compare {work['method']} seed {work['seed']}")
     uri, run_id = work["tracking_uri"], work["run_id"]
     try:
         cpus = int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1) or 1)
         started = time.perf_counter()
         if not config.model.trainable:
-            result = _measure(work, config, None, {}, _process(cpus))
+            result = _measure(work, config, None, Training(), _process(cpus))
         elif work["trial"]["workers"] == 1:
             process = _process(cpus)
             colorizer, trained = _train_here(work, config, process)
@@ -68,16 +90,15 @@ def run_method(work: dict[str, Any]) -> dict[str, Any]:
                 num_cpus=trial["cpus_per_worker"], num_gpus=trial["gpus_per_worker"]
             )
             result = ray.get(measure.remote(work, checkpoint, trained))
-        result["seconds"] = time.perf_counter() - started
-        return result
+        return dataclasses.replace(result, seconds=time.perf_counter() - started)
     except Exception as exc:  # a data error, a NaN loss, missing weights: the run fails alone
         reason = _reason(exc)
         record_failure(uri, run_id, reason)
-        return {"error": reason}
+        return RunFailure(reason)
 
 
 @ray.remote(max_retries=0)
-def measure_checkpoint(work: dict[str, Any], checkpoint: Any, trained: dict[str, Any]) -> dict:
+def measure_checkpoint(work: dict[str, Any], checkpoint: Any, trained: Training) -> RunResult:
     """A Ray Train run's final checkpoint (a ray.train.Checkpoint: a folder, or a URI in cloud
     storage), measured where a worker would run."""
     from ganime_core.checkpoint import open_checkpoint
@@ -91,7 +112,9 @@ def measure_checkpoint(work: dict[str, Any], checkpoint: Any, trained: dict[str,
     return _measure(work, config, colorizer, trained, process)
 
 
-def _train_here(work: dict[str, Any], config: ExperimentConfig, process: Any) -> tuple[Any, dict]:
+def _train_here(
+    work: dict[str, Any], config: ExperimentConfig, process: Any
+) -> tuple[Any, Training]:
     from orchestration.training.local import LocalTraining
 
     config = config.replace({"train.output_dir": work["output_dir"]})
@@ -106,16 +129,16 @@ def _train_here(work: dict[str, Any], config: ExperimentConfig, process: Any) ->
             images_per_second = report.images_per_second
     finally:
         training.close(None)  # the run ends once it is measured
-    trained = {
-        "epochs": training.run.epochs_done,
-        "resumed_from": training.run.resumed_from,
-        "train_step_seconds": seconds,
-        "images_per_second": images_per_second,
-    }
+    trained = Training(
+        epochs=training.run.epochs_done,
+        resumed_from=training.run.resumed_from,
+        train_step_seconds=seconds,
+        images_per_second=images_per_second,
+    )
     return training.run.colorizer, trained
 
 
-def _train_on_ray_train(work: dict[str, Any], config: ExperimentConfig) -> tuple[Any, dict]:
+def _train_on_ray_train(work: dict[str, Any], config: ExperimentConfig) -> tuple[Any, Training]:
     from ray.train import TrainingFailedError
 
     from orchestration.training.ray_train import Scaling, failure_reason, make_trainer
@@ -138,22 +161,23 @@ def _train_on_ray_train(work: dict[str, Any], config: ExperimentConfig) -> tuple
     if result.checkpoint is None:
         raise GanimeError("the Ray Train run finished without a checkpoint")
     epochs = int(result.metrics.get("epoch", config.train.epochs))
-    return result.checkpoint, {"epochs": epochs}
+    return result.checkpoint, Training(epochs=epochs)
 
 
 def _measure(
     work: dict[str, Any],
     config: ExperimentConfig,
     colorizer: Any,
-    trained: dict[str, Any],
+    trained: Training,
     process: Any,
-) -> dict[str, Any]:
+) -> RunResult:
     """Measure `colorizer` (None: the method `config` builds, which trains nothing) on the
-    protocol's split, and record the result in the run."""
+    protocol's split, bootstrap the metrics over its images, and record the result in the run."""
     from ganime_core.colorizers import style_transfer_colorizer
     from ganime_core.data.pipeline import to_uint8
     from ganime_core.evaluation import Evaluator
     from ganime_core.metrics import names
+    from ganime_core.metrics.bootstrap import RESAMPLE_SEED, bootstrap_replicates
 
     evaluation = work["evaluation"]
     keep = evaluation["grid_images"]
@@ -174,26 +198,38 @@ def _measure(
         measured = evaluator.measure(colorizer, keep=keep)
     scored = evaluator.score(measured, colorizer)
     eval_seconds = time.perf_counter() - started
-    values = {objective: scored.value(objective) for objective in names.MODES}
-    result = {
-        "method": work["method"],
-        "seed": work["seed"],
-        "key": work["key"],
-        "values": values,  # fid, kid, ssim: the table's columns
-        "metrics": scored.metrics(),  # as logged, named with backbone and reference policy
-        "n": scored.n,
-        "backbone": scored.backbone,
-        "metric_suffix": scored.metric_suffix,
-        "reference": scored.reference,
-        "eval_seconds": eval_seconds,
-        **trained,
-    }
+    replicates = None
+    if evaluation["bootstrap_replicates"]:
+        # Row i of the measured outputs and of the reference is the same test image; the
+        # resamples are RESAMPLE_SEED's for every run, so runs pair replicate by replicate.
+        replicates = bootstrap_replicates(
+            measured.features,
+            evaluator.reference.features,
+            measured.ssims,  # empty on unpaired files: no SSIM replicates
+            evaluation["bootstrap_replicates"],
+            RESAMPLE_SEED,
+        )
+    result = RunResult(
+        method=work["method"],
+        seed=work["seed"],
+        key=work["key"],
+        values={objective: scored.value(objective) for objective in OBJECTIVES},
+        logged_names={objective: scored.name(objective) for objective in OBJECTIVES},
+        metrics=scored.metrics(),
+        n=scored.n,
+        backbone=scored.backbone,
+        standins=tuple(scored.standins),
+        reference=scored.reference,
+        eval_seconds=eval_seconds,
+        bootstrap=replicates,
+        **dataclasses.asdict(trained),
+    )
     samples = {k: to_uint8(v).numpy() for k, v in (measured.samples or {}).items()}
-    step = int(trained.get("epochs", 0))
+    step = int(trained.epochs or 0)
     logged = {**scored.metrics(), names.EVAL_SECONDS: eval_seconds, "n": float(scored.n)}
     if not config.model.trainable:
         _record_method_model(work, config, scored, colorizer, measured.samples)
-    record_result(work["tracking_uri"], work["run_id"], result, logged, samples, step)
+    record_result(work["tracking_uri"], work["run_id"], result.to_record(), logged, samples, step)
     return result
 
 

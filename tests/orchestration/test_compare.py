@@ -6,12 +6,15 @@ every finished child. A killed driver and a failing method: test_compare_resume.
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
+from ganime_core.metrics import names
+from ganime_core.splits import TEST
 from orchestration.cli import main
 from orchestration.tracking import tags
 from tests.conftest import EXPERIMENTS, local_ray_cluster
@@ -62,6 +65,12 @@ CYCLEGAN = {
     },
 }
 NST = {"name": "nst", "experiment": str(EXPERIMENTS / "nst_smoke.yaml")}
+# What measured each method here: the stand-in InceptionV3, and NST's stand-in VGG19.
+STANDINS = {"nst": (names.INCEPTION, names.VGG19)}
+
+
+def fid_name(method: str) -> str:
+    return names.logged_name("fid", TEST, STANDINS.get(method, (names.INCEPTION,)))
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +119,8 @@ def test_a_compare_writes_the_table_from_its_children_and_a_rerun_reuses_them(
     for run in runs:
         assert run.info.status == "FINISHED"
         assert run.data.tags[tags.PARENT_RUN] == parent.info.run_id  # nested under the table
-        assert {"fid_untrained", "kid_mean_untrained", "ssim"} <= set(run.data.metrics)
+        standins = STANDINS.get(run.data.tags[tags.METHOD], (names.INCEPTION,))
+        assert set(names.evaluation_names(TEST, standins)) <= set(run.data.metrics)
     # Each child has its own model, so `ganime promote --run` takes any of them.
     from orchestration.release.promote import logged_generator
     from orchestration.tracking.registry import Registry
@@ -123,12 +133,22 @@ def test_a_compare_writes_the_table_from_its_children_and_a_rerun_reuses_them(
     # The table's means and stds are the children's.
     metrics = parent.data.metrics
     for method in ("pix2pix_tv", "cyclegan", "nst"):
-        fids = [r.data.metrics["fid_untrained"] for r in runs if r.data.tags[tags.METHOD] == method]
+        fids = [
+            r.data.metrics[fid_name(method)] for r in runs if r.data.tags[tags.METHOD] == method
+        ]
         assert metrics[f"{method}.fid_mean"] == pytest.approx(np.mean(fids))
         assert metrics[f"{method}.fid_std"] == pytest.approx(np.std(fids, ddof=1))
+        # The interval covers the seeds and the bootstrap over the 6 test images.
+        assert metrics[f"{method}.fid_ci_low"] < np.mean(fids) < metrics[f"{method}.fid_ci_high"]
+    result = json.loads(
+        Path(
+            client.download_artifacts(runs[0].info.run_id, "compare/result.json", str(tmp_path))
+        ).read_text()
+    )
+    assert result["n"] == 6 and len(result["bootstrap"]["fid"]) == 200  # the default B
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
-    assert {"compare.md", "compare.csv", "compare_runs.csv", "compare_metrics.png",
-            "compare_grid.png"} <= artifacts  # fmt: skip
+    assert {"compare.md", "compare.csv", "compare_runs.csv", "compare_pairs.csv",
+            "compare_metrics.png", "compare_grid.png"} <= artifacts  # fmt: skip
     table = Path(client.download_artifacts(parent.info.run_id, "compare.csv", str(tmp_path)))
     with table.open() as handle:
         rows = {row["method"]: row for row in csv.DictReader(handle)}
@@ -136,6 +156,7 @@ def test_a_compare_writes_the_table_from_its_children_and_a_rerun_reuses_them(
     assert rows["pix2pix_tv"]["paper_fid"] == "220.5" and rows["cyclegan"]["paper_fid"] == "272.6"
     description = parent.data.tags[tags.RUN_NOTE]
     assert "| Method | Runs | FID ↓ |" in description and "FID vs nst" in description
+    assert "FID 95% CI" in description and "(Holm)" in description
     assert parent.info.status == "FINISHED"
     for line in ("pix2pix_tv  2/2", "nst         2/2", "FID: "):
         assert line in out
@@ -163,7 +184,7 @@ def test_a_method_of_two_workers_trains_on_ray_train_and_is_measured_like_the_re
     client = MlflowClient(mlflow_store)
     (run,) = children(client, "wide")
     assert run.data.tags[tags.RUNNER] == "ray_train"  # rank 0 recorded the training
-    assert run.info.status == "FINISHED" and "fid_untrained" in run.data.metrics
+    assert run.info.status == "FINISHED" and fid_name("pix2pix_tv") in run.data.metrics
     assert [int(m.step) for m in client.get_metric_history(run.info.run_id, "epoch")] == [1]
     # Ray persisted the run's checkpoint in the compare's storage, where a resume finds it.
     assert list((tmp_path / "storage" / "wide" / "ray").glob("pix2pix_tv-seed0-*/epoch-0001"))
