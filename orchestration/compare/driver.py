@@ -346,15 +346,17 @@ def _standin_methods(outcomes: list[RunOutcome], network: str) -> list[str]:
 def _backbone_caveat(outcomes: list[RunOutcome]) -> str | None:
     """What the stand-in networks mean for the table, naming each network and its methods."""
     caveats = []
+    inception = f"{names.UNTRAINED_MARK}_{names.INCEPTION}"
+    vgg19 = f"{names.UNTRAINED_MARK}_{names.VGG19}"
     if _standin_methods(outcomes, names.INCEPTION):
         caveats.append(
-            "FID and KID were measured with a seeded untrained InceptionV3 (names marked "
-            "_untrained_inception): comparable between these rows, not with the paper's numbers."
+            f"FID and KID were measured with a seeded untrained InceptionV3 (names marked "
+            f"{inception}): comparable between these rows, not with the paper's numbers."
         )
-    vgg = _standin_methods(outcomes, names.VGG19)
-    if vgg:
+    on_vgg19 = _standin_methods(outcomes, names.VGG19)
+    if on_vgg19:
         caveats.append(
-            f"{', '.join(vgg)} ran on a seeded untrained VGG19 (names marked _untrained_vgg19, "
+            f"{', '.join(on_vgg19)} ran on a seeded untrained VGG19 (names marked {vgg19}, "
             "SSIM included): their numbers are not those of the method with ImageNet weights."
         )
     return " ".join(caveats) or None

@@ -300,3 +300,21 @@ def test_the_files_hold_the_numbers(rows, tmp_path) -> None:
     columns = [("sketch", images), ("a", images), ("b", images), ("ground truth", images)]
     grid = Image.open(table.plot_grid(columns, tmp_path / "grid.png"))
     assert grid.size[0] > grid.size[1]  # 4 columns across, 3 sketches down
+
+
+def test_the_caveat_names_each_stand_in_network_and_the_methods_it_touched() -> None:
+    from orchestration.compare.driver import _backbone_caveat
+
+    imagenet = (names.INCEPTION,)  # only the metrics' backbone is a stand-in
+    both = (names.INCEPTION, names.VGG19)
+    outcomes = [
+        outcome("p2p", 0, 1.0, 0.5, standins=imagenet),
+        outcome("nst", 0, 0.4, 0.6, standins=both),
+    ]
+    caveat = _backbone_caveat(outcomes)
+    assert "seeded untrained InceptionV3 (names marked _untrained_inception)" in caveat
+    assert "nst ran on a seeded untrained VGG19 (names marked _untrained_vgg19, SSIM" in caveat
+    assert "p2p ran" not in caveat
+    vgg_only = [outcome("nst", 0, 0.4, 0.6, standins=(names.VGG19,))]
+    assert "InceptionV3" not in _backbone_caveat(vgg_only)
+    assert _backbone_caveat([outcome("p2p", 0, 1.0, 0.5, standins=())]) is None
