@@ -11,18 +11,17 @@ it.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import keras
 import tensorflow as tf
 
 from ganime_core import style_transfer
-from ganime_core.config import ExperimentConfig, FastNSTSettings, NSTSettings
+from ganime_core.config import ExperimentConfig, FastNSTSettings, GeneratorMode, NSTSettings
 from ganime_core.errors import GanimeError
 from ganime_core.pretrained import fast_nst_handle, vgg19_weights
-
-# sketch in [-1, 1] (n, s, s, 3) -> colour in [-1, 1], e.g. ModelFamily.generate
-Generate = Callable[[tf.Tensor], tf.Tensor]
 
 
 class ReferenceMissing(GanimeError):
@@ -51,36 +50,70 @@ class Colorizer(abc.ABC):
     def colorize(self, sketch: tf.Tensor, reference: tf.Tensor | None) -> tf.Tensor:
         """(n, s, s, 3) sketches (and references) in [-1, 1] -> colour images in [-1, 1]."""
 
+    @contextlib.contextmanager
+    def measuring(self, generator_mode: GeneratorMode) -> Iterator[None]:
+        """While the Evaluator measures: a trained generator runs in `generator_mode`
+        (metrics.generator_mode); a method without one has nothing to switch."""
+        yield
 
-class GeneratorColorizer(Colorizer):
-    """A trained generator (Pix2Pix, CycleGAN): the sketch alone decides the colours."""
 
-    def __init__(self, method: str, generate: Generate) -> None:
-        super().__init__(method, needs_reference=False)
-        self.generate = generate
+class TrainedGeneratorColorizer(Colorizer):
+    """A trained Keras generator, called with `training` False, or True while `measuring` in
+    training mode: dropout on and BatchNorm on each batch's statistics, what the GANime
+    authors' test script measured. A training-mode call also moves BatchNorm's moving
+    statistics and the dropout RNG; they are put back when the measuring ends, so an
+    evaluation leaves the model as it found it and training goes on as if it had not run."""
+
+    def __init__(
+        self, method: str, needs_reference: bool, generator: keras.Model, pretrained: bool = True
+    ) -> None:
+        super().__init__(method, needs_reference, pretrained)
+        self.generator = generator
+        self.training = False
+
+    @contextlib.contextmanager
+    def measuring(self, generator_mode: GeneratorMode) -> Iterator[None]:
+        if generator_mode == "inference":
+            yield
+            return
+        state = [(v, v.numpy()) for v in self.generator.non_trainable_variables]
+        self.training = True
+        try:
+            yield
+        finally:
+            self.training = False
+            for variable, value in state:
+                variable.assign(value)
+
+
+class GeneratorColorizer(TrainedGeneratorColorizer):
+    """A trained generator (Pix2Pix, CycleGAN): the sketch alone decides the colours.
+    `generator` is a Keras model, or any callable taking `training=` like one."""
+
+    def __init__(self, method: str, generator: keras.Model) -> None:
+        super().__init__(method, needs_reference=False, generator=generator)
 
     def colorize(self, sketch: tf.Tensor, reference: tf.Tensor | None) -> tf.Tensor:
-        return self.generate(sketch)
+        return self.generator(sketch, training=self.training)
 
 
-class HintedGeneratorColorizer(Colorizer):
+class HintedGeneratorColorizer(TrainedGeneratorColorizer):
     """Style2paints: a trained generator fed the sketch and the reference's style hint (VGG19
     fc1, frozen); its first output is the painting (the others are its guide decoders')."""
 
     def __init__(
         self,
         method: str,
-        generator: Callable[..., list[tf.Tensor]],
-        hint_encoder: Callable[[tf.Tensor], tf.Tensor],
+        generator: keras.Model,
+        hint_encoder: Callable[..., tf.Tensor],
         pretrained: bool,
     ) -> None:
-        super().__init__(method, needs_reference=True, pretrained=pretrained)
-        self.generator = generator
+        super().__init__(method, needs_reference=True, generator=generator, pretrained=pretrained)
         self.hint_encoder = hint_encoder
 
     def colorize(self, sketch: tf.Tensor, reference: tf.Tensor | None) -> tf.Tensor:
-        hint = self.hint_encoder(reference, training=False)
-        return self.generator([sketch, hint], training=False)[0]
+        hint = self.hint_encoder(reference, training=False)  # frozen VGG19: always inference
+        return self.generator([sketch, hint], training=self.training)[0]
 
 
 class StyleTransferColorizer(Colorizer):

@@ -39,6 +39,8 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("GANIME_CACHE_DIR") or Path.home() / ".cache" / "ganime")
 
 
+# How a trained generator runs while it is measured (metrics.generator_mode, colorizers.py).
+GeneratorMode = Literal["inference", "training"]
 # Keras' dtype policies a run may train under (ganime_core/precision.py).
 Precision = Literal["float32", "mixed_bfloat16", "mixed_float16"]
 
@@ -390,6 +392,14 @@ class MetricsConfig(_Section):
         "gets with each sketch: random_train = a draw from the train split's colour images, "
         "seeded by `seed` and the same for every method; ground_truth = the sketch's own colour "
         "image (an oracle: its metrics are logged as gt_ref_fid, gt_ref_ssim, ...)",
+    )
+    generator_mode: GeneratorMode = Field(
+        "inference",
+        description="how a trained generator (Pix2Pix, CycleGAN, Style2paints) runs while it "
+        "is measured: inference = dropout off, BatchNorm on its moving statistics; training = "
+        "dropout on, BatchNorm on each batch's own statistics, as the GANime authors' test "
+        "script ran it (their test.py: model(x, training=True)). Either way the measuring "
+        "leaves the weights, moving statistics and dropout RNG as they were",
     )
 
 

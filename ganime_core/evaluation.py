@@ -214,14 +214,17 @@ class Evaluator:
         stop = self.n if stop is None else min(stop, self.n)
         reference = self.reference_policy(colorizer, reference)
         features, ssims, kept = [], [], []
-        for batch in self._batches("evaluating", self.batch_size, start, stop, reference):
-            colour = colorizer(batch["sketch"], batch.get("reference"))
-            if len(kept) * self.batch_size < keep:
-                kept.append({**{k: v.numpy() for k, v in batch.items()}, "generated": colour})
-            generated = to_uint8(colour)
-            features.append(self.backbone.features(generated))
-            if self.paired:
-                ssims.append(ssim_per_pair(generated, to_uint8(batch["color"])))
+        batches = self._batches("evaluating", self.batch_size, start, stop, reference)
+        # Every path that measures comes through here: the one place the mode is applied.
+        with colorizer.measuring(self.settings.generator_mode):
+            for batch in batches:
+                colour = colorizer(batch["sketch"], batch.get("reference"))
+                if len(kept) * self.batch_size < keep:
+                    kept.append({**{k: v.numpy() for k, v in batch.items()}, "generated": colour})
+                generated = to_uint8(colour)
+                features.append(self.backbone.features(generated))
+                if self.paired:
+                    ssims.append(ssim_per_pair(generated, to_uint8(batch["color"])))
         samples = None
         if kept:
             samples = {k: np.concatenate([np.asarray(b[k]) for b in kept])[:keep] for k in kept[0]}

@@ -103,8 +103,4 @@ class CycleGAN(ModelFamily):
         }
 
     def colorizer(self) -> Colorizer:
-        return GeneratorColorizer(self.name, self.generate)
-
-    def generate(self, sketch: tf.Tensor) -> tf.Tensor:
-        """Colour images for sketches, (B, S, S, 3) in [-1, 1], in inference mode."""
-        return self.generator(sketch, training=False)
+        return GeneratorColorizer(self.name, self.generator)

@@ -21,6 +21,10 @@ class Pix2Pix(GANFamily):
 
     L_G = BCE(D(x, G(x)), real) + lambda_l1 * |y - G(x)| + lambda_tv * TV(G(x))
     L_D = BCE(D(x, y), real) + BCE(D(x, G(x)), fake)
+
+    TV by `tv_norm` (losses.total_variation_loss): l1 and l2 are per-pixel means like the L1
+    term; l2_batch, the authors' norm of the whole global batch, is the same value for every
+    example, so `average` of it over the global batch is that norm.
     """
 
     name = "pix2pix"
@@ -53,8 +57,4 @@ class Pix2Pix(GANFamily):
         }
 
     def colorizer(self) -> Colorizer:
-        return GeneratorColorizer(self.name, self.generate)
-
-    def generate(self, sketch: tf.Tensor) -> tf.Tensor:
-        """Colour images for sketches, (B, S, S, 3) in [-1, 1], in inference mode."""
-        return self.generator(sketch, training=False)
+        return GeneratorColorizer(self.name, self.generator)

@@ -13,7 +13,6 @@ from PIL import Image
 from tqdm import tqdm
 
 from ganime_core.checkpoint import open_checkpoint
-from ganime_core.colorizers import GeneratorColorizer
 from ganime_core.errors import GanimeError
 from ganime_core.inference import UnreadableImageError, colorize_images, read_image
 from orchestration.tracking.model import IMAGE_COLUMN, load_colorizer, sketch_frame
@@ -106,7 +105,7 @@ def model_colorizer(uri: str) -> ColorizeBatch:
 
 def checkpoint_colorizer(path: Path, batch_size: int) -> ColorizeBatch:
     config, family, _ = open_checkpoint(path)
-    colorizer = GeneratorColorizer(config.model.family, family.generate)
+    colorizer = family.colorizer()
     size = config.data.image_size
     return lambda images, references: colorize_images(
         colorizer, images, size, batch_size, references

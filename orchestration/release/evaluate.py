@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ganime_core.checkpoint import find_checkpoint, open_checkpoint
-from ganime_core.colorizers import Colorizer, GeneratorColorizer, style_transfer_colorizer
+from ganime_core.colorizers import Colorizer, style_transfer_colorizer
 from ganime_core.config import ExperimentConfig, load_config, parse_overrides
 from ganime_core.data.pipeline import data_root, to_uint8
 from ganime_core.errors import GanimeError
@@ -27,8 +27,7 @@ def evaluate_checkpoint(checkpoint: Path, data: Path | None, **options: Any) -> 
     """Measure the generator of `checkpoint` (an epoch folder or a run folder) on `data`."""
     found = find_checkpoint(checkpoint)
     trained, family, _ = open_checkpoint(found)
-    colorizer = GeneratorColorizer(trained.model.family, family.generate)
-    return measure(trained, colorizer, data, source=str(found), **options)
+    return measure(trained, family.colorizer(), data, source=str(found), **options)
 
 
 def evaluate_model(uri: str, data: Path | None, **options: Any) -> dict[str, object]:

@@ -146,7 +146,7 @@ def method_colorizer(config: Any, artifacts: dict[str, str]) -> Any:
     generator = keras.models.load_model(artifacts["generator"], compile=False)
     family = config.model.family
     if getattr(config.model, "training_reference", None) is None:  # the sketch alone
-        return GeneratorColorizer(family, lambda sketch: generator(sketch, training=False))
+        return GeneratorColorizer(family, generator)
     from ganime_core.vgg import vgg19_fc1
 
     return HintedGeneratorColorizer(
@@ -170,6 +170,7 @@ def pyfunc_colorizer(model: Any) -> Any:
     """A loaded model as a ganime_core Colorizer (float [-1, 1] batches in and out), for
     evaluation: sketches and references go through its pyfunc `predict`, as a user's would."""
     from ganime_core.colorizers import Colorizer as CoreColorizer
+    from ganime_core.config import GeneratorMode
     from ganime_core.data.pipeline import to_float, to_uint8
 
     inner = model.unwrap_python_model().colorizer
@@ -179,6 +180,9 @@ def pyfunc_colorizer(model: Any) -> Any:
             references = None if reference is None else to_uint8(reference).numpy()
             frame = sketch_frame(to_uint8(sketch).numpy(), references)
             return to_float(np.stack(model.predict(frame)[IMAGE_COLUMN]))
+
+        def measuring(self, generator_mode: GeneratorMode) -> Any:
+            return inner.measuring(generator_mode)  # `predict` runs `inner`: switch it
 
     return ThroughPredict(inner.method, inner.needs_reference, inner.pretrained)
 

@@ -19,7 +19,7 @@ FAST = ("metrics.backbone_size=75", "metrics.max_images=24", "metrics.kid_subset
 def colour_oracle(data: TrainingData, evaluator: Evaluator):
     """A 'generator' that returns each sketch's true colour image, batch by batch in order."""
     batches = iter(data.eval_dataset("test", evaluator.settings.batch_size, limit=evaluator.n))
-    return GeneratorColorizer("oracle", lambda sketch: next(batches)["color"])
+    return GeneratorColorizer("oracle", lambda sketch, training: next(batches)["color"])
 
 
 def test_a_perfect_generator_scores_zero_and_a_blank_one_does_not(smoke_config) -> None:
@@ -34,7 +34,7 @@ def test_a_perfect_generator_scores_zero_and_a_blank_one_does_not(smoke_config) 
     assert abs(perfect.kid.mean) < 3 * perfect.kid.std
     assert perfect.ssim == pytest.approx(1.0, abs=1e-6)
 
-    blank = evaluator.evaluate(GeneratorColorizer("grey", lambda sketch: sketch * 0.0))
+    blank = evaluator.evaluate(GeneratorColorizer("grey", lambda sketch, training: sketch * 0))
     assert blank.fid > 1.0 and blank.kid.mean > 10 * (abs(perfect.kid.mean) + blank.kid.std)
     assert blank.ssim < 0.5
     assert blank.backbone == "inception_v3/untrained-seed0@75px"

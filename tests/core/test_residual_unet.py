@@ -56,4 +56,5 @@ def test_the_hint_changes_the_painting_and_guide_2_but_not_guide_1() -> None:
     painting, guide1, guide2 = (np.asarray(o) for o in model([sketch, hints], training=False))
     assert not np.allclose(painting[0], painting[1])
     assert not np.allclose(guide2[0], guide2[1])
+    # One sketch in two rows of one batch: the same arithmetic row by row, so equal bits.
     np.testing.assert_array_equal(guide1[0], guide1[1])

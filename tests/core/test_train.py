@@ -202,6 +202,8 @@ def test_pix2pix_step_reports_the_paper_objective(smoke_config) -> None:
     l1 = l1_loss(y, fake).numpy().mean()
     tv = total_variation_loss(fake, "l1").numpy().mean()
     losses = {k: float(v) for k, v in family.train_step(batch).items()}
+    # The same forward pass; only the batch mean and the weighted sum of nonnegative terms
+    # round otherwise (NumPy and Python against float32): a few roundings, about 1e-6.
     assert losses["gen_adv"] == pytest.approx(adv, rel=1e-5)
     assert losses["gen_l1"] == pytest.approx(l1, rel=1e-5)
     assert losses["gen_tv"] == pytest.approx(tv, rel=1e-5)
@@ -247,6 +249,7 @@ def test_cyclegan_step_reports_the_paper_objective_and_updates_all_four_networks
 
     losses = {k: float(v) for k, v in family.train_step(batch).items()}
 
+    # As for Pix2Pix: the same forward passes; means of nonnegative losses round otherwise.
     assert losses["cycle"] == pytest.approx(cycle.numpy().mean(), rel=1e-5)
     assert losses["identity_g"] == pytest.approx(identity_g.numpy().mean(), rel=1e-5)
     expected_g = adv_g.numpy().mean() + 10 * cycle.numpy().mean() + 5 * identity_g.numpy().mean()

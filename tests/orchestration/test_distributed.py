@@ -12,6 +12,7 @@ from ganime_core.checkpoint import open_checkpoint
 from ganime_core.families import build_family
 from orchestration.training.ray_train import Scaling, train_on_ray
 from tests.conftest import local_ray_cluster, ray_actors, sample_steps
+from tests.tolerances import AdamRun
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("cache_dir")]
@@ -168,17 +169,22 @@ def test_ganime_train_with_workers_logs_what_a_local_run_logs_and_resumes_its_ch
     _, reference, epochs = open_checkpoint(Path(local["checkpoint"]))
     initial = build_family(smoke_config(*common))  # the same seeded start both runs had
     assert epochs == 2
-    moved = []
-    for a, b, start in zip(
-        parallel.generator.weights,
-        reference.generator.weights,
-        initial.generator.weights,
-        strict=True,
-    ):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5, err_msg=a.path)
-        moved.append(np.abs(b.numpy() - start.numpy()).max())
-    # Adam moves every trained weight by about lr per step: 8 steps of 2e-4 are far above atol.
-    assert np.median(moved) > 1e-4
+    # Two workers sum each gradient and batch statistic in another order than one: how far
+    # that can take the weights follows from the steps taken and the longest float32 sum of a
+    # step, a kernel's gradient over the global batch's 8 x 32 x 32 pixels (tests/tolerances.py).
+    steps = int(reference.optimizers()["generator_optimizer"].iterations)
+    run = AdamRun.of(reference.config.optimizer, steps=steps, terms=8 * 32 * 32)
+    run.assert_networks_alike(
+        parallel.generator.weights, reference.generator.weights, initial.generator.weights
+    )
+    # It means something: training moved the weights (a tensor's largest move: 1.9e-3 in the
+    # median when written) well past the 2.6e-4 per element the bound lets the runs differ by.
+    moved = [
+        np.abs(b.numpy() - start.numpy()).max()
+        for b, start in zip(reference.generator.weights, initial.generator.weights, strict=True)
+    ]
+    per_element = run.tolerance(np.zeros(1))
+    assert np.median(moved) > 4 * per_element, (np.median(moved), per_element)
 
     client = MlflowClient(mlflow_store)
     mlflow.set_tracking_uri(mlflow_store)

@@ -127,3 +127,39 @@ def test_an_mlflow_model_measures_the_same_as_its_checkpoint(
 
     assert main(["evaluate", "--model", "runs:/0123456789abcdef/nothing", *common]) == 2
     assert "cannot load it" in capsys.readouterr().err
+
+
+def test_a_logged_generator_is_measured_in_the_configured_generator_mode(
+    smoke_config, monkeypatch
+) -> None:
+    """metrics.generator_mode reaches the generator inside a logged model, which the promote
+    gate and `ganime evaluate --model` measure through its pyfunc predict; measuring in
+    training mode leaves the model as it was."""
+    from ganime_core.families import build_family
+    from orchestration.release.evaluate import evaluate_model
+    from orchestration.release.promote import measure_on_test
+    from orchestration.tracking.model import load_colorizer, log_generator_model
+
+    config = smoke_config("model.base_filters=4", "model.dropout=0.5", *SMALL_DATA)
+    config = config.replace({"metrics.kid_subset_size": 8})
+    family = build_family(config)
+    client = mlflow.tracking.MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    run_id = client.create_run("0").info.run_id
+    sketch = np.full((32, 32, 3), 255, np.uint8)
+    example = (sketch, None)
+    info = log_generator_model(client, run_id, family.generator, config, "generator", example)
+    model = load_colorizer(info.model_uri)
+
+    fid = "test_fid_untrained_inception"
+    gate = {}
+    for mode in ("inference", "training", "inference"):
+        candidate = config.replace({"metrics.generator_mode": mode})
+        measured = measure_on_test({"candidate": model}, candidate, "fid", limit=16)
+        gate.setdefault(mode, []).append(measured["candidate"].metrics[fid])
+    assert gate["training"][0] != gate["inference"][0]
+    assert gate["inference"][1] == gate["inference"][0]  # the same computation: left as it was
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")  # measure only
+    overrides = ["metrics.kid_subset_size=8", "metrics.generator_mode=training"]
+    summary = evaluate_model(info.model_uri, None, limit=16, overrides=overrides, progress=False)
+    assert summary[fid] != gate["inference"][0]

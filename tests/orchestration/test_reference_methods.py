@@ -116,7 +116,10 @@ def test_nst_is_evaluated_logged_colorizes_after_references_and_is_promoted(
         "test_kid_mean_untrained_inception_vgg19",
         "test_ssim_untrained_vgg19",
     ):
-        # Same images, same references; NST's batches differ (8 vs 4 images): float noise.
+        # Same images, same references; NST's batches differ (8 vs 4 images), so its pixels
+        # may drift apart within AdamRun's bound (tests/tolerances.py) and round to other
+        # uint8 levels. How far FID, KID and SSIM then move has no float32 bound: this
+        # allowance is empirical, not derived.
         assert spread[name] == pytest.approx(summary[name], rel=1e-3, abs=1e-6), name
 
 

@@ -234,7 +234,6 @@ def test_the_pyfunc_model_round_trips_arrays_bytes_paths_and_data_uris(
 ) -> None:
     import mlflow
 
-    from ganime_core.colorizers import GeneratorColorizer
     from ganime_core.inference import colorize_images
 
     model_id, family = unet_model
@@ -260,7 +259,7 @@ def test_the_pyfunc_model_round_trips_arrays_bytes_paths_and_data_uris(
         (37, 23, 3),
     ]
     assert all(image.dtype == np.uint8 for image in out)
-    (direct,) = colorize_images(GeneratorColorizer("pix2pix", family.generate), [square], 32)
+    (direct,) = colorize_images(family.colorizer(), [square], 32)
     assert np.abs(out[0].astype(int) - direct.astype(int)).max() <= 1
     np.testing.assert_array_equal(out[2], out[3])  # bytes and path of one file
     np.testing.assert_array_equal(out[1], out[4])  # array and data URI of one image
