@@ -594,9 +594,10 @@ def bar_figure(panels: tuple[ChartPanel, ...], seeds: int) -> Figure:
     figure, axes = plt.subplots(1, len(panels), figsize=(max(6.0, 1.6 * count + 2), 4))
     for axis, panel in zip(np.atleast_1d(axes), panels, strict=True):
         x = np.arange(len(panel.methods))
-        means = [m if m is not None else 0.0 for m in panel.means]
-        below = [e[0] if e else 0.0 for e in panel.errors]
-        above = [e[1] if e else 0.0 for e in panel.errors]
+        # A method with no finished run (NaN) gets neither a bar nor an error bar at 0.
+        means = [m if m is not None else np.nan for m in panel.means]
+        below = [e[0] if e else np.nan for e in panel.errors]
+        above = [e[1] if e else np.nan for e in panel.errors]
         axis.bar(x, means, yerr=[below, above], capsize=4, color="#4c72b0", label="this compare")
         if panel.paper:
             axis.scatter(*zip(*panel.paper, strict=True), marker="D", color="black", zorder=3,

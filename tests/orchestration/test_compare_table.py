@@ -318,3 +318,18 @@ def test_the_caveat_names_each_stand_in_network_and_the_methods_it_touched() -> 
     vgg_only = [outcome("nst", 0, 0.4, 0.6, standins=(names.VGG19,))]
     assert "InceptionV3" not in _backbone_caveat(vgg_only)
     assert _backbone_caveat([outcome("p2p", 0, 1.0, 0.5, standins=())]) is None
+
+
+def test_a_method_with_no_finished_run_gets_no_bar_and_no_error_bar() -> None:
+    outcomes = [outcome("nst", s, 0.4 + 0.1 * s, 0.5) for s in (0, 1)]
+    outcomes += [
+        table.RunOutcome("fast_nst", s, table.FAILED, f"f{s}", error="no model") for s in (0, 1)
+    ]
+    families = {"nst": "nst", "fast_nst": "fast_nst"}
+    rows = table.method_rows(["nst", "fast_nst"], families, PAPER_ROWS, outcomes)
+    fid_axis = table.bar_figure(table.chart_panels(rows), seeds=2).axes[0]
+    heights = [bar.get_height() for bar in fid_axis.patches]
+    assert heights[0] == pytest.approx(0.45) and np.isnan(heights[1])
+    (error_bars,) = [c for c in fid_axis.collections if c.get_label() != "paper"]
+    drawn = [segment for segment in error_bars.get_segments() if len(segment)]
+    assert len(drawn) == 1 and drawn[0][:, 0].tolist() == [0, 0]  # nst's only: none at 0
