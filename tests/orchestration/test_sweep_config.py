@@ -153,7 +153,7 @@ def test_dry_run_prints_the_plan_and_starts_nothing(tmp_path) -> None:
         check=True,
     ).stdout
     for expected in (
-        "model.lambda_tv  loguniform(1e-06, 0.01)",
+        "model.lambda_tv  loguniform(3.0, 100.0)",
         "model.tv_norm    choice(l1, l2)",
         "3 trials",
         "compared at epochs 1, 2",
