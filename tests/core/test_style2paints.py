@@ -29,7 +29,8 @@ def test_training_lowers_the_l1_evaluates_under_both_references_and_resumes_exac
     style2paints_config, tmp_path
 ) -> None:
     config = style2paints_config(
-        "data.synthetic.count=20",
+        "data.synthetic.count=25",  # 20 in train/: 16 train, 4 selection (the grid's rows)
+        "data.selection=4",
         "train.deterministic=true",
         "train.eval_epochs=[3]",
         "train.epochs=3",
@@ -68,7 +69,8 @@ def test_training_lowers_the_l1_evaluates_under_both_references_and_resumes_exac
     # Resumed from the run's epoch-2 checkpoint elsewhere: the same weights at epoch 3.
     resumed = TrainingRun(
         style2paints_config(
-            "data.synthetic.count=20",
+            "data.synthetic.count=25",  # 20 in train/: 16 train, 4 selection (the grid's rows)
+            "data.selection=4",
             "train.deterministic=true",
             "train.epochs=3",
             f"train.output_dir={tmp_path / 'b'}",
