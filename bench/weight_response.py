@@ -66,6 +66,7 @@ from ganime_core.metrics import names
 from ganime_core.metrics.bootstrap import ALPHA, Estimate, difference_test, holm_adjusted
 from ganime_core.splits import SELECTION
 from ganime_core.train import TrainingRun
+from orchestration.cli.options import add_overrides
 from orchestration.tracking import tags
 from orchestration.tracking.runs import RunLogger, find_or_create_run, tracking_uri
 from orchestration.training.local import TrialProcess
@@ -122,14 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated; the smallest is the baseline",
     )
     parser.add_argument("--seeds", type=positive_int, default=3, help="seeds 0..N-1 (default 3)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="an override of the experiment, as `ganime train --set`; repeat",
-    )
+    add_overrides(parser, help="an override of the experiment, as `ganime train --set`; repeat")
     parser.add_argument(
         "--out",
         type=Path,
