@@ -62,6 +62,8 @@ from typing import Any
 import numpy as np
 import scipy.stats
 
+from ganime_core.metrics.kernel_distance import polynomial_kernel
+
 RESAMPLE_SEED = 20_250_920  # every compare's resamples: paired across methods and seeds
 CONFIDENCE = 0.95
 ALPHA = 0.05  # a difference is significant when its Holm-adjusted p is at most this
@@ -100,9 +102,9 @@ class PairedFeatures:
         self._x0_norms = np.einsum("ij,ij->i", self._x0, self._x0)
         self._y0_norms = np.einsum("ij,ij->i", self._y0, self._y0)
         self._cross = self._x0 @ self._y0.T  # (n, n) X0 Y0^T
-        self._kernel_xx = _kernel(x, x)
-        self._kernel_yy = _kernel(y, y)
-        self._kernel_xy = _kernel(x, y)
+        self._kernel_xx = polynomial_kernel(x, x)
+        self._kernel_yy = polynomial_kernel(y, y)
+        self._kernel_xy = polynomial_kernel(x, y)
 
     def _checked(self, counts: np.ndarray) -> np.ndarray:
         counts = np.asarray(counts)
@@ -147,11 +149,6 @@ class PairedFeatures:
 
         between = counts @ self._kernel_xy @ counts / (n * n)
         return float(within(self._kernel_xx) + within(self._kernel_yy) - 2.0 * between)
-
-
-def _kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """KID's kernel k(x, y) = (x.y / d + 1)^3 (ganime_core.metrics.kernel_distance)."""
-    return (a @ b.T / a.shape[1] + 1.0) ** 3
 
 
 @dataclass(frozen=True)

@@ -48,11 +48,14 @@ def kid(
     return KernelDistance(float(estimates.mean()), float(estimates.std()))
 
 
+def polynomial_kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """KID's kernel between the rows of a and b: k(x, y) = (x.y / d + 1)^3."""
+    return (a @ b.T / a.shape[1] + 1.0) ** 3
+
+
 def _mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
-    m, d = x.shape
-    k_xx = (x @ x.T / d + 1.0) ** 3
-    k_yy = (y @ y.T / d + 1.0) ** 3
-    k_xy = (x @ y.T / d + 1.0) ** 3
+    m = len(x)
+    k_xx, k_yy, k_xy = polynomial_kernel(x, x), polynomial_kernel(y, y), polynomial_kernel(x, y)
     # Within-set sums leave out the diagonal (a sample against itself): that is the unbiasing.
     within = (k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)) / (m * (m - 1))
     return float(within - 2.0 * k_xy.mean())
