@@ -1,6 +1,7 @@
-"""How sure a compare's numbers are: bootstrap replicates of FID, KID and SSIM over the test
-images, a confidence interval that combines them with the spread over seeds, and the test of a
-difference between two methods with Holm's correction over all pairs. NumPy and SciPy only.
+"""How sure a compare's numbers are: bootstrap replicates of FID, KID, SSIM and the colour
+metrics over the test images, a confidence interval that combines them with the spread over
+seeds, and the test of a difference between two methods with Holm's correction over all
+pairs. NumPy and SciPy only.
 
 **Replicates.** Every seed of every method is measured on the same n test images, so the spread
 over seeds says nothing about which images the test set happened to hold. Replicate b resamples
@@ -23,8 +24,10 @@ resample's weights in O(u^2): a replicate costs one u x u SVD.
 
 **KID per replicate** is the unbiased MMD^2 (KID's cubic kernel) over all n resampled images:
 what `kid` returns when its subsets hold every image (its subset mean estimates the same
-quantity), from the three n x n kernel matrices computed once: O(n^2) a replicate. **SSIM per
-replicate** is the mean of the resampled per-image SSIMs.
+quantity), from the three n x n kernel matrices computed once: O(n^2) a replicate. **SSIM,
+part_delta_e and ab_distance per replicate** are the means of the resampled per-image values
+(images without a value left out); **swap per replicate** is the ratio of the resampled sums
+of its per-image numerator and denominator, as the metric itself is.
 
 **A method's interval.** With k seeds, values v_1..v_k and replicates r_sb (seed s, resample
 b): the estimate is the mean over seeds, v̄; its variance is
@@ -153,74 +156,92 @@ class PairedFeatures:
 
 @dataclass(frozen=True)
 class Replicates:
-    """A run's bootstrap replicates: metric value on each of the compare's resamples of its n
-    test images, drawn from `seed`. Runs whose replicates share (seed, n, count) were resampled
-    alike: their replicate b pairs."""
+    """A run's bootstrap replicates: each metric's value on each of the compare's resamples of
+    its n test images, drawn from `seed`. Runs whose replicates share (seed, n, count) were
+    resampled alike: their replicate b pairs."""
 
     seed: int
     n: int
-    fid: tuple[float, ...]
-    kid: tuple[float, ...]
-    ssim: tuple[float, ...]  # empty on unpaired files, which have no SSIM
+    # objective (fid, kid, ssim, part_delta_e, ...) -> one value per resample; a metric the run
+    # did not measure (SSIM on unpaired files) is absent
+    values: dict[str, tuple[float, ...]]
     seconds: float = 0.0  # what computing them took
 
     @property
     def count(self) -> int:
-        return len(self.fid)
+        return len(self.values["fid"])
 
     def of(self, objective: str) -> tuple[float, ...]:
-        """The replicates of `objective` (fid, kid, ssim)."""
-        return {"fid": self.fid, "kid": self.kid, "ssim": self.ssim}[objective]
+        """The replicates of `objective`; () if the run did not measure it."""
+        return self.values.get(objective, ())
 
     def pairs_with(self, other: Replicates) -> bool:
         """Whether replicate b of both came from the same resample."""
         return (self.seed, self.n, self.count) == (other.seed, other.n, other.count)
 
     def to_record(self) -> dict[str, Any]:
-        return {
-            "seed": self.seed,
-            "n": self.n,
-            "fid": list(self.fid),
-            "kid": list(self.kid),
-            "ssim": list(self.ssim),
-            "seconds": self.seconds,
-        }
+        values = {objective: list(values) for objective, values in self.values.items()}
+        return {"seed": self.seed, "n": self.n, "values": values, "seconds": self.seconds}
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Replicates:
-        return cls(
-            int(record["seed"]),
-            int(record["n"]),
-            tuple(map(float, record["fid"])),
-            tuple(map(float, record["kid"])),
-            tuple(map(float, record["ssim"])),
-            float(record.get("seconds", 0.0)),
-        )
+        values = {
+            objective: tuple(map(float, replicates))
+            for objective, replicates in record["values"].items()
+        }
+        return cls(int(record["seed"]), int(record["n"]), values, float(record["seconds"]))
 
 
 def bootstrap_replicates(
     generated: np.ndarray,
     real: np.ndarray,
-    ssims: np.ndarray,
     replicates: int,
     seed: int = RESAMPLE_SEED,
+    *,
+    per_image: dict[str, np.ndarray] | None = None,
+    ratios: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> Replicates:
-    """FID, KID and SSIM on `replicates` resamples of the n test images: `generated` and `real`
-    their (n, d) features, `ssims` their (n,) SSIMs (empty on unpaired files)."""
+    """FID, KID and per-image metrics on `replicates` resamples of the n test images:
+    `generated` and `real` their (n, d) features; `per_image`: metrics that are a mean over
+    images (SSIM, part_delta_e, ...), each (n,), NaN where an image has no value (its resampled
+    copies are left out of the mean); `ratios`: metrics that are a ratio of sums over images
+    (swap: sum moved / sum differ), each a (numerator, denominator) pair of (n,). An empty array
+    is a metric not measured."""
     started = time.perf_counter()
     paired = PairedFeatures(generated, real)
-    ssims = np.asarray(ssims, np.float64)
-    if ssims.size and ssims.shape != (paired.n,):
-        raise ValueError(f"need one SSIM per image ({paired.n}), got shape {ssims.shape}")
-    fids, kids, ssim_means = [], [], []
+    means = {k: _per_image(k, v, paired.n) for k, v in (per_image or {}).items() if np.size(v)}
+    quotients = {
+        k: (_per_image(k, top, paired.n), _per_image(k, bottom, paired.n))
+        for k, (top, bottom) in (ratios or {}).items()
+        if np.size(top)
+    }
+    values: dict[str, list[float]] = {key: [] for key in ("fid", "kid", *means, *quotients)}
     for indices in resample_indices(paired.n, replicates, seed):
         counts = np.bincount(indices, minlength=paired.n)
-        fids.append(paired.fid(counts))
-        kids.append(paired.kid(counts))
-        if ssims.size:
-            ssim_means.append(float(counts @ ssims / paired.n))
+        values["fid"].append(paired.fid(counts))
+        values["kid"].append(paired.kid(counts))
+        for key, x in means.items():
+            finite = np.isfinite(x)
+            weights = counts * finite
+            total = weights.sum()
+            values[key].append(
+                float(weights @ np.where(finite, x, 0.0) / total) if total else math.nan
+            )
+        for key, (top, bottom) in quotients.items():
+            finite = np.isfinite(top) & np.isfinite(bottom)
+            weights = counts * finite
+            below = float(weights @ np.where(finite, bottom, 0.0))
+            above = float(weights @ np.where(finite, top, 0.0))
+            values[key].append(above / below if below > 0 else math.nan)
     seconds = time.perf_counter() - started
-    return Replicates(seed, paired.n, tuple(fids), tuple(kids), tuple(ssim_means), seconds)
+    return Replicates(seed, paired.n, {k: tuple(v) for k, v in values.items()}, seconds)
+
+
+def _per_image(name: str, values: np.ndarray, n: int) -> np.ndarray:
+    values = np.asarray(values, np.float64)
+    if values.shape != (n,):
+        raise ValueError(f"need one {name} per image ({n}), got shape {values.shape}")
+    return values
 
 
 # --- A method's interval and a difference's test ------------------------------------------------

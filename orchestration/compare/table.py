@@ -33,9 +33,16 @@ from orchestration.compare import paper
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-OBJECTIVES = ("fid", "kid", "ssim")
-HEADINGS = {"fid": "FID ↓", "kid": "KID ↓", "ssim": "SSIM ↑"}
-INTERVAL_HEADINGS = {"fid": "FID 95% CI", "kid": "KID 95% CI", "ssim": "SSIM 95% CI"}
+OBJECTIVES = ("fid", "kid", "ssim", "part_delta_e", "ab_distance", "swap")
+HEADINGS = {
+    "fid": "FID ↓",
+    "kid": "KID ↓",
+    "ssim": "SSIM ↑",
+    "part_delta_e": "Part ΔE ↓",
+    "ab_distance": "a/b dist ↓",
+    "swap": "Swap ↑",
+}
+INTERVAL_HEADINGS = {o: f"{HEADINGS[o][:-2]} 95% CI" for o in OBJECTIVES}
 FAILED, REUSED, RAN = "failed", "reused", "ran"
 
 
@@ -188,12 +195,19 @@ def method_rows(
 
 def digits(objective: str, scale: float | None = None) -> int:
     """Decimals `objective` is shown with: FID to 3 significant figures of its column's
-    largest value (the paper's FIDs are ~200, a stand-in backbone's ~1), KID 4, SSIM 3."""
+    largest value (the paper's FIDs are ~200, a stand-in backbone's ~1), KID 4, SSIM 3, ΔE 1
+    (a just-noticeable colour difference is about 2.3), the a/b distance 3 and swap 2."""
     if objective != "fid":
-        return {"kid": 4, "ssim": 3}[objective]
+        return {"kid": 4, "ssim": 3, "part_delta_e": 1, "ab_distance": 3, "swap": 2}[objective]
     if not scale or scale >= 100:
         return 1
     return 2 if scale >= 10 else 3
+
+
+def measured_objectives(rows: list[MethodRow]) -> tuple[str, ...]:
+    """The objectives some method has a value of: the colour metrics only where the data and
+    the methods allow them (part maps, references), so a compare without them shows none."""
+    return tuple(o for o in OBJECTIVES if any(row.estimate(o).mean is not None for row in rows))
 
 
 def scale_of(rows: list[MethodRow], objective: str) -> float | None:
@@ -236,14 +250,15 @@ def paper_reduction(row: MethodRow) -> str:
 def table_rows(rows: list[MethodRow], baseline: str | None) -> list[dict[str, str]]:
     """The table as text cells, one dict per method (markdown and the terminal show these)."""
     base = next((row for row in rows if row.method == baseline), None)
-    places = {o: digits(o, scale_of(rows, o)) for o in OBJECTIVES}
+    shown = measured_objectives(rows)
+    places = {o: digits(o, scale_of(rows, o)) for o in shown}
     cells = []
     for row in rows:
         runs = f"{row.finished}/{len(row.outcomes)}"
         if row.failures:
             runs += f" ({len(row.failures)} failed)"  # why: failure_notes()
         measured = {}
-        for o in OBJECTIVES:
+        for o in shown:
             estimate = row.estimate(o)
             measured[HEADINGS[o]] = mean_text(estimate, places[o])
             measured[INTERVAL_HEADINGS[o]] = interval_text(estimate, places[o])
@@ -307,8 +322,9 @@ def interval_notes(rows: list[MethodRow]) -> list[str]:
         f"seeds, {bootstrap}; ν by Welch–Satterthwaite over the two terms (k − 1 and n − 1 "
         "degrees of freedom); with one seed the bootstrap alone, t with n − 1.",
         "A replicate's FID and KID are recomputed on the resampled images (KID: the unbiased "
-        "MMD² over all of them, what KID's subset mean estimates); SSIM's is the mean of the "
-        "resampled per-image SSIMs.",
+        "MMD² over all of them, what KID's subset mean estimates); SSIM's, part ΔE's and the "
+        "a/b distance's are the means of the resampled per-image values; swap's is the ratio "
+        "of the resampled sums.",
     ]
     for row in rows:
         sources: dict[str, list[str]] = {}
@@ -421,7 +437,7 @@ def pair_notes(rows: list[MethodRow]) -> list[str]:
     """One line per pair of methods and objective, saying whether their difference is
     significant at 0.05 after Holm's correction over that objective's pairs."""
     lines = []
-    for objective in OBJECTIVES:
+    for objective in measured_objectives(rows):
         tests = pair_tests(rows, objective)
         places = digits(objective, scale_of(rows, objective))
         if tests:
@@ -541,7 +557,8 @@ class ChartPanel:
     paper: tuple[tuple[int, float], ...]  # (the method's bar, the paper's value)
 
 
-CHARTED = ("fid", "ssim")  # the paper's two columns
+# The paper's two columns, then how closely the references are followed, where measured.
+CHARTED = ("fid", "ssim", "part_delta_e", "swap")
 
 
 def chart_panels(rows: list[MethodRow]) -> tuple[ChartPanel, ...]:
@@ -549,7 +566,8 @@ def chart_panels(rows: list[MethodRow]) -> tuple[ChartPanel, ...]:
     was the seeded stand-in (names marked so), no paper FID is drawn: the paper's 220-345 beside
     a stand-in's ~0.4 would compare different scales and flatten the bars."""
     panels = []
-    for objective in CHARTED:
+    measured = measured_objectives(rows)
+    for objective in (o for o in CHARTED if o in measured or o in ("fid", "ssim")):
         estimates = [row.estimate(objective) for row in rows]
         errors = []
         for estimate in estimates:
@@ -574,6 +592,10 @@ def chart_panels(rows: list[MethodRow]) -> tuple[ChartPanel, ...]:
 
 def _axis_label(rows: list[MethodRow], objective: str) -> str:
     arrow = " ↓" if names.MODES[objective] == "min" else " ↑"
+    if objective == "part_delta_e":
+        return f"part colour error, CIELAB ΔE{arrow}"
+    if objective == "swap":
+        return f"swap (1 follows the reference){arrow}"
     if objective != "ssim":
         logged = [name for row in rows for name in row.logged_names(objective)]
         standin = any(_standin(name, names.INCEPTION) for name in logged)

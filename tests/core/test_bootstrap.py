@@ -124,18 +124,37 @@ def test_replicates_resample_images_alike_for_every_run() -> None:
     n, d = 30, 16
     generated, real = random_features(rng, n, d, shift=0.2), random_features(rng, n, d)
     ssims = rng.uniform(0.3, 0.9, n)
-    first = bootstrap_replicates(generated, real, ssims, replicates=20, seed=5)
-    again = bootstrap_replicates(generated, real, ssims, replicates=20, seed=5)
-    assert first.fid == again.fid and first.count == 20 and first.pairs_with(again)
+    errors = rng.uniform(5.0, 40.0, n)
+    errors[4] = np.nan  # an image without a measurable part: out of every mean it lands in
+    moved, differ = rng.uniform(0.0, 10.0, n), rng.uniform(5.0, 20.0, n)
+    first = bootstrap_replicates(
+        generated,
+        real,
+        replicates=20,
+        seed=5,
+        per_image={"ssim": ssims, "part_delta_e": errors},
+        ratios={"swap": (moved, differ)},
+    )
+    again = bootstrap_replicates(generated, real, 20, 5, per_image={"ssim": ssims})
+    assert first.of("fid") == again.of("fid") and first.count == 20 and first.pairs_with(again)
     indices = resample_indices(n, 20, seed=5)
-    assert first.ssim == pytest.approx([ssims[i].mean() for i in indices], rel=1e-12)
-    assert first.fid[3] == pytest.approx(
+    # Float64 means of 30 values: a few ulps of the values.
+    assert first.of("ssim") == pytest.approx([ssims[i].mean() for i in indices], rel=1e-12)
+    assert first.of("part_delta_e") == pytest.approx(
+        [np.nanmean(errors[i]) for i in indices], rel=1e-12
+    )
+    assert first.of("swap") == pytest.approx(
+        [moved[i].sum() / differ[i].sum() for i in indices], rel=1e-12
+    )
+    assert first.of("fid")[3] == pytest.approx(
         FrechetReference(FeatureStatistics.of(real[indices[3]])).distance(generated[indices[3]]),
         abs=frechet_tolerance(n, d, fid_scale(generated[indices[3]], real[indices[3]])),
     )
-    other = bootstrap_replicates(generated, real, np.zeros(0), replicates=20, seed=6)
-    assert other.ssim == () and not other.pairs_with(first)
+    other = bootstrap_replicates(generated, real, 20, 6, per_image={"ssim": np.zeros(0)})
+    assert other.of("ssim") == () and not other.pairs_with(first)
     assert Replicates.from_record(first.to_record()) == first
+    with pytest.raises(ValueError, match="one part_delta_e per image"):
+        bootstrap_replicates(generated, real, 2, per_image={"part_delta_e": errors[:-1]})
     with pytest.raises(ValueError, match="row i the same image"):
         PairedFeatures(generated, real[:-1])
 

@@ -16,14 +16,15 @@ from ganime_core.metrics import names
 from ganime_core.metrics.bootstrap import Replicates, holm_adjusted
 from ganime_core.splits import TEST
 from orchestration.compare import paper, table
-from orchestration.compare.table import FAILED, OBJECTIVES, RAN, REUSED, RunOutcome, RunResult
+from orchestration.compare.table import FAILED, RAN, REUSED, RunOutcome, RunResult
 
 STAND_IN = (names.INCEPTION,)  # this machine's backbone: no ImageNet weights
 IMAGES = 48
 
 
 def replicates(fid: list[float], ssim: list[float]) -> Replicates:
-    return Replicates(7, IMAGES, tuple(fid), tuple(f / 1000 for f in fid), tuple(ssim))
+    values = {"fid": tuple(fid), "kid": tuple(f / 1000 for f in fid), "ssim": tuple(ssim)}
+    return Replicates(7, IMAGES, values)
 
 
 def result(
@@ -34,15 +35,15 @@ def result(
     standins: tuple[str, ...] = STAND_IN,
     bootstrap: Replicates | None = None,
 ) -> RunResult:
-    values = {"fid": fid, "kid": fid / 1000, "ssim": ssim}
-    logged = {o: names.logged_name(o, TEST, standins) for o in OBJECTIVES}
+    values = {"fid": fid, "kid": fid / 1000, "ssim": ssim}  # no colour metrics: no annotations
+    logged = {o: names.logged_name(o, TEST, standins) for o in values}
     return RunResult(
         method=method,
         seed=seed,
         key="k",
         values=values,
         logged_names=logged,
-        metrics={logged[o]: values[o] for o in OBJECTIVES},
+        metrics={logged[o]: values[o] for o in values},
         n=IMAGES,
         backbone="InceptionV3",
         standins=standins,
@@ -188,7 +189,9 @@ def test_a_large_shift_is_significant_after_holms_correction() -> None:
     assert [t.adjusted_p for t in tests] == pytest.approx(holm_adjusted([t.test.p for t in tests]))
     notes = table.pair_notes(rows)
     assert any(line.startswith("FID, every pair (3): Welch's t") for line in notes)
-    assert sum("(Holm)" in line for line in notes) == 3 * len(OBJECTIVES)
+    # FID, KID and SSIM measured; the colour metrics (no part maps here) get no lines.
+    assert table.measured_objectives(rows) == ("fid", "kid", "ssim")
+    assert sum("(Holm)" in line for line in notes) == 3 * 3
     # e has one seed: its spread is unknown, so no test claims anything about it.
     assert "FID: a vs e not tested: e has one finished seed: its seed spread is unknown" in notes
 
@@ -290,7 +293,7 @@ def test_the_files_hold_the_numbers(rows, tmp_path) -> None:
     table.write_pairs_csv(bootstrapped_rows(None), tmp_path / "pairs.csv")
     with (tmp_path / "pairs.csv").open() as handle:
         pairs = list(csv.DictReader(handle))
-    assert len(pairs) == 3 * len(OBJECTIVES)  # e, with one seed, is in no test
+    assert len(pairs) == 3 * 3  # FID, KID, SSIM; e, with one seed, is in no test
     assert {
         (p["first"], p["second"], p["significant"]) for p in pairs if p["objective"] == "fid"
     } >= {("a", "b", "True")}
