@@ -2,10 +2,12 @@
 colour images out.
 
 Every image here is float32 (n, s, s, 3) in [-1, 1], the pipeline's range. Pix2Pix and CycleGAN
-ignore the reference; NST, Fast NST and Style2paints need one (a method that needs it refuses a
-call without it, in one line). The Evaluator, `ganime colorize`, the MLflow model and serving take
-any method through this surface; the families' networks and the style-transfer code stay behind
-it.
+ignore the reference; NST, Fast NST and Style2paints need one (their settings' `needs_reference`;
+a method that needs it refuses a call without it, in one line). A method that trains nothing is
+built here from its config (nst_colorizer, fast_nst_colorizer: ganime_core.families' registry
+names them); a trained one's colorizer comes from its family, with its weights. The Evaluator,
+`ganime colorize`, the MLflow model and serving take any method through this surface; the
+families' networks and the style-transfer code stay behind it.
 """
 
 from __future__ import annotations
@@ -49,6 +51,13 @@ class Colorizer(abc.ABC):
     @abc.abstractmethod
     def colorize(self, sketch: tf.Tensor, reference: tf.Tensor | None) -> tf.Tensor:
         """(n, s, s, 3) sketches (and references) in [-1, 1] -> colour images in [-1, 1]."""
+
+    @property
+    def files(self) -> Path | None:
+        """What a logged model of this method carries beside its config, where the method is
+        built from the config alone (NST's VGG19 file, Fast NST's SavedModel folder); None:
+        nothing (a trained generator's files are its family's `model_files`)."""
+        return None
 
     @contextlib.contextmanager
     def measuring(self, generator_mode: GeneratorMode) -> Iterator[None]:
@@ -133,21 +142,37 @@ class StyleTransferColorizer(Colorizer):
         return stylized * 2.0 - 1.0
 
 
+def nst_colorizer(
+    config: ExperimentConfig, weights: Path | None = None, stand_in: bool = False
+) -> Colorizer:
+    """NST as `config.model` sets it up (FAMILIES' entry for nst; see
+    `families.build_colorizer`). `weights`: its VGG19 file, else the assets' (fetched if
+    missing and allowed), or the seeded stand-in where the config allows it; `stand_in`: the
+    stand-in whatever is here (a model logged so)."""
+    settings = config.model
+    assert isinstance(settings, NSTSettings)  # the registry builds nst's config only
+    if weights is None and not stand_in:
+        weights = vgg19_weights(settings, config.assets)
+    transfer = style_transfer.NeuralStyleTransfer(settings, weights)
+    return StyleTransferColorizer(settings.family, transfer, pretrained=transfer.pretrained)
+
+
+def fast_nst_colorizer(
+    config: ExperimentConfig, weights: Path | None = None, stand_in: bool = False
+) -> Colorizer:
+    """Fast NST as `config.model` sets it up (FAMILIES' entry for fast_nst). `weights`: its
+    SavedModel folder, else `model.handle` or the assets' model; it has no stand-in."""
+    settings = config.model
+    assert isinstance(settings, FastNSTSettings)  # the registry builds fast_nst's config only
+    handle = weights if weights is not None else fast_nst_handle(settings, config.assets)
+    transfer = style_transfer.FastStyleTransfer(settings, handle)
+    return StyleTransferColorizer(settings.family, transfer, pretrained=True)
+
+
 def style_transfer_colorizer(
     config: ExperimentConfig, weights: Path | None = None, stand_in: bool = False
 ) -> Colorizer:
-    """NST or Fast NST as `config.model` sets it up. `weights`: NST's VGG19 file or Fast NST's
-    model folder when the caller has them (a logged MLflow model's artifacts); otherwise they
-    come from the assets (fetched if missing and allowed), or NST's seeded stand-in where the
-    config allows it. `stand_in`: NST on the stand-in whatever is here (a model logged so)."""
-    settings = config.model
-    if isinstance(settings, NSTSettings):
-        if weights is None and not stand_in:
-            weights = vgg19_weights(settings, config.assets)
-        transfer = style_transfer.NeuralStyleTransfer(settings, weights)
-        return StyleTransferColorizer(settings.family, transfer, pretrained=transfer.pretrained)
-    if isinstance(settings, FastNSTSettings):
-        handle = weights if weights is not None else fast_nst_handle(settings, config.assets)
-        transfer = style_transfer.FastStyleTransfer(settings, handle)
-        return StyleTransferColorizer(settings.family, transfer, pretrained=True)
-    raise GanimeError(f"{settings.family} is trained: colorize with its generator")
+    """NST or Fast NST: `families.build_colorizer`, under the name its older callers use."""
+    from ganime_core.families import build_colorizer  # the registry imports this module
+
+    return build_colorizer(config, weights, stand_in)

@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from ganime_core.errors import ConfigError
+from ganime_core.families import FAMILIES
 from ganime_core.splits import FOLDERS, split_folders
 
 # Below 32 px the PatchGAN's three stride-2 blocks and two 4x4 valid convolutions leave no patch.
@@ -59,6 +60,12 @@ class SyntheticData(_Section):
         "20% in val/ (the test split)",
     )
     seed: int = Field(0, ge=0)
+    palette: Literal["tied", "free"] = Field(
+        "tied",
+        description="tied: each style variant of a part always has one colour, so colours can be "
+        "read off the line art; free: each character's part colours are drawn at random, "
+        "independent of its drawing, so only a reference in the same palette tells them",
+    )
 
 
 class DataConfig(_Section):
@@ -158,6 +165,9 @@ class Pix2PixSettings(_NetworkSettings):
         return True
 
     trainable: ClassVar[bool] = True  # ganime train runs it
+    needs_reference: ClassVar[bool] = False  # the sketch alone decides the colours
+    training_reference: ClassVar[None] = None  # trains on no reference
+    colorize_batch_size: ClassVar[None] = None  # a generator: any batch (the caller's)
 
 
 class CycleGANSettings(_NetworkSettings):
@@ -172,6 +182,9 @@ class CycleGANSettings(_NetworkSettings):
         return False
 
     trainable: ClassVar[bool] = True  # ganime train runs it
+    needs_reference: ClassVar[bool] = False
+    training_reference: ClassVar[None] = None
+    colorize_batch_size: ClassVar[None] = None
 
 
 # VGG19's convolutions, by the names Keras gives them: what NST's layers may name.
@@ -217,6 +230,13 @@ class NSTSettings(_Section):
 
     paired: ClassVar[bool] = False  # needs no pairs (SSIM is measured where files are pairs)
     trainable: ClassVar[bool] = False  # nothing to train: ganime evaluate measures it
+    needs_reference: ClassVar[bool] = True  # the reference's style over the sketch
+    training_reference: ClassVar[None] = None
+
+    @property
+    def colorize_batch_size(self) -> int:
+        """Images colorized together: NST optimizes a batch at once, each image its own loss."""
+        return self.batch_size
 
 
 class FastNSTSettings(_Section):
@@ -233,6 +253,13 @@ class FastNSTSettings(_Section):
 
     paired: ClassVar[bool] = False
     trainable: ClassVar[bool] = False
+    needs_reference: ClassVar[bool] = True
+    training_reference: ClassVar[None] = None
+
+    @property
+    def colorize_batch_size(self) -> int:
+        """Sketches per forward pass of the SavedModel."""
+        return self.batch_size
 
 
 class Style2paintsSettings(_Section):
@@ -270,10 +297,19 @@ class Style2paintsSettings(_Section):
         description="acgan: 4096 outputs regressed to 0 for a generated painting and to the real "
         "painting's VGG19 fc1 (eq. 3, least squares); dcgan: one real/fake logit (eq. 4)",
     )
-    training_reference: Literal["own", "jittered"] = Field(
+    training_reference: Literal["own", "jittered", "same_palette"] = Field(
         "own",
         description="the reference paired with each training sketch: own = its colour image; "
-        "jittered = a copy cropped, mirrored and hue-shifted, so pixels cannot be copied",
+        "jittered = a copy cropped, mirrored and hue-shifted, so pixels cannot be copied; "
+        "same_palette = another drawing in the same palette (generated data's references/ "
+        "folder), so colours must be transferred from a different picture",
+    )
+    hint_injection: Literal["add", "film_mid", "film_all"] = Field(
+        "add",
+        description="how the hint enters the generator: add = added once at the mid-level's "
+        "entry (the paper's Fig. 2; the next InstanceNorm removes a spatially constant "
+        "addition); film_mid = a per-channel scale and shift predicted from the hint after "
+        "each mid-level normalization; film_all = also after each decoder normalization",
     )
     allow_untrained_vgg: bool = Field(
         False,
@@ -283,13 +319,17 @@ class Style2paintsSettings(_Section):
 
     paired: ClassVar[bool] = True  # the L1 needs each sketch's own colour image
     trainable: ClassVar[bool] = True
+    needs_reference: ClassVar[bool] = True  # its style hint is the reference's VGG19 fc1
+    colorize_batch_size: ClassVar[None] = None  # a generator: any batch (the caller's)
 
 
 ModelConfig = Annotated[
     Pix2PixSettings | CycleGANSettings | NSTSettings | FastNSTSettings | Style2paintsSettings,
     Field(discriminator="family"),
 ]
-FAMILY_NAMES = ("pix2pix", "cyclegan", "nst", "fast_nst", "style2paints")
+# Every method's name (ganime_core/families: the registry, a name-only import, no TensorFlow);
+# ModelConfig has a settings class for each.
+FAMILY_NAMES = tuple(FAMILIES)
 
 
 class OptimizerConfig(_Section):
@@ -386,12 +426,21 @@ class MetricsConfig(_Section):
     )
     kid_subsets: int = Field(100, ge=1)
     kid_subset_size: int = Field(1000, ge=2)
-    reference: Literal["random_train", "ground_truth"] = Field(
+    reference: Literal["random_train", "ground_truth", "same_palette"] = Field(
         "random_train",
         description="the colour image a reference-based method (NST, Fast NST, Style2paints) "
         "gets with each sketch: random_train = a draw from the train split's colour images, "
         "seeded by `seed` and the same for every method; ground_truth = the sketch's own colour "
-        "image (an oracle: its metrics are logged as gt_ref_fid, gt_ref_ssim, ...)",
+        "image (an oracle: its metrics are logged as gt_ref_fid, gt_ref_ssim, ...); "
+        "same_palette = another drawing in the sketch's palette (generated data's references/ "
+        "folder): the target is the sketch in the reference's colours",
+    )
+    swap: bool = Field(
+        False,
+        description="a method with references, on data with part maps (generated data): also "
+        "colorize each sketch with the next sketch's reference and log `swap`, how far the "
+        "outputs' part colours move over how far the two references' palettes differ (1 = "
+        "follows the reference, 0 = ignores it); doubles such a method's evaluation",
     )
     generator_mode: GeneratorMode = Field(
         "inference",

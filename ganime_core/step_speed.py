@@ -130,7 +130,7 @@ def measure_step(
     strategy = tf.distribute.get_strategy()
     family = build_family(config)
     step = distributed_step(family, strategy, config.train.jit_compile)
-    batch = _random_batch(config, with_reference=config.model.family == "style2paints")
+    batch = _random_batch(config, with_reference=config.model.training_reference is not None)
     gpu = device.kind == "GPU"
     if gpu:
         tf.config.experimental.reset_memory_stats("GPU:0")

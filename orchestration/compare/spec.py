@@ -44,6 +44,8 @@ from ganime_core.config import (
     set_dotted,
 )
 from ganime_core.errors import ConfigError
+from orchestration.compare.paper import BASELINE as PAPER_BASELINE
+from orchestration.compare.paper import paper_row
 from orchestration.sweep.spec import StrictModel, TrialResources
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -60,7 +62,11 @@ class Evaluation(StrictModel):
         "test", description="test: the held-out folder nothing is chosen on (the paper's test)"
     )
     max_images: int | None = Field(None, ge=2, description="the split's first N; unset = all")
-    reference: Literal["random_train", "ground_truth"] = "random_train"
+    reference: Literal["random_train", "ground_truth", "same_palette"] = Field(
+        "random_train",
+        description="each test sketch's reference for the methods that take one "
+        "(metrics.reference); same_palette needs generated data: the target is known exactly",
+    )
     grid_images: int = Field(4, ge=1, le=16, description="held-out sketches in the image grid")
     bootstrap_replicates: int = Field(
         200, ge=0, description="resamples of the test images behind each 95% CI; 0 = seeds only"
@@ -168,10 +174,11 @@ class Compare:
         return {run.method: run.config.model.family for run in self.runs}
 
     def baseline(self) -> str | None:
-        """The method FID reductions are measured against: the file's, else the first NST."""
+        """The method FID reductions are measured against: the file's, else the first that
+        runs the paper's baseline row (NST: compare/paper.py)."""
         if self.config.baseline is not None:
             return self.config.baseline
-        return next((m for m, family in self.families().items() if family == "nst"), None)
+        return next((r.method for r in self.runs if paper_row(r.config) == PAPER_BASELINE), None)
 
     def in_order_of_work(self) -> list[MethodRun]:
         """Seed-major: every method's first seed before any second seed, so that a compare

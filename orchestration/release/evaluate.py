@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from ganime_core.checkpoint import find_checkpoint, open_checkpoint
-from ganime_core.colorizers import Colorizer, style_transfer_colorizer
+from ganime_core.colorizers import Colorizer
 from ganime_core.config import ExperimentConfig, load_config, parse_overrides
 from ganime_core.data.pipeline import data_root, to_uint8
 from ganime_core.errors import GanimeError
 from ganime_core.evaluation import Evaluator
+from ganime_core.families import build_colorizer
 from ganime_core.samples import sample_grid
 from ganime_core.splits import TEST
 from orchestration.release.shards import ShardResources, measure_on_ray
@@ -91,7 +92,7 @@ def evaluate_experiment(
             f"{experiment}: {config.model.family} is trained: `ganime train {experiment}`, then "
             "`ganime evaluate --checkpoint` or `--model`"
         )
-    colorizer = style_transfer_colorizer(config)
+    colorizer = build_colorizer(config)
     evaluator = Evaluator(config, split=split, progress=progress)
     keep = config.train.sample_images
     if workers > 1:

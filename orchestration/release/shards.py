@@ -60,12 +60,12 @@ def measure_on_ray(
 @ray.remote
 def measure_shard(raw: dict[str, Any], split: str, start: int, stop: int, keep: int) -> Any:
     """One shard, in its task: the method built here (its weights from this node's assets)."""
-    from ganime_core.colorizers import style_transfer_colorizer
     from ganime_core.evaluation import Evaluator
+    from ganime_core.families import build_colorizer
     from ganime_core.train import configure_process
 
     config = parse_config(raw, source="shard config")
     # TensorFlow's pools sized to the task's CPUs (a worker process Ray reuses keeps its own).
     configure_process(int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
-    colorizer = style_transfer_colorizer(config)
+    colorizer = build_colorizer(config)
     return Evaluator(config, split=split).measure(colorizer, start, stop, keep)

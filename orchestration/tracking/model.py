@@ -109,7 +109,7 @@ class Colorizer(mlflow.pyfunc.PythonModel):
             self.colorizer,
             sketches,
             self.config.data.image_size,
-            batch_size=getattr(self.config.model, "batch_size", self.config.metrics.batch_size),
+            batch_size=self.config.model.colorize_batch_size or self.config.metrics.batch_size,
             references=references,
         )
         return pd.DataFrame({IMAGE_COLUMN: colour})
@@ -127,25 +127,23 @@ def decode_column(frame: pd.DataFrame, column: str) -> list[np.ndarray]:
 
 
 def method_colorizer(config: Any, artifacts: dict[str, str]) -> Any:
-    """The ganime_core colorizer a logged model runs: its Keras generator (Style2paints' with
-    the VGG19 weights logged beside it), or NST / Fast NST on the weights logged with it. No
-    VGG19 file logged: the seeded stand-in, which the model's config allowed."""
-    from ganime_core.colorizers import (
-        GeneratorColorizer,
-        HintedGeneratorColorizer,
-        style_transfer_colorizer,
-    )
+    """The ganime_core colorizer a logged model runs: its Keras generator (with a reference:
+    Style2paints', its hint from the VGG19 weights logged beside it), or a method that trains
+    nothing (NST, Fast NST) built by the registry on the weights logged with it. No VGG19 file
+    logged: the seeded stand-in, which the model's config allowed."""
+    from ganime_core.colorizers import GeneratorColorizer, HintedGeneratorColorizer
+    from ganime_core.families import build_colorizer
 
     weights = Path(artifacts["weights"]) if "weights" in artifacts else None
-    if "generator" not in artifacts:
-        return style_transfer_colorizer(config, weights, stand_in=weights is None)
+    if not config.model.trainable:
+        return build_colorizer(config, weights, stand_in=weights is None)
     import keras
 
     import ganime_core.networks  # noqa: F401  registers InstanceNormalization
 
     generator = keras.models.load_model(artifacts["generator"], compile=False)
     family = config.model.family
-    if getattr(config.model, "training_reference", None) is None:  # the sketch alone
+    if not config.model.needs_reference:  # the sketch alone
         return GeneratorColorizer(family, generator)
     from ganime_core.vgg import vgg19_fc1
 
