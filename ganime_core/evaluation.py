@@ -1,6 +1,8 @@
 """Evaluate a colorizer on a data split: FID and KID against the split's colour images, SSIM
-against each sketch's own colour image. Any method goes through ganime_core.colorizers; one
-that colorizes after a reference gets each sketch's reference by `metrics.reference`.
+against each sketch's own colour image, and how closely the outputs follow their references'
+colours (ganime_core/metrics/colour.py; names.py says when each is measured). Any method goes
+through ganime_core.colorizers; one that colorizes after a reference gets each sketch's
+reference by `metrics.reference`.
 
 Generated and real colour images are compared at `data.image_size`, as uint8, the way a user
 sees them; the backbone resizes both alike. The real images' features depend only on the data,
@@ -16,7 +18,7 @@ import json
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +26,9 @@ from tqdm import tqdm
 
 from ganime_core.colorizers import Colorizer
 from ganime_core.config import AssetsConfig, ExperimentConfig, MetricsConfig
+from ganime_core.data.annotations import Annotations
 from ganime_core.data.pipeline import TrainingData, to_uint8
+from ganime_core.data.synth import PALETTE_PARTS, PART_ID
 from ganime_core.metrics import (
     FEATURE_DIM,
     Backbone,
@@ -36,7 +40,11 @@ from ganime_core.metrics import (
     names,
     ssim_per_pair,
 )
+from ganime_core.metrics import colour as colour_metrics
 from ganime_core.pretrained import inception_standin, named_weights
+from ganime_core.splits import folder_of
+
+PALETTE_IDS = tuple(PART_ID[part] for part in PALETTE_PARTS)  # the parts held to a palette
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,11 @@ class Evaluation:
     # The seeded stand-in networks that produced the numbers (names.INCEPTION, names.VGG19)
     standins: tuple[str, ...] = ()
     reference: str | None = None  # the metrics.reference policy, for methods that use one
+    # How closely the outputs follow their references' colours (names.py says when each is
+    # measured); None where it cannot be.
+    part_delta_e: float | None = None
+    ab_distance: float | None = None
+    swap: float | None = None
 
     def metrics(self) -> dict[str, float]:
         """Metric name -> value, names as logged: each names the split, the stand-ins that
@@ -59,6 +72,9 @@ class Evaluation:
             names.KID_MEAN: self.kid.mean,
             names.KID_STD: self.kid.std,
             names.SSIM: self.ssim,
+            names.PART_DELTA_E: self.part_delta_e,
+            names.AB_DISTANCE: self.ab_distance,
+            names.SWAP: self.swap,
         }
         return {
             names.metric_name(metric, self.split, self.standins, self.reference): value
@@ -71,7 +87,7 @@ class Evaluation:
         return names.logged_name(objective, self.split, self.standins, self.reference)
 
     def value(self, objective: str) -> float | None:
-        """The value of `objective` (fid, kid, ssim); None for SSIM on unpaired data."""
+        """The value of `objective` (fid, kid, ssim, ...); None where it was not measured."""
         return self.metrics().get(self.name(objective))
 
     def summary(self) -> dict[str, object]:
@@ -83,24 +99,60 @@ class Evaluation:
         return summary
 
 
+def _unmeasured() -> np.ndarray:
+    return np.zeros((0,), np.float64)
+
+
 @dataclass(frozen=True)
 class Measurements:
-    """What scoring needs of some of a split's outputs: their backbone features and, on paired
-    files, each output's SSIM against its sketch's colour image. Shards measured apart (Ray
-    tasks) concatenate, in row order, into exactly what one process would have measured."""
+    """What scoring needs of some of a split's outputs, one row per output: backbone features;
+    on paired files each output's SSIM against its sketch's colour image; and the colour
+    metrics' per-image terms where they are measured (empty arrays where not). Shards measured
+    apart (Ray tasks) concatenate, in row order, into exactly what one process would have
+    measured."""
 
     features: np.ndarray  # (n, 2048)
     ssims: np.ndarray  # (n,), empty on unpaired files
     # The first rows' images in [-1, 1] (sketch, reference if any, generated, color), when asked
     samples: dict[str, np.ndarray] | None = None
+    part_errors: np.ndarray = field(default_factory=_unmeasured)  # (n,) ΔE, NaN: no part
+    ab_distances: np.ndarray = field(default_factory=_unmeasured)  # (n,) output vs reference
+    swap_moved: np.ndarray = field(default_factory=_unmeasured)  # (n,) ΔE the outputs moved
+    swap_differ: np.ndarray = field(default_factory=_unmeasured)  # (n,) ΔE the palettes differ
 
     @staticmethod
     def concatenate(parts: list[Measurements]) -> Measurements:
+        def joined(column: str) -> np.ndarray:
+            return np.concatenate([getattr(part, column) for part in parts])
+
         return Measurements(
-            np.concatenate([part.features for part in parts]),
-            np.concatenate([part.ssims for part in parts]),
+            joined("features"),
+            joined("ssims"),
             parts[0].samples,
+            *(joined(c) for c in ("part_errors", "ab_distances", "swap_moved", "swap_differ")),
         )
+
+    def per_image(self) -> dict[str, np.ndarray]:
+        """The metrics that are a mean over images, each (n,) or empty: what the compare's
+        bootstrap resamples."""
+        return {
+            names.SSIM: self.ssims,
+            names.PART_DELTA_E: self.part_errors,
+            names.AB_DISTANCE: self.ab_distances,
+        }
+
+    def ratios(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """The metrics that are a ratio of sums over images: swap."""
+        return {names.SWAP: (self.swap_moved, self.swap_differ)}
+
+
+@dataclass(frozen=True)
+class PartRows:
+    """What the part colour metrics need of some rows of an annotated split."""
+
+    labels: np.ndarray  # uint8 (n, s, s): part ids (ganime_core/data/synth.py PARTS)
+    palettes: np.ndarray  # uint8 (n, len(PALETTE_PARTS), 3): the colours each output should take
+    swapped_palettes: np.ndarray | None  # the same for the swapped references (metrics.swap)
 
 
 @dataclass(frozen=True)
@@ -145,6 +197,12 @@ class EvaluationCache:
         return self._references[path]
 
 
+def _mean(per_image: np.ndarray) -> float | None:
+    """The mean over the images that have a value; None if none was measured."""
+    finite = per_image[np.isfinite(per_image)]
+    return float(finite.mean()) if finite.size else None
+
+
 def _read_or_write(path: Path, compute: Callable[[], np.ndarray]) -> np.ndarray:
     if path.is_file():
         return np.load(path)
@@ -183,6 +241,8 @@ class Evaluator:
             raise ValueError(f"the {split} split has {self.n} image(s); FID needs at least 2")
         # SSIM compares a sketch's output with that sketch's own colour image: paired files only.
         self.paired = self.data.paired_files
+        # Part maps and palettes (generated data): what the part colour error and swap need.
+        self.annotations = Annotations.of(self.data.root) if self.paired else None
         self._cache = cache
         self._reference: Reference | None = None
 
@@ -213,18 +273,53 @@ class Evaluator:
         `keep` the first rows' images for a sample grid."""
         stop = self.n if stop is None else min(stop, self.n)
         reference = self.reference_policy(colorizer, reference)
+        parts = self._part_rows(reference, start, stop)
+        swap = parts is not None and parts.swapped_palettes is not None
         features, ssims, kept = [], [], []
-        batches = self._batches("evaluating", self.batch_size, start, stop, reference)
+        colour_terms: dict[str, list[np.ndarray]] = {
+            "part_errors": [],
+            "ab_distances": [],
+            "swap_moved": [],
+            "swap_differ": [],
+        }
+        batches = self._batches("evaluating", self.batch_size, start, stop, reference, swap)
+        row = 0
         # Every path that measures comes through here: the one place the mode is applied.
         with colorizer.measuring(self.settings.generator_mode):
             for batch in batches:
                 colour = colorizer(batch["sketch"], batch.get("reference"))
                 if len(kept) * self.batch_size < keep:
-                    kept.append({**{k: v.numpy() for k, v in batch.items()}, "generated": colour})
+                    shown = {k: v.numpy() for k, v in batch.items() if k != "swapped_reference"}
+                    kept.append({**shown, "generated": colour})
                 generated = to_uint8(colour)
                 features.append(self.backbone.features(generated))
                 if self.paired:
                     ssims.append(ssim_per_pair(generated, to_uint8(batch["color"])))
+                outputs = generated.numpy()
+                if reference is not None:
+                    references = to_uint8(batch["reference"]).numpy()
+                    colour_terms["ab_distances"].append(
+                        colour_metrics.ab_distance(outputs, references)
+                    )
+                if parts is not None:
+                    rows = slice(row, row + len(outputs))
+                    labels, palettes = parts.labels[rows], parts.palettes[rows]
+                    colour_terms["part_errors"].append(
+                        colour_metrics.part_colour_errors(outputs, labels, palettes, PALETTE_IDS)
+                    )
+                if swap:
+                    swapped = colorizer(batch["sketch"], batch["swapped_reference"])
+                    moved, differ = colour_metrics.swap_terms(
+                        outputs,
+                        to_uint8(swapped).numpy(),
+                        labels,
+                        palettes,
+                        parts.swapped_palettes[rows],
+                        PALETTE_IDS,
+                    )
+                    colour_terms["swap_moved"].append(moved)
+                    colour_terms["swap_differ"].append(differ)
+                row += len(outputs)
         samples = None
         if kept:
             samples = {k: np.concatenate([np.asarray(b[k]) for b in kept])[:keep] for k in kept[0]}
@@ -232,6 +327,37 @@ class Evaluator:
             np.concatenate(features) if features else np.zeros((0, FEATURE_DIM), np.float32),
             np.concatenate(ssims) if ssims else np.zeros((0,), np.float32),
             samples,
+            **{
+                name: np.concatenate(terms).astype(np.float64) if terms else _unmeasured()
+                for name, terms in colour_terms.items()
+            },
+        )
+
+    def _part_rows(self, reference: str | None, start: int, stop: int) -> PartRows | None:
+        """The part maps of rows start..stop and the palettes their outputs are held to: the
+        reference's (the sketch's own for a method without one, or whose reference shares its
+        palette), and with metrics.swap the swapped reference's. None without annotations."""
+        if self.annotations is None:
+            return None
+        folder = folder_of(self.split)
+        files = self.data.examples(self.split, epoch=None).sketch_path[start:stop]
+        labels = self.annotations.labels(folder, files, self.config.data.image_size)
+        if reference in (None, "ground_truth", "same_palette"):
+            palettes = self.annotations.palettes(folder, files)
+        else:
+            paths, _ = self.data.reference_files(self.split, reference)
+            palettes = self._palettes_of(paths[start:stop])
+        swapped = None
+        if reference is not None and self.settings.swap:
+            paths, _ = self.data.swapped_reference_files(self.split, reference)
+            swapped = self._palettes_of(paths[start:stop])
+        return PartRows(labels, palettes, swapped)
+
+    def _palettes_of(self, references: np.ndarray) -> np.ndarray:
+        """The palette of each reference file: a colour image of train/ or val/, or a
+        same-palette reference in references/<folder>/, which shares its image's palette."""
+        return np.concatenate(
+            [self.annotations.palettes(Path(path).parent.name, [path]) for path in references]
         )
 
     def reference_policy(self, colorizer: Colorizer, reference: str | None = None) -> str | None:
@@ -263,13 +389,20 @@ class Evaluator:
             split=self.split,
             standins=standins,
             reference=self.reference_policy(colorizer, reference),
+            part_delta_e=_mean(measured.part_errors),
+            ab_distance=_mean(measured.ab_distances),
+            swap=(
+                colour_metrics.swap_ratio(measured.swap_moved, measured.swap_differ)
+                if measured.swap_moved.size
+                else None
+            ),
         )
 
     @property
     def batch_size(self) -> int:
         """Sketches per batch: the method's own (NST optimizes a batch together), else the
         metrics'."""
-        return getattr(self.config.model, "batch_size", None) or self.settings.batch_size
+        return self.config.model.colorize_batch_size or self.settings.batch_size
 
     def _batches(
         self,
@@ -278,11 +411,12 @@ class Evaluator:
         start: int = 0,
         stop: int | None = None,
         reference: str | None = None,
+        swapped: bool = False,
     ):
         """The split's rows start..stop (default: its first n), batched, with a progress bar."""
         stop = self.n if stop is None else stop
         dataset = self.data.eval_dataset(
-            self.split, batch_size, stop, start=start, reference=reference
+            self.split, batch_size, stop, start=start, reference=reference, swapped=swapped
         )
         total = math.ceil((stop - start) / batch_size)
         return tqdm(dataset, total=total, desc=f"{what} {self.split}", disable=not self.progress)

@@ -1,5 +1,11 @@
 """tf.data input pipeline: Kaggle-layout files -> batches of {"sketch", "color"} in [-1, 1],
-plus "reference" for a family that trains after a reference (Style2paints).
+plus, for a family that trains after a reference (Style2paints), "reference" and, where that
+reference is a fixed image per sketch (training_reference own or same_palette), "key": the
+sketch's file index in train/, the row of its reference in `TrainingData.reference_pool`, so the
+family can look a precomputed hint up instead of computing it every step.
+
+Generated data also holds a same-palette reference per image (references/, see
+ganime_core/data/synth.py): metrics.reference and training_reference `same_palette` read it.
 
 Each epoch's order is a permutation drawn from (seed, epoch), and each example's jitter from
 (seed, epoch, file index). So the data position of a run is just its epoch, a resumed run sees the
@@ -15,15 +21,25 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import tensorflow as tf
 
 from ganime_core.config import DataConfig, ExperimentConfig
+from ganime_core.data.annotations import reference_path
 from ganime_core.data.scan import SplitIndex, index_split
-from ganime_core.data.synth import write_synthetic_dataset
+from ganime_core.data.synth import LAYOUT_VERSION, REFERENCES_FOLDER, write_synthetic_dataset
 from ganime_core.errors import DataError
-from ganime_core.splits import SELECTION, TEST, TEST_FOLDER, TRAIN, folder_of, split_folders
+from ganime_core.splits import (
+    SELECTION,
+    TEST,
+    TEST_FOLDER,
+    TRAIN,
+    TRAIN_FOLDER,
+    folder_of,
+    split_folders,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +54,14 @@ SELECTION_DRAW_STREAM = 2**31 - 2
 # a coin flip, its hue turned by up to this fraction of the colour circle.
 REFERENCE_CROP = 7 / 8
 REFERENCE_HUE = 0.1
+# Training references that are one fixed image per sketch: its colour half, or its same-palette
+# reference. Their batches carry "key", and reference_pool holds them.
+POOLED_REFERENCES = ("own", "same_palette")
+# What to use instead of same_palette when a data set has no references/, per setting.
+_SAME_PALETTE_FIX = {
+    "metrics.reference": "use random_train or ground_truth",
+    "model.training_reference": "use own or jittered",
+}
 
 # The threads every input pipeline of this process decodes and augments with: the CPUs of the
 # process that trains (train.configure_process), which on a GPU node are the node's CPUs per GPU.
@@ -159,7 +183,9 @@ def load_pair(
     )
 
 
-def decode_files(files: Sequence[Path], parts: tuple[int, ...], side: int) -> list[np.ndarray]:
+def decode_files(
+    files: Sequence[Path | str], parts: tuple[int, ...], side: int
+) -> list[np.ndarray]:
     """For each part, a uint8 (len(files), side, side, 3) array of that part of every file, in
     file order; each file is decoded once."""
 
@@ -180,6 +206,9 @@ class DecodedImages:
 
     sketch: np.ndarray  # uint8 (sketch files, side, side, 3)
     color: np.ndarray  # uint8 (colour files, side, side, 3)
+    # uint8 (sketch files, image_size, image_size, 3): same_palette training references, which
+    # are never jittered; None for other training references
+    reference: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -190,7 +219,9 @@ class Examples:
     sketch_part: np.ndarray
     color_path: np.ndarray
     color_part: np.ndarray
-    key: np.ndarray  # the sketch's file index: its jitter seed, whatever the order or shard
+    # the sketch's file index: its jitter seed whatever the order or shard, and its row in
+    # TrainingData.reference_pool
+    key: np.ndarray
     color_key: np.ndarray  # the colour's file index (the same file as the sketch when paired)
 
     def __len__(self) -> int:
@@ -211,20 +242,26 @@ class Examples:
 
 
 def data_root(data: DataConfig) -> Path:
-    """The folder to read: `data.path`, or generated data in the cache, written on first use."""
+    """The folder to read: `data.path`, or generated data in the cache, written on first use.
+
+    The cache folder names the palette mode and the layout version (LAYOUT_VERSION), so a
+    folder written before references/ and parts/ existed is never read as if it had them.
+    """
     if data.path is not None:
         return data.path
     synthetic = data.synthetic
-    root = (
-        data.cache_dir
-        / "synthetic"
-        / (f"n{synthetic.count}-s{data.image_size}-seed{synthetic.seed}")
+    name = (
+        f"n{synthetic.count}-s{data.image_size}-seed{synthetic.seed}-{synthetic.palette}"
+        f"-v{LAYOUT_VERSION}"
     )
+    root = data.cache_dir / "synthetic" / name
     if not (root / "train").is_dir():
         root.parent.mkdir(parents=True, exist_ok=True)
         # Another worker on this node may write it first: same seed, same bytes.
         with contextlib.suppress(FileExistsError):
-            write_synthetic_dataset(root, synthetic.count, data.image_size, synthetic.seed)
+            write_synthetic_dataset(
+                root, synthetic.count, data.image_size, synthetic.seed, synthetic.palette
+            )
     return root
 
 
@@ -265,6 +302,9 @@ class TrainingData:
         self.paired_examples = config.model.paired
         self._folders: dict[str, tuple[SplitIndex, ...]] = {}
         self._decoded: dict[tuple[str, int], DecodedImages | None] = {}
+        self._references: dict[str, tuple[SplitIndex, np.ndarray]] = {}
+        # own, jittered or same_palette for a family that trains after a reference, else None
+        self.training_reference: str | None = config.model.training_reference
         self.num_train = min(len(rows) for rows in self.rows(TRAIN))
         self.steps_per_epoch = self.num_train // config.train.batch_size
         if self.steps_per_epoch == 0 and config.model.trainable:  # NST only draws references
@@ -396,37 +436,54 @@ class TrainingData:
         *,
         start: int = 0,
         reference: str | None = None,
+        swapped: bool = False,
     ):
         """The split's examples start..limit in file order, without jitter; pairs are true pairs
         for paired files. `reference` (a metrics.reference policy) adds each example's
-        reference colour image as "reference"."""
+        reference colour image as "reference"; `swapped` also the next example's reference
+        (`swapped_reference_files`) as "swapped_reference"."""
         rows = slice(start, limit)
         examples = self.examples(split, epoch=None).select(rows)
         dataset = self._dataset(split, examples, epoch=None)
         if reference is not None:
             size = self.config.data.image_size
-            paths, parts = self.reference_files(split, reference)
 
             def load(path: tf.Tensor, part: tf.Tensor) -> tf.Tensor:
                 image = take_part(decode_rgb(tf.io.read_file(path)), part)
                 return tf.ensure_shape(to_float(resize(image, size)), [size, size, 3])
 
-            references = tf.data.Dataset.from_tensor_slices((paths[rows], parts[rows])).map(
-                load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-            )
-            dataset = tf.data.Dataset.zip(dataset, references).map(
-                lambda example, image: {**example, "reference": image}
-            )
+            columns = {"reference": self.reference_files(split, reference)}
+            if swapped:
+                columns["swapped_reference"] = self.swapped_reference_files(split, reference)
+            for name, (paths, parts) in columns.items():
+                images = tf.data.Dataset.from_tensor_slices((paths[rows], parts[rows])).map(
+                    load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+                )
+                dataset = tf.data.Dataset.zip(dataset, images).map(
+                    lambda example, image, name=name: {**example, name: image}
+                )
         return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+    def swapped_reference_files(self, split: str, policy: str) -> tuple[np.ndarray, np.ndarray]:
+        """(path, part) of each example's swapped reference, for the swap metric: the next
+        example's reference in the split's file order (the last takes the first's), so every
+        sketch gets another sketch's reference whatever rows a shard measures."""
+        paths, parts = self.reference_files(split, policy)
+        return np.roll(paths, -1), np.roll(parts, -1)
 
     def reference_files(self, split: str, policy: str) -> tuple[np.ndarray, np.ndarray]:
         """(path, part) of each example's reference colour image, in the split's file order.
 
         random_train: a draw from the train split's colour images, seeded by `seed` alone, so
         every method and every run with that seed gives the i-th sketch the same reference
-        (the paper's code drew unseeded); ground_truth: the example's own colour image.
+        (the paper's code drew unseeded); ground_truth: the example's own colour image;
+        same_palette: the WHOLE image references/<folder>/<the sketch file's stem>.png, another
+        drawing in the sketch's palette (generated data only).
         """
         examples = self.examples(split, epoch=None)
+        if policy == "same_palette":
+            _, paths = self.same_palette_references(folder_of(split), "metrics.reference")
+            return paths[examples.key], np.full(len(examples), WHOLE, np.int32)
         if policy == "ground_truth":
             if not self.paired_files:
                 raise DataError(
@@ -440,18 +497,92 @@ class TrainingData:
         )
         return train.color_path[draw], train.color_part[draw]
 
+    def same_palette_references(self, folder: str, setting: str) -> tuple[SplitIndex, np.ndarray]:
+        """The scanned references/<folder>/ and, by file index of `folder`'s sketches, the path
+        of each one's same-palette reference; `setting` (the option that asked) names the cause
+        in a DataError when the data set has none."""
+        if folder not in self._references:
+            references = self.root / REFERENCES_FOLDER / folder
+            fix = _SAME_PALETTE_FIX[setting]
+            if not references.is_dir():
+                raise DataError(
+                    f"{setting}: same_palette needs a data set with a {REFERENCES_FOLDER}/ "
+                    f"folder: generated data has one; {self.root} has no "
+                    f"{REFERENCES_FOLDER}/{folder}/ ({fix})"
+                )
+            data = self.config.data
+            index = index_split(
+                references, paired=False, image_size=data.image_size, cache_dir=data.cache_dir
+            )
+            usable = {path.name: str(path) for path in index.files}
+            files = self.folder(folder)[0].files
+            names = [reference_path(self.root, folder, file).name for file in files]
+            missing = [
+                file.name for file, name in zip(files, names, strict=True) if name not in usable
+            ]
+            if missing:
+                raise DataError(
+                    f"{setting}: {len(missing)} of the {len(files)} images in {folder}/ have no "
+                    f"usable reference in {references} (first: {missing[0]}; "
+                    f"{index.describe()}); write the data set again or {fix}"
+                )
+            self._references[folder] = (index, np.array([usable[name] for name in names]))
+        return self._references[folder]
+
+    def reference_pool(self, kind: Literal["reference", "color"]) -> np.ndarray:
+        """uint8 (train files, image_size, image_size, 3): row i is train/ file i's training
+        reference (kind "reference": its colour half for training_reference own, its
+        same-palette reference for same_palette) or its colour half (kind "color"), never
+        jittered; Examples.key and a batch's "key" index it."""
+        paths, part, _ = self._pool_source(kind)
+        size = self.config.data.image_size
+        # The training images may already be in memory at this size (no jitter).
+        decoded = self._decoded.get((TRAIN_FOLDER, size))
+        if decoded is not None:
+            kept = decoded.reference if part == WHOLE else decoded.color
+            if kept is not None:
+                return kept
+        (images,) = decode_files(paths, (part,), size)
+        return images
+
+    def pool_hash(self, kind: Literal["reference", "color"]) -> str:
+        """Hash of the files (names and bytes) that fill reference_pool(kind), which part of
+        them it reads and the image size: a key for a cache of what is computed from it."""
+        _, part, content_hash = self._pool_source(kind)
+        text = f"{content_hash}\npart {part}\nsize {self.config.data.image_size}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def _pool_source(self, kind: str) -> tuple[list[str], int, str]:
+        """(paths, part, content hash of their folder) of the images reference_pool(kind) reads."""
+        if kind not in ("reference", "color"):
+            raise ValueError(f"kind must be 'reference' or 'color', not {kind!r}")
+        if kind == "reference" and self.training_reference not in POOLED_REFERENCES:
+            raise ValueError(
+                f"training_reference {self.training_reference!r} has no pool: only "
+                f"{' and '.join(POOLED_REFERENCES)} give each sketch one fixed reference"
+            )
+        if kind == "reference" and self.training_reference == "same_palette":
+            index, paths = self.same_palette_references(TRAIN_FOLDER, "model.training_reference")
+            return list(paths), WHOLE, index.content_hash
+        if not self.paired_files:
+            raise ValueError("a pool of colour halves needs paired files (row i: file i's half)")
+        index = self.folder(TRAIN_FOLDER)[0]
+        return [str(path) for path in index.files], LEFT, index.content_hash
+
     def _dataset(self, split: str, examples: Examples, epoch: int | None) -> tf.data.Dataset:
         size = self.config.data.image_size
         jitter = epoch is not None and self.config.data.jitter
         side = jitter_size(size) if jitter else size
         epoch_seed = tf.constant([self.config.seed, epoch or 0], tf.int64)
+        folder = folder_of(split)
 
-        # A family that trains after a reference gets one with every training example.
-        training_reference = getattr(self.config.model, "training_reference", None)
-        if epoch is None:
-            training_reference = None
+        # A family that trains after a reference gets one with every training example, and
+        # the sketch's file index as "key" when that reference is one fixed image per sketch.
+        training_reference = self.training_reference if epoch is not None else None
+        keyed = training_reference in POOLED_REFERENCES
+        same_palette = training_reference == "same_palette"
 
-        def finish(sketch, color, key):
+        def finish(sketch, color, key, reference=None):
             seed = tf.random.experimental.stateless_fold_in(epoch_seed, key)
             if jitter:
                 sketch, color = crop_and_flip(sketch, color, size, seed)
@@ -460,40 +591,60 @@ class TrainingData:
                 "color": tf.ensure_shape(to_float(color), [size, size, 3]),
             }
             if training_reference == "own":
-                example["reference"] = example["color"]
+                example["reference"] = example["color"]  # jittered with it, when data.jitter
             elif training_reference == "jittered":
                 reference_seed = tf.random.experimental.stateless_fold_in(
                     seed, REFERENCE_DRAW_STREAM
                 )
                 example["reference"] = jittered_reference(example["color"], reference_seed)
+            elif same_palette:  # another drawing: nothing to align, so never jittered
+                example["reference"] = tf.ensure_shape(
+                    to_float(resize(reference, size)), [size, size, 3]
+                )
+            if keyed:
+                example["key"] = key
             return example
 
-        decoded = self._decoded_images(folder_of(split), side) if epoch is not None else None
+        decoded = self._decoded_images(folder, side) if epoch is not None else None
         if decoded is not None:
-            dataset = tf.data.Dataset.from_tensor_slices(
-                (decoded.sketch[examples.key], decoded.color[examples.color_key], examples.key)
+            columns = (
+                decoded.sketch[examples.key],
+                decoded.color[examples.color_key],
+                examples.key,
             )
+            if same_palette:
+                columns += (decoded.reference[examples.key],)
+            dataset = tf.data.Dataset.from_tensor_slices(columns)
             return _sized(
                 dataset.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             )
 
-        def load(sketch_path, sketch_part, color_path, color_part, key, color_key):
+        def load(sketch_path, sketch_part, color_path, color_part, key, color_key, *reference):
             sketch, color = load_pair(sketch_path, sketch_part, color_path, color_part, side)
+            if same_palette:
+                return finish(sketch, color, key, decode_rgb(tf.io.read_file(reference[0])))
             return finish(sketch, color, key)
 
-        dataset = tf.data.Dataset.from_tensor_slices(examples._columns())
+        columns = examples._columns()
+        if same_palette:
+            _, references = self.same_palette_references(folder, "model.training_reference")
+            columns += (references[examples.key],)
+        dataset = tf.data.Dataset.from_tensor_slices(columns)
         return _sized(dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True))
 
     def _decoded_images(self, folder: str, side: int) -> DecodedImages | None:
-        """Every file of the data set's `folder` decoded and resized to `side`, kept in memory
-        when that fits in `data.decoded_cache_mb`: later epochs then skip decoding, which on
-        few CPU cores and large source files (the Kaggle set's 1024x512 JPEGs for 64 px
-        training) slows the step it competes with by several percent. The batches are the same
-        either way."""
+        """Every file of the data set's `folder` decoded and resized to `side` (and, for
+        same_palette training, every reference at image_size), kept in memory when that fits
+        in `data.decoded_cache_mb`: later epochs then skip decoding, which on few CPU cores and
+        large source files (the Kaggle set's 1024x512 JPEGs for 64 px training) slows the step
+        it competes with by several percent. The batches are the same either way."""
         if (folder, side) not in self._decoded:
             files = sum(len(index) for index in self.folder(folder))
             halves = files * (2 if self.paired_files else 1)
             megabytes = halves * side * side * 3 / 2**20
+            if self.training_reference == "same_palette":
+                size = self.config.data.image_size
+                megabytes += len(self.folder(folder)[0]) * size * size * 3 / 2**20
             decoded = None
             if megabytes <= self.config.data.decoded_cache_mb:
                 decoded = self._decode_folder(folder, side)
@@ -513,4 +664,8 @@ class TrainingData:
             sketch, color = decode_files(indices[0].files, (RIGHT, LEFT), side)
         else:
             (sketch,), (color,) = (decode_files(index.files, (WHOLE,), side) for index in indices)
-        return DecodedImages(sketch, color)
+        reference = None
+        if self.training_reference == "same_palette":
+            _, paths = self.same_palette_references(folder, "model.training_reference")
+            (reference,) = decode_files(paths, (WHOLE,), self.config.data.image_size)
+        return DecodedImages(sketch, color, reference)

@@ -1,22 +1,38 @@
 """A synthetic data set in the Kaggle "anime-sketch-colorization-pair" layout (NumPy + Pillow only).
 
 Each image is an anime-like bust: flat colour regions with near-black outlines, the colour picture
-in the left half and its line art (the same outlines on white) in the right half. Colours are
-learnable from the line art: every shape class has a few visually distinct style variants and each
-variant always has the same colour (see `STYLES`); only geometry varies at random.
+in the left half and its line art (the same outlines on white) in the right half. Every shape
+class has a few style variants, visible in the line art (see `STYLES`). The palette mode decides
+where the colours come from:
+- `tied`: each variant always has the same colour, so colours are learnable from the line art;
+- `free`: each character's colours of `PALETTE_PARTS` are drawn at random, independent of its
+  drawing, so only a reference in the same palette tells them.
 
 A character is drawn once, as a map of part labels (`PARTS`) with outlines as their own label, and
 both halves are looked up from that map: the colour half through the character's palette, the
 sketch half as white everywhere except the outline label. This is the same as drawing every shape
 twice with identical geometry and painter's order, with the match exact by construction.
 
-Image `i` of a data set is rendered from `np.random.default_rng([seed, i])` alone and its split is
-a function of `i` alone (`split_of`), so adding images never changes or renumbers earlier ones.
+A data set's folders, for image NNNNN of split folder F (train or val):
+- F/NNNNN.png: colour | sketch, RGB, 2*size x size (what the Kaggle set holds);
+- references/F/NNNNN.png: colour only, size x size: another drawing of a character in the same
+  palette (tied: the same variants, new geometry; free: new variants and geometry);
+- parts/F/NNNNN.png: the pair's part labels, mode L, size x size, values index `PARTS`;
+- palettes.json: {"train": {"NNNNN": {part: [r, g, b] for every part of PALETTE_PARTS}}, "val":
+  ...}: the colours image NNNNN and its reference use, including parts neither shows (tied: a
+  neutral grey for the parts its variants never draw).
+
+Image `i` is drawn from `np.random.default_rng([seed, i])` alone (and, in `free` mode, coloured
+from the stream [seed, i, PALETTE_STREAM]; its reference is drawn from [seed, i,
+REFERENCE_STREAM]), and its split is a function of `i` alone (`split_of`), so adding images never
+changes or renumbers earlier ones, and `tied` images are those of the layout before references.
 """
 
 from __future__ import annotations
 
+import colorsys
 import contextlib
+import json
 import math
 import operator
 import os
@@ -24,6 +40,7 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -34,7 +51,6 @@ Point = tuple[float, float]
 OUTLINE: RGB = (20, 20, 30)
 WHITE: RGB = (255, 255, 255)
 BACKGROUND: RGB = (232, 238, 246)
-VAL_FRACTION = 0.2
 MIN_SIZE = 16
 # Pillow writes no tIME/text chunk unless asked, so these options give reproducible bytes.
 PNG_OPTIONS = {"format": "PNG", "compress_level": 6, "optimize": False}
@@ -56,6 +72,33 @@ PARTS: tuple[str, ...] = (
     "ribbon",
 )
 PART_ID: dict[str, int] = {name: i for i, name in enumerate(PARTS)}
+# The parts whose colour a character's palette decides (STYLES' parts), in palettes.json's order.
+PALETTE_PARTS: tuple[str, ...] = (
+    "hair",
+    "hair_tie",
+    "skin",
+    "iris",
+    "mouth",
+    "clothes",
+    "clothes_trim",
+    "ribbon",
+)
+
+PaletteMode = Literal["tied", "free"]
+PALETTE_MODES: tuple[str, ...] = ("tied", "free")
+# Random streams of image i beside its drawing's [seed, i]: [seed, i, stream].
+PALETTE_STREAM = 1
+REFERENCE_STREAM = 2
+# A free palette's colours in HSV: saturated and bright enough never to pass for the outline,
+# the white of the sketch, the sclera or the pale background.
+FREE_SATURATION = (0.3, 0.9)
+FREE_VALUE = (0.35, 0.95)
+# Folders and file beside train/ and val/ (see the module docstring); bump LAYOUT_VERSION when
+# they change, so caches of generated data written before are not reused.
+REFERENCES_FOLDER = "references"
+PARTS_FOLDER = "parts"
+PALETTES_FILE = "palettes.json"
+LAYOUT_VERSION = 2
 
 # Shape class -> style variant -> {part: colour}. The variant is visible in the line art (its
 # outline shape), so its colours are predictable from the sketch. Parts whose colour never varies
@@ -107,6 +150,9 @@ _NEUTRAL: RGB = (128, 128, 128)
 
 
 def _check_tables() -> None:
+    styled = {part for variants in STYLES.values() for c in variants.values() for part in c}
+    if styled != set(PALETTE_PARTS):
+        raise AssertionError(f"PALETTE_PARTS {PALETTE_PARTS} differ from STYLES' parts {styled}")
     for cls, variants in STYLES.items():
         for variant, colours in variants.items():
             for part, colour in colours.items():
@@ -124,12 +170,22 @@ _check_tables()
 
 @dataclass(frozen=True)
 class Character:
-    """One rendered character: both halves, its part-label map and the style variants used."""
+    """One rendered character: both halves, its part-label map, style variants and colours."""
 
     colour: np.ndarray  # uint8 (size, size, 3)
     sketch: np.ndarray  # uint8 (size, size, 3)
     labels: np.ndarray  # uint8 (size, size), indices into PARTS
     styles: dict[str, str]  # shape class -> variant, e.g. {"hair": "bob", ...}
+    colours: dict[str, RGB]  # part -> colour, for every part of PARTS: colour == lut[labels]
+
+
+@dataclass(frozen=True)
+class Example:
+    """Image `index` of a data set: the pair's character, its reference and their palette."""
+
+    image: Character
+    reference: Character  # another drawing in the same palette
+    palette: dict[str, RGB]  # part -> colour, for every part of PALETTE_PARTS
 
 
 def palette(styles: dict[str, str]) -> dict[str, RGB]:
@@ -140,25 +196,73 @@ def palette(styles: dict[str, str]) -> dict[str, RGB]:
     return colours
 
 
+def tied_palette(styles: dict[str, str]) -> dict[str, RGB]:
+    """The `tied` colour of every part of PALETTE_PARTS: its variants' colours, and a neutral
+    grey for the parts they do not draw."""
+    colours = palette(styles)
+    return {part: colours.get(part, _NEUTRAL) for part in PALETTE_PARTS}
+
+
+def free_palette(rng: np.random.Generator) -> dict[str, RGB]:
+    """A `free` colour for every part of PALETTE_PARTS: any hue, saturation and value within
+    FREE_SATURATION and FREE_VALUE."""
+    draws = rng.uniform(size=(len(PALETTE_PARTS), 3))
+    (s0, s1), (v0, v1) = FREE_SATURATION, FREE_VALUE
+    colours = {}
+    for part, (hue, s, v) in zip(PALETTE_PARTS, draws, strict=True):
+        rgb = colorsys.hsv_to_rgb(float(hue), s0 + (s1 - s0) * float(s), v0 + (v1 - v0) * float(v))
+        colours[part] = (round(255 * rgb[0]), round(255 * rgb[1]), round(255 * rgb[2]))
+    return colours
+
+
 def render_character(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Return (colour, sketch), each uint8 (size, size, 3)."""
     character = render_annotated(rng, size)
     return character.colour, character.sketch
 
 
-def render_annotated(rng: np.random.Generator, size: int) -> Character:
-    """Render one character and also return its part labels and style variants."""
+def render_annotated(
+    rng: np.random.Generator,
+    size: int,
+    styles: dict[str, str] | None = None,
+    colours: dict[str, RGB] | None = None,
+) -> Character:
+    """Render one character and also return its part labels, style variants and colours.
+
+    styles: the variant of every shape class (default: drawn from `rng` first, so a drawing is
+    the same whatever its colours); colours: colours of parts of PALETTE_PARTS that replace the
+    variants' (the FIXED_COLOURS parts never change).
+    """
     size = _check_int("size", size, MIN_SIZE)
-    styles = {cls: _choice(rng, tuple(STYLES[cls])) for cls in STYLES}
+    if styles is None:
+        styles = {cls: _choice(rng, tuple(STYLES[cls])) for cls in STYLES}
+    else:
+        styles = _check_styles(styles)
     canvas = _Canvas(rng, size)
     _draw_character(canvas, rng, styles)
     labels = np.asarray(canvas.image, dtype=np.uint8)
 
-    colours = palette(styles)
-    colour_lut = np.array([colours.get(p, _NEUTRAL) for p in PARTS], dtype=np.uint8)
+    table = {part: _NEUTRAL for part in PARTS} | palette(styles) | _check_colours(colours or {})
+    colour_lut = np.array([table[p] for p in PARTS], dtype=np.uint8)
     sketch_lut = np.full((len(PARTS), 3), 255, dtype=np.uint8)
     sketch_lut[PART_ID["outline"]] = OUTLINE
-    return Character(colour_lut[labels], sketch_lut[labels], labels, styles)
+    return Character(colour_lut[labels], sketch_lut[labels], labels, styles, table)
+
+
+def render_example(seed: int, index: int, size: int, palette: str = "tied") -> Example:
+    """Image `index` of the data set `seed` in palette mode `palette` (tied or free), with its
+    reference and palette: what write_synthetic_dataset writes for it."""
+    mode = _check_palette(palette)
+    drawing = np.random.default_rng([seed, index])
+    other = np.random.default_rng([seed, index, REFERENCE_STREAM])
+    if mode == "tied":
+        image = render_annotated(drawing, size)
+        # the same variants keep the palette; the drawing is new
+        reference = render_annotated(other, size, styles=image.styles)
+        return Example(image, reference, tied_palette(image.styles))
+    colours = free_palette(np.random.default_rng([seed, index, PALETTE_STREAM]))
+    image = render_annotated(drawing, size, colours=colours)
+    return Example(image, render_annotated(other, size, colours=colours), colours)
 
 
 def val_count(count: int) -> int:
@@ -180,16 +284,20 @@ def split_of(index: int) -> tuple[str, int]:
     return "train", index - before
 
 
-def write_synthetic_dataset(out: str | Path, count: int, size: int, seed: int) -> Path:
-    """Write the data set; return `out` as a Path.
+def write_synthetic_dataset(
+    out: str | Path, count: int, size: int, seed: int, palette: str = "tied"
+) -> Path:
+    """Write the data set in palette mode `palette` (tied or free); return `out` as a Path.
 
-    Writes OUT/train/NNNNN.png and OUT/val/NNNNN.png (colour | sketch, RGB, 2*size x size) into a
-    temporary sibling folder renamed to OUT at the end. If another writer created OUT meanwhile,
-    its data is kept. Raises FileExistsError if OUT already exists and is not an empty folder.
+    Writes OUT/train/ and OUT/val/ (colour | sketch), their references/ and parts/, and
+    palettes.json (see the module docstring) into a temporary sibling folder renamed to OUT at
+    the end. If another writer created OUT meanwhile, its data is kept. Raises FileExistsError if
+    OUT already exists and is not an empty folder.
     """
     count = _check_int("count", count, 1)
     size = _check_int("size", size, MIN_SIZE)
     seed = _check_int("seed", seed, 0)
+    mode = _check_palette(palette)
     out = Path(out)
     if _exists(out) and not _is_empty_dir(out):
         raise FileExistsError(
@@ -199,13 +307,28 @@ def write_synthetic_dataset(out: str | Path, count: int, size: int, seed: int) -
     tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         tmp.mkdir()
-        for split in ("train", "val"):
-            (tmp / split).mkdir()
+        splits = ("train", "val")
+        for split in splits:
+            for folder in (
+                tmp / split,
+                tmp / REFERENCES_FOLDER / split,
+                tmp / PARTS_FOLDER / split,
+            ):
+                folder.mkdir(parents=True)
+        palettes: dict[str, dict[str, dict[str, list[int]]]] = {split: {} for split in splits}
         for index in range(count):
             split, number = split_of(index)
-            colour, sketch = render_character(np.random.default_rng([seed, index]), size)
-            pair = Image.fromarray(np.concatenate([colour, sketch], axis=1))
-            pair.save(tmp / split / f"{number:05d}.png", **PNG_OPTIONS)
+            name = f"{number:05d}"
+            example = render_example(seed, index, size, mode)
+            image = example.image
+            pair = Image.fromarray(np.concatenate([image.colour, image.sketch], axis=1))
+            pair.save(tmp / split / f"{name}.png", **PNG_OPTIONS)
+            reference = Image.fromarray(example.reference.colour)
+            reference.save(tmp / REFERENCES_FOLDER / split / f"{name}.png", **PNG_OPTIONS)
+            labels = Image.fromarray(image.labels)  # 2-D uint8: mode L
+            labels.save(tmp / PARTS_FOLDER / split / f"{name}.png", **PNG_OPTIONS)
+            palettes[split][name] = {part: list(c) for part, c in example.palette.items()}
+        (tmp / PALETTES_FILE).write_text(json.dumps(palettes, indent=1) + "\n")
         _publish(tmp, out)
     finally:
         if _exists(tmp):
@@ -244,6 +367,25 @@ def _check_int(name: str, value: object, minimum: int) -> int:
     if number < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {number}")
     return number
+
+
+def _check_palette(mode: object) -> PaletteMode:
+    if mode not in PALETTE_MODES:
+        raise ValueError(f"palette must be one of {', '.join(PALETTE_MODES)}, got {mode!r}")
+    return mode  # type: ignore[return-value]
+
+
+def _check_styles(styles: dict[str, str]) -> dict[str, str]:
+    if set(styles) != set(STYLES) or any(v not in STYLES[c] for c, v in styles.items()):
+        raise ValueError(f"styles must give one variant of each of {tuple(STYLES)}: {styles!r}")
+    return dict(styles)
+
+
+def _check_colours(colours: dict[str, RGB]) -> dict[str, RGB]:
+    unknown = set(colours) - set(PALETTE_PARTS)
+    if unknown:
+        raise ValueError(f"colours may only set {PALETTE_PARTS}, not {sorted(unknown)}")
+    return {part: tuple(int(v) for v in colour) for part, colour in colours.items()}  # type: ignore[misc]
 
 
 def _exists(path: Path) -> bool:

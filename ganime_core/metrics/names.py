@@ -11,6 +11,16 @@ Examples: `selection_fid`, `test_fid_untrained_inception`, `test_ssim_untrained_
 or compared with each other. (An underscore, not a slash, follows the split: Ray Tune reads
 `a/b` as a nested result.)
 
+Besides FID, KID and SSIM, an evaluation reports how closely the outputs follow their
+references' colours (ganime_core/metrics/colour.py), where that can be measured:
+`part_delta_e` (on data with part maps and palettes, e.g. generated data: the mean CIELAB ΔE per
+part between the output and the palette of the sketch's reference, or of its own colour image
+for a method without references), `ab_distance` (a method with references, any data: the
+Hellinger distance between the output's and the reference's CIELAB a/b histograms) and `swap`
+(with metrics.swap, a method with references on annotated data: how far the outputs move when
+the references are swapped, over how far the references' palettes differ; 1 follows, 0
+ignores). None of them meets InceptionV3, so only `vgg19` can mark them, as SSIM.
+
 No TensorFlow here: drivers (a sweep, promote, the CLI) name and rank metrics without it.
 """
 
@@ -23,10 +33,18 @@ from typing import Literal
 
 from ganime_core.splits import EVALUATED
 
-Objective = Literal["fid", "kid", "ssim"]  # what a user ranks by (--metric, a sweep's metric)
+# What a user ranks by (--metric, a sweep's metric).
+Objective = Literal["fid", "kid", "ssim", "part_delta_e", "ab_distance", "swap"]
 
-# Lower FID/KID is better, higher SSIM is better.
-MODES: dict[str, str] = {"fid": "min", "kid": "min", "ssim": "max"}
+# Lower FID/KID/colour errors are better, higher SSIM and swap are better.
+MODES: dict[str, str] = {
+    "fid": "min",
+    "kid": "min",
+    "ssim": "max",
+    "part_delta_e": "min",
+    "ab_distance": "min",
+    "swap": "max",
+}
 BEST_BY: Objective = "fid"  # what a run's best generator is chosen by (on the selection split)
 
 # The networks a seeded untrained stand-in may replace, in the order names list them.
@@ -42,8 +60,18 @@ SPLIT_SEPARATOR = "_"
 
 # What one evaluation logs, in the order tables show them; what each objective is logged as.
 FID, KID_MEAN, KID_STD, SSIM = "fid", "kid_mean", "kid_std", "ssim"
-EVALUATION_METRICS = (FID, KID_MEAN, KID_STD, SSIM)
-LOGGED_AS: dict[str, str] = {"fid": FID, "kid": KID_MEAN, "ssim": SSIM}
+PART_DELTA_E, AB_DISTANCE, SWAP = "part_delta_e", "ab_distance", "swap"
+EVALUATION_METRICS = (FID, KID_MEAN, KID_STD, SSIM, PART_DELTA_E, AB_DISTANCE, SWAP)
+# Measured on the images themselves: InceptionV3 never touches them.
+PIXEL_METRICS = (SSIM, PART_DELTA_E, AB_DISTANCE, SWAP)
+LOGGED_AS: dict[str, str] = {
+    "fid": FID,
+    "kid": KID_MEAN,
+    "ssim": SSIM,
+    "part_delta_e": PART_DELTA_E,
+    "ab_distance": AB_DISTANCE,
+    "swap": SWAP,
+}
 
 # Logged with every epoch, step = epoch. EPOCH's history is which epochs a run already holds.
 EPOCH = "epoch"
@@ -73,11 +101,12 @@ class MetricName:
 
 
 def _standins_of(metric: str, standins: Iterable[str]) -> tuple[str, ...]:
-    """The stand-ins that shaped `metric`, in name order: SSIM never meets InceptionV3."""
+    """The stand-ins that shaped `metric`, in name order: the pixel metrics never meet
+    InceptionV3."""
     unknown = set(standins) - set(STANDIN_NETWORKS)
     if unknown:
         raise ValueError(f"unknown stand-in network(s) {sorted(unknown)}")
-    shaping = (VGG19,) if metric == SSIM else STANDIN_NETWORKS
+    shaping = (VGG19,) if metric in PIXEL_METRICS else STANDIN_NETWORKS
     return tuple(network for network in shaping if network in standins)
 
 
@@ -102,6 +131,25 @@ def evaluation_names(
     """The names one evaluation logs, in the order tables show them."""
     standins = tuple(standins)
     return tuple(metric_name(m, split, standins, reference) for m in EVALUATION_METRICS)
+
+
+def unmeasured_because(
+    objective: str, *, uses_reference: bool, annotated: bool, swap: bool
+) -> str | None:
+    """Why an evaluation would not report `objective` (None: it would): for a method that
+    does or does not use references, on data with or without part maps and palettes
+    (generated data has them), with or without metrics.swap. What the Evaluator measures,
+    said before anything runs (a sweep ranking on a metric its trials never report)."""
+    if objective in (AB_DISTANCE, SWAP) and not uses_reference:
+        return f"{objective} measures how a method follows its reference; this one takes none"
+    if objective in (PART_DELTA_E, SWAP) and not annotated:
+        return (
+            f"{objective} needs part maps and palettes (parts/, palettes.json), which generated "
+            "data has and this data set does not"
+        )
+    if objective == SWAP and not swap:
+        return "swap is measured only with metrics.swap: true"
+    return None
 
 
 def logged_names(objective: str, split: str) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from ganime_core.config import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, default_cache_dir
-from ganime_core.data.synth import write_sketches, write_synthetic_dataset
+from ganime_core.data.synth import PALETTE_MODES, write_sketches, write_synthetic_dataset
 from ganime_core.errors import GanimeError
 from orchestration.cli.options import add_no_progress
 from orchestration.data.archive import describe_counts
@@ -26,6 +26,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     synth.add_argument("--count", type=int, default=500, help="images, 80%% train / 20%% val")
     synth.add_argument("--size", type=int, default=256, help="side of each half, in pixels")
     synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument(
+        "--palette",
+        choices=PALETTE_MODES,
+        default="tied",
+        help="tied: each style variant has one colour (learnable from the lines); free: random "
+        "colours per character, known only from its same-palette reference (references/)",
+    )
     synth.add_argument(
         "--sketches-only",
         action="store_true",
@@ -77,10 +84,13 @@ def synth_data(args: argparse.Namespace) -> int:
         print(json.dumps({"out": str(args.out), "count": len(paths), "size": args.size}))
         return 0
     try:
-        out = write_synthetic_dataset(args.out, args.count, args.size, args.seed)
+        out = write_synthetic_dataset(
+            args.out, args.count, args.size, args.seed, palette=args.palette
+        )
     except (ValueError, FileExistsError) as exc:
         raise GanimeError(str(exc)) from None
-    print(json.dumps({"out": str(out), "count": args.count, "size": args.size, "seed": args.seed}))
+    summary = {"out": str(out), "count": args.count, "size": args.size, "seed": args.seed}
+    print(json.dumps({**summary, "palette": args.palette}))
     return 0
 
 

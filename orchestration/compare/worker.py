@@ -173,9 +173,9 @@ def _measure(
 ) -> RunResult:
     """Measure `colorizer` (None: the method `config` builds, which trains nothing) on the
     protocol's split, bootstrap the metrics over its images, and record the result in the run."""
-    from ganime_core.colorizers import style_transfer_colorizer
     from ganime_core.data.pipeline import to_uint8
     from ganime_core.evaluation import Evaluator
+    from ganime_core.families import build_colorizer
     from ganime_core.metrics import names
     from ganime_core.metrics.bootstrap import RESAMPLE_SEED, bootstrap_replicates
 
@@ -184,7 +184,7 @@ def _measure(
     evaluator = Evaluator(config, split=evaluation["split"], cache=process.evaluations)
     started = time.perf_counter()
     if colorizer is None:
-        colorizer = style_transfer_colorizer(config)
+        colorizer = build_colorizer(config)
         shards = work["shards"]
         if shards > 1:
             trial = work["trial"]
@@ -205,9 +205,10 @@ def _measure(
         replicates = bootstrap_replicates(
             measured.features,
             evaluator.reference.features,
-            measured.ssims,  # empty on unpaired files: no SSIM replicates
             evaluation["bootstrap_replicates"],
             RESAMPLE_SEED,
+            per_image=measured.per_image(),  # an unmeasured metric is empty: no replicates
+            ratios=measured.ratios(),
         )
     result = RunResult(
         method=work["method"],

@@ -9,7 +9,7 @@
       model.tv_norm: {choice: [l1, l2]}
     start_with: [{model.lambda_tv: 1.0e-4, model.lambda_l1: 100, model.tv_norm: l1}]
     num_samples: 6                         # trials, start_with's included
-    metric: fid                            # fid | kid | ssim: mode min, min, max
+    metric: fid                            # names.Objective: fid, kid, ssim, part_delta_e, ...
     asha: {grace_period: 1, max_epochs: 4, reduction_factor: 2}
     max_concurrent_trials: 2
     trial: {workers: 1, cpus_per_worker: 1, gpus_per_worker: 0}
@@ -35,6 +35,7 @@ from ganime_core.config import (
     read_yaml_mapping,
     set_dotted,
 )
+from ganime_core.data.annotations import Annotations
 from ganime_core.errors import ConfigError
 from ganime_core.metrics import names
 from ganime_core.pretrained import standins
@@ -258,6 +259,14 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> Sweep:
 def _metric_key(config: SweepConfig, base: ExperimentConfig) -> str:
     """The name trials report the metric under: selection_fid, or e.g.
     selection_fid_untrained_inception with the stand-in InceptionV3."""
+    why = names.unmeasured_because(
+        config.metric,
+        uses_reference=base.model.needs_reference,
+        annotated=base.data.path is None or Annotations.of(base.data.path) is not None,
+        swap=base.metrics.swap,
+    )
+    if why is not None:
+        raise ConfigError(f"metric: {config.metric}: its trials would never report it: {why}")
     # Raises when no InceptionV3 can be had; SSIM's name keeps only the VGG19 mark.
     return names.logged_name(config.metric, SELECTION, standins(base))
 

@@ -1,4 +1,5 @@
-"""The input pipeline: splitting, jitter, sharding, and every kind of bad input file."""
+"""The input pipeline: splitting, jitter, sharding, every kind of bad input file, and the
+same-palette references, keys and reference pools of generated data."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from ganime_core.data.pipeline import (
     RIGHT,
     WHOLE,
     TrainingData,
+    data_root,
     decode_rgb,
     random_jitter,
     take_part,
@@ -23,6 +25,7 @@ from ganime_core.data.pipeline import (
     to_uint8,
 )
 from ganime_core.data.scan import index_split
+from ganime_core.data.synth import LAYOUT_VERSION, write_synthetic_dataset
 from ganime_core.errors import DataError
 
 SIZE = 32
@@ -470,3 +473,160 @@ def test_training_never_opens_the_test_folder(kaggle_folder: Path, tmp_path: Pat
     assert "val" not in data._folders
     with pytest.raises(DataError, match="no usable image in .*val"):
         data.examples("test", epoch=None)
+
+
+# --- same-palette references, keys and reference pools --------------------------------------------
+
+
+@pytest.fixture
+def generated(tmp_path: Path) -> Path:
+    """Generated data in the free palette: 10 images in train/ (8 train, 2 selection), 2 in val/,
+    each with its same-palette reference in references/."""
+    return write_synthetic_dataset(tmp_path / "generated", 12, SIZE, 0, "free")
+
+
+def style2paints_for(root: Path, cache: Path, reference: str = "own", **data) -> object:
+    return parse_config(
+        {
+            "name": "t",
+            "data": {"path": str(root), "image_size": SIZE, "cache_dir": str(cache), **data},
+            "model": {
+                "family": "style2paints",
+                "base_filters": 4,
+                "allow_untrained_vgg": True,
+                "training_reference": reference,
+            },
+            "train": {"batch_size": 2},
+        }
+    )
+
+
+def read_float(path: Path | str, part: int = WHOLE) -> np.ndarray:
+    with Image.open(path) as image:
+        array = np.asarray(image)
+    half = array.shape[1] // 2
+    array = {WHOLE: array, LEFT: array[:, :half], RIGHT: array[:, half:]}[part]
+    return array.astype(np.float32) / 127.5 - 1.0
+
+
+def test_generated_data_is_cached_per_palette_and_layout_version(tmp_path: Path) -> None:
+    roots = {}
+    for palette in ("tied", "free"):
+        raw = {"image_size": SIZE, "cache_dir": str(tmp_path), "synthetic": {"count": 5}}
+        raw["synthetic"]["palette"] = palette
+        config = parse_config({"name": "t", "data": raw, "model": {"family": "pix2pix"}})
+        roots[palette] = data_root(config.data)
+        assert roots[palette].name == f"n5-s{SIZE}-seed0-{palette}-v{LAYOUT_VERSION}"
+        assert (roots[palette] / "references" / "train").is_dir()
+    tied, free = (read_float(roots[p] / "train" / "00000.png") for p in ("tied", "free"))
+    assert not np.array_equal(tied, free)
+
+
+def test_same_palette_metric_references_are_the_sketch_files_own(
+    generated: Path, tmp_path: Path
+) -> None:
+    data = TrainingData(config_for(generated, tmp_path / "cache"))
+    for split, folder in (("test", "val"), ("selection", "train")):
+        paths, parts = data.reference_files(split, "same_palette")
+        sketches = data.examples(split, epoch=None).sketch_path
+        assert len(paths) == len(sketches) == 2 and (parts == WHOLE).all()
+        for path, sketch in zip(paths, sketches, strict=True):
+            assert Path(path) == generated.resolve() / "references" / folder / Path(sketch).name
+    batch = next(iter(data.eval_dataset("test", reference="same_palette")))
+    for row, path in enumerate(data.reference_files("test", "same_palette")[0]):
+        np.testing.assert_array_equal(batch["reference"][row], read_float(path))
+        assert not np.array_equal(batch["reference"][row], batch["color"][row])
+
+
+def test_same_palette_without_references_is_one_clear_line(
+    kaggle_folder: Path, tmp_path: Path
+) -> None:
+    data = TrainingData(config_for(kaggle_folder, tmp_path / "c1"))
+    with pytest.raises(
+        DataError,
+        match=r"metrics.reference: same_palette needs a data set with a references/ folder: "
+        r"generated data has one; .* \(use random_train or ground_truth\)$",
+    ) as raised:
+        data.reference_files("test", "same_palette")
+    assert len(str(raised.value).splitlines()) == 1
+    training = TrainingData(style2paints_for(kaggle_folder, tmp_path / "c2", "same_palette"))
+    with pytest.raises(DataError, match=r"model.training_reference: same_palette needs .*own or"):
+        training.train_dataset(0)
+
+
+@pytest.mark.parametrize("decoded_cache_mb", [0, 100])
+def test_same_palette_training_references_are_whole_and_never_jittered(
+    generated: Path, tmp_path: Path, decoded_cache_mb: int
+) -> None:
+    config = style2paints_for(
+        generated, tmp_path / "c", "same_palette", decoded_cache_mb=decoded_cache_mb
+    )
+    data = TrainingData(config)
+    files = data.folder("train")[0].files
+    batches = list(data.train_dataset(0))
+    assert (data._decoded[("train", 36)] is not None) == bool(decoded_cache_mb)
+    keys = np.concatenate([batch["key"].numpy() for batch in batches])
+    np.testing.assert_array_equal(keys, data.examples("train", 0).key[: len(keys)])
+    for batch in batches:
+        assert batch["key"].dtype == tf.int64 and batch["key"].shape == (2,)
+        for row, key in enumerate(batch["key"].numpy()):
+            reference = generated / "references" / "train" / files[key].name
+            np.testing.assert_array_equal(batch["reference"][row], read_float(reference))
+
+
+def test_only_fixed_training_references_carry_a_key(generated: Path, tmp_path: Path) -> None:
+    def keys(config) -> set[str]:
+        return set(next(iter(TrainingData(config).train_dataset(0))))
+
+    assert keys(config_for(generated, tmp_path / "c")) == {"sketch", "color"}
+    assert keys(config_for(generated, tmp_path / "c", family="cyclegan")) == {"sketch", "color"}
+    reference = {"sketch", "color", "reference"}
+    assert keys(style2paints_for(generated, tmp_path / "c", "jittered")) == reference
+    for kind in ("own", "same_palette"):
+        assert keys(style2paints_for(generated, tmp_path / "c", kind)) == reference | {"key"}
+    own = next(iter(TrainingData(style2paints_for(generated, tmp_path / "c")).train_dataset(0)))
+    np.testing.assert_array_equal(own["reference"], own["color"])  # jittered with it, as before
+
+
+@pytest.mark.parametrize("kind", ["own", "same_palette"])
+def test_reference_pool_row_i_is_train_file_i(generated: Path, tmp_path: Path, kind: str) -> None:
+    data = TrainingData(style2paints_for(generated, tmp_path / "c", kind))
+    files = data.folder("train")[0].files
+    reference, color = data.reference_pool("reference"), data.reference_pool("color")
+    assert reference.dtype == color.dtype == np.uint8
+    assert reference.shape == color.shape == (len(files), SIZE, SIZE, 3) == (10, SIZE, SIZE, 3)
+    for i, file in enumerate(files):
+        np.testing.assert_array_equal(to_float(color[i]), read_float(file, LEFT))
+        want = file if kind == "own" else generated / "references" / "train" / file.name
+        np.testing.assert_array_equal(
+            to_float(reference[i]), read_float(want, LEFT if kind == "own" else WHOLE)
+        )
+    same = data.pool_hash("reference") == data.pool_hash("color")
+    assert same == (kind == "own")
+    with pytest.raises(ValueError, match="jittered"):
+        TrainingData(style2paints_for(generated, tmp_path / "c", "jittered")).reference_pool(
+            "reference"
+        )
+
+
+def test_reference_pools_kept_decoded_and_hashed_by_content(
+    generated: Path, tmp_path: Path
+) -> None:
+    """A pool comes from the decoded training images when they are kept at the image size, the
+    same as decoding the files; its hash follows the files' bytes."""
+    config = style2paints_for(
+        generated, tmp_path / "c", "same_palette", jitter=False, decoded_cache_mb=100
+    )
+    kept = TrainingData(config)
+    list(kept.train_dataset(0))
+    assert kept._decoded[("train", SIZE)] is not None
+    fresh = TrainingData(config)
+    for kind in ("reference", "color"):
+        np.testing.assert_array_equal(kept.reference_pool(kind), fresh.reference_pool(kind))
+    before = {kind: fresh.pool_hash(kind) for kind in ("reference", "color")}
+    first = generated / "references" / "train" / "00000.png"
+    Image.fromarray(np.zeros((SIZE, SIZE, 3), np.uint8) + 90).save(first)
+    after = TrainingData(config)
+    assert after.pool_hash("reference") != before["reference"]
+    assert after.pool_hash("color") == before["color"]
+    np.testing.assert_array_equal(to_float(after.reference_pool("reference")[0]), read_float(first))

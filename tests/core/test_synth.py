@@ -1,8 +1,11 @@
-"""The synthetic data set: layout, determinism, sketch/colour consistency and learnability."""
+"""The synthetic data set: layout, determinism, sketch/colour consistency, learnability, and
+the free palette with its same-palette references and part annotations."""
 
 from __future__ import annotations
 
+import colorsys
 import hashlib
+import json
 import os
 import sys
 from collections import defaultdict
@@ -15,13 +18,19 @@ from PIL import Image
 from ganime_core.data import synth
 from ganime_core.data.synth import (
     BACKGROUND,
+    FIXED_COLOURS,
+    FREE_SATURATION,
+    FREE_VALUE,
     OUTLINE,
+    PALETTE_PARTS,
     PART_ID,
     PARTS,
     STYLES,
+    free_palette,
     palette,
     render_annotated,
     render_character,
+    render_example,
     split_of,
     val_count,
     write_synthetic_dataset,
@@ -34,6 +43,16 @@ def _files(root: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
     }
+
+
+def _pairs(root: Path) -> list[Path]:
+    """The colour | sketch files of a data set (train/ and val/), without its annotations."""
+    return sorted([*root.glob("train/*.png"), *root.glob("val/*.png")])
+
+
+def _read(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image)
 
 
 def _halves(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -58,10 +77,19 @@ def _colours(image: np.ndarray) -> set[tuple[int, ...]]:
 def test_layout_and_split(tmp_path: Path, count: int, train: int, val: int) -> None:
     out = write_synthetic_dataset(tmp_path / "data", count, 32, seed=0)
     assert out == tmp_path / "data" and isinstance(out, Path)
-    assert sorted(p.name for p in out.iterdir()) == ["train", "val"]
-    names = {split: sorted(p.name for p in (out / split).iterdir()) for split in ("train", "val")}
-    assert names["train"] == [f"{i:05d}.png" for i in range(train)]
-    assert names["val"] == [f"{i:05d}.png" for i in range(val)]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "palettes.json",
+        "parts",
+        "references",
+        "train",
+        "val",
+    ]
+    palettes = json.loads((out / "palettes.json").read_text())
+    for split, n in (("train", train), ("val", val)):
+        names = [f"{i:05d}.png" for i in range(n)]
+        for folder in (out / split, out / "references" / split, out / "parts" / split):
+            assert sorted(p.name for p in folder.iterdir()) == names, folder
+        assert list(palettes[split]) == [name[:5] for name in names]
     assert not list(tmp_path.glob("*.tmp-*")), "temporary folder left behind"
 
 
@@ -88,14 +116,16 @@ def test_split_numbering_is_dense_and_independent_of_count() -> None:
 @pytest.mark.parametrize("size", [16, 32, 64])
 def test_images_are_rgb_pairs(tmp_path: Path, size: int) -> None:
     out = write_synthetic_dataset(tmp_path / "data", 6, size, seed=1)
-    files = sorted(out.rglob("*.png"))
+    files = _pairs(out)
     assert len(files) == 6
+    kinds = {"": ("RGB", 2 * size), "references/": ("RGB", size), "parts/": ("L", size)}
     for path in files:
-        with Image.open(path) as image:
-            assert image.format == "PNG"
-            assert image.mode == "RGB"
-            assert image.size == (2 * size, size)
-            assert not image.info.get("dpi") and "tIME" not in image.info
+        for prefix, (mode, width) in kinds.items():
+            with Image.open(out / prefix / path.relative_to(out)) as image:
+                assert image.format == "PNG"
+                assert image.mode == mode
+                assert image.size == (width, size)
+                assert not image.info.get("dpi") and "tIME" not in image.info
 
 
 # --- determinism ----------------------------------------------------------------------------------
@@ -121,8 +151,11 @@ def test_render_is_a_function_of_the_generator_state() -> None:
 def test_more_images_do_not_change_earlier_ones(tmp_path: Path) -> None:
     small = _files(write_synthetic_dataset(tmp_path / "small", 5, 32, seed=9))
     large = _files(write_synthetic_dataset(tmp_path / "large", 10, 32, seed=9))
+    small_palettes, large_palettes = (json.loads(f.pop("palettes.json")) for f in (small, large))
     assert set(small) < set(large)
     assert all(large[name] == data for name, data in small.items())
+    for split, entries in small_palettes.items():
+        assert entries.items() < large_palettes[split].items()
     # and every file is image `index` of the whole set, rendered from default_rng([seed, index])
     for index in range(10):
         split, number = split_of(index)
@@ -234,6 +267,120 @@ def test_every_part_colour_is_a_function_of_the_variants() -> None:
             assert _colours(pixels) == {colours[PARTS[part_id]]}
 
 
+# --- palettes, references and part annotations ---------------------------------------------------
+
+# sha256 over (path, bytes) of train/ and val/ of write_synthetic_dataset(out, 6, size, seed=3),
+# measured before references/, parts/ and the free palette existed: tied pairs never change.
+TIED_PAIRS_SHA256 = {
+    32: "f77933cca859220781d03281e53abcc2b5fb534c780d55379437e9dc466b37e1",
+    64: "431013854679c9eb71dce6b24f4d40dd71f1a6102e657d66c1aa8d9e79243541",
+}
+
+
+def _part_colour(part_id: int, colours: dict[str, tuple[int, int, int]]) -> tuple[int, ...]:
+    part = PARTS[part_id]
+    return tuple(colours[part]) if part in PALETTE_PARTS else FIXED_COLOURS[part]
+
+
+def _assert_painted_in(character_colour: np.ndarray, labels: np.ndarray, colours: dict) -> None:
+    """Every part's pixels have that part's colour: the palette's, or the fixed one."""
+    for part_id in np.unique(labels):
+        pixels = character_colour[labels == part_id]
+        assert _colours(pixels) == {_part_colour(part_id, colours)}, PARTS[part_id]
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_tied_pairs_are_the_bytes_written_before_references_existed(
+    tmp_path: Path, size: int
+) -> None:
+    out = write_synthetic_dataset(tmp_path / "data", 6, size, seed=3)  # palette: tied
+    digest = hashlib.sha256()
+    for path in _pairs(out):
+        digest.update(str(path.relative_to(out)).encode())
+        digest.update(path.read_bytes())
+    assert digest.hexdigest() == TIED_PAIRS_SHA256[size]
+
+
+def test_free_colours_vary_per_character_whatever_its_variants() -> None:
+    hair: dict[str, list[tuple[int, ...]]] = defaultdict(list)
+    for index in range(40):
+        example = render_example(11, index, 32, "free")
+        image = example.image
+        hair[image.styles["hair"]].append(example.palette["hair"])
+        _assert_painted_in(image.colour, image.labels, example.palette)
+        # drawn as the tied image is: the colours come from a stream of their own
+        tied = render_example(11, index, 32, "tied").image
+        np.testing.assert_array_equal(image.labels, tied.labels)
+        np.testing.assert_array_equal(image.sketch, tied.sketch)
+    assert set(hair) == set(STYLES["hair"])
+    for variant, colours in hair.items():  # one variant, as many hair colours as characters
+        assert len(colours) >= 3 and len(set(colours)) == len(colours), variant
+
+
+def test_free_colours_stay_clear_of_the_lines_white_and_background() -> None:
+    lines = (OUTLINE, WHITE, BACKGROUND, FIXED_COLOURS["pupil"])
+    for index in range(300):
+        for colour in free_palette(np.random.default_rng([0, index, 1])).values():
+            _, saturation, value = colorsys.rgb_to_hsv(*(c / 255 for c in colour))
+            assert FREE_SATURATION[0] - 0.01 <= saturation <= FREE_SATURATION[1] + 0.01
+            assert FREE_VALUE[0] - 0.01 <= value <= FREE_VALUE[1] + 0.01
+            for line in lines:
+                assert max(abs(a - b) for a, b in zip(colour, line, strict=True)) > 30, colour
+
+
+@pytest.mark.parametrize("mode", ["tied", "free"])
+def test_the_reference_is_another_drawing_in_the_same_palette(mode: str) -> None:
+    other_variants = 0
+    for index in range(20):
+        example = render_example(4, index, 64, mode)
+        image, reference = example.image, example.reference
+        assert not np.array_equal(reference.labels, image.labels)
+        assert not np.array_equal(reference.colour, image.colour)
+        _assert_painted_in(reference.colour, reference.labels, example.palette)
+        other_variants += reference.styles != image.styles
+        if mode == "tied":
+            assert example.palette == {
+                part: palette(image.styles).get(part, (128, 128, 128)) for part in PALETTE_PARTS
+            }
+    # tied: the variants decide the colours, so the reference keeps them; free: it need not
+    assert (other_variants == 0) if mode == "tied" else (other_variants > 10)
+
+
+@pytest.mark.parametrize("mode", ["tied", "free"])
+def test_written_references_parts_and_palettes_agree_with_the_pairs(
+    tmp_path: Path, mode: str
+) -> None:
+    out = write_synthetic_dataset(tmp_path / "data", 6, 32, seed=2, palette=mode)
+    palettes = json.loads((out / "palettes.json").read_text())
+    for index in range(6):
+        split, number = split_of(index)
+        name = f"{number:05d}"
+        colour, sketch = _halves(out / split / f"{name}.png")
+        labels = _read(out / "parts" / split / f"{name}.png")
+        reference = _read(out / "references" / split / f"{name}.png")
+        entry = palettes[split][name]
+        assert list(entry) == list(PALETTE_PARTS)
+        _assert_painted_in(colour, labels, entry)
+        np.testing.assert_array_equal(_mask(sketch, OUTLINE), labels == PART_ID["outline"])
+        allowed = {tuple(c) for c in entry.values()} | set(FIXED_COLOURS.values())
+        assert _colours(reference) <= allowed and not np.array_equal(reference, colour)
+        example = render_example(2, index, 32, mode)
+        assert entry == {part: list(c) for part, c in example.palette.items()}
+        np.testing.assert_array_equal(reference, example.reference.colour)
+
+
+def test_render_takes_only_known_variants_and_palette_colours() -> None:
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="styles"):
+        render_annotated(rng, 32, styles={"hair": "bald"})
+    with pytest.raises(ValueError, match="outline"):
+        render_annotated(rng, 32, colours={"outline": (1, 2, 3)})
+    styles = {cls: next(iter(variants)) for cls, variants in STYLES.items()}
+    character = render_annotated(rng, 32, styles=styles, colours={"hair": (10, 200, 90)})
+    assert character.styles == styles
+    assert _colours(character.colour[character.labels == PART_ID["hair"]]) == {(10, 200, 90)}
+
+
 # --- arguments and the output folder --------------------------------------------------------------
 
 
@@ -247,6 +394,7 @@ def test_every_part_colour_is_a_function_of_the_variants() -> None:
         ({"size": 0}, "size"),
         ({"size": "64"}, "size"),
         ({"seed": -1}, "seed"),
+        ({"palette": "random"}, "palette"),
     ],
 )
 def test_bad_arguments(tmp_path: Path, kwargs: dict, name: str) -> None:
@@ -278,23 +426,23 @@ def test_fills_an_existing_empty_folder_and_creates_parents(tmp_path: Path) -> N
     empty = tmp_path / "empty"
     empty.mkdir()
     write_synthetic_dataset(empty, 3, 32, 0)
-    assert len(list(empty.rglob("*.png"))) == 3
+    assert len(_pairs(empty)) == 3
     nested = write_synthetic_dataset(tmp_path / "a" / "b" / "data", 3, 32, 0)
-    assert len(list(nested.rglob("*.png"))) == 3
+    assert len(_pairs(nested)) == 3
 
 
 def test_crash_leaves_no_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = 0
-    real = synth.render_character
+    real = synth.render_annotated
 
-    def flaky(rng: np.random.Generator, size: int):
+    def flaky(*args, **kwargs):
         nonlocal calls
         calls += 1
         if calls == 3:
             raise RuntimeError("boom")
-        return real(rng, size)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(synth, "render_character", flaky)
+    monkeypatch.setattr(synth, "render_annotated", flaky)
     with pytest.raises(RuntimeError, match="boom"):
         write_synthetic_dataset(tmp_path / "data", 5, 32, 0)
     assert list(tmp_path.iterdir()) == []
@@ -304,15 +452,15 @@ def test_concurrent_writer_wins_and_is_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "data"
-    real = synth.render_character
+    real = synth.render_annotated
 
-    def other_writer_finishes_first(rng: np.random.Generator, size: int):
+    def other_writer_finishes_first(*args, **kwargs):
         if not out.exists():
             (out / "train").mkdir(parents=True)
             (out / "train" / "marker").write_text("other")
-        return real(rng, size)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(synth, "render_character", other_writer_finishes_first)
+    monkeypatch.setattr(synth, "render_annotated", other_writer_finishes_first)
     assert write_synthetic_dataset(out, 3, 32, 0) == out
     assert (out / "train" / "marker").read_text() == "other"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"], "temporary folder left behind"

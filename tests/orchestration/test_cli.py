@@ -110,7 +110,8 @@ def test_data_synth_same_seed_same_bytes(tmp_path: Path, capsys) -> None:
         )
         assert code == 0 and json.loads(out)["count"] == 6
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.png"))
-    assert len(files) == 6
+    # Each image: its colour|sketch pair, its same-palette reference and its part labels.
+    assert len(files) == 3 * 6 and (tmp_path / "a" / "palettes.json").is_file()
     for rel in files:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()
     code, _, err = run_main(capsys, "data", "synth", "--out", str(tmp_path / "a"), "--count", "2")

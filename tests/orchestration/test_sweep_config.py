@@ -74,6 +74,8 @@ def test_set_reaches_the_sweep_or_the_base_experiment_by_its_first_key() -> None
         ({"search": {"model.tv_norm": {"choice": ["l1", "l3"]}}}, "'l3' is not valid"),
         ({"search": {"model.lambda_l1": {"uniform": [-5.0, 1.0]}}}, "-5.0 is not valid"),
         ({"metric": "fid", "mode": "max"}, "contradicts"),
+        ({"metric": "swap"}, "swap: its trials would never report it: .* takes none"),
+        ({"metric": "ab_distance"}, "follows its reference; this one takes none"),
         ({"asha": {"grace_period": 5, "max_epochs": 4}}, "exceeds max_epochs"),
         ({"start_with": [{"model.lambda_tv": 1.0}]}, "exactly the searched keys"),
         ({"num_samples": 0}, "num_samples"),
@@ -84,6 +86,19 @@ def test_a_wrong_sweep_is_one_error_naming_the_field(tmp_path, changes, message)
     with pytest.raises(ConfigError, match=message) as error:
         load_sweep(write_sweep(tmp_path, **changes))
     assert "\n" not in str(error.value)
+
+
+def test_a_sweep_ranks_on_a_colour_metric_only_where_its_trials_measure_it(tmp_path) -> None:
+    """Pix2Pix on generated data reports part_delta_e (its selection name carries no mark:
+    InceptionV3 never touches it); swap needs a method with references and metrics.swap."""
+    sweep = load_sweep(write_sweep(tmp_path, metric="part_delta_e"))
+    assert sweep.metric_key == "selection_part_delta_e"
+    assert sweep.config.objective_mode == "min"
+    kaggle = tmp_path / "kaggle"
+    for folder in ("train", "val"):
+        (kaggle / folder).mkdir(parents=True)
+    with pytest.raises(ConfigError, match="part_delta_e needs part maps and palettes"):
+        load_sweep(write_sweep(tmp_path, metric="part_delta_e"), [f"data.path={kaggle}"])
 
 
 def test_every_asha_rung_must_be_an_evaluation_epoch(tmp_path) -> None:
