@@ -153,6 +153,7 @@ class TrainingRun:
             log.info("data %s", line)
         with self.strategy.scope():
             self.family = build_family(config)
+            self.family.precompute(self.data)  # e.g. Style2paints' hint tables: replicated
         self.checkpointer = Checkpointer(
             config.run_dir / "checkpoints",
             self.family,

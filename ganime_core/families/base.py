@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import keras
 import tensorflow as tf
@@ -13,8 +13,13 @@ from ganime_core import precision
 from ganime_core.colorizers import Colorizer
 from ganime_core.config import ExperimentConfig, OptimizerConfig
 
+if TYPE_CHECKING:
+    from ganime_core.data.pipeline import TrainingData
+
 # {"sketch": (B, S, S, 3), "color": (B, S, S, 3)}, float32 in [-1, 1]; and "reference"
-# (B, S, S, 3) for a family whose settings have a training_reference (Style2paints).
+# (B, S, S, 3) for a family that trains with a reference (settings.training_reference not
+# None: Style2paints), with "key" (B,) int64, each example's train file index, when that
+# reference is a fixed image per file (own, same_palette): what its cached hints are keyed by.
 Batch = dict[str, tf.Tensor]
 
 
@@ -96,6 +101,13 @@ class ModelFamily(abc.ABC):
         as seeded stand-ins, for what needs only their shapes (`ganime describe`)."""
         self.config = config
         self.pretrained = pretrained
+
+    def precompute(self, data: TrainingData) -> None:
+        """What the family computes once from the training data before its first step
+        (Style2paints: the style hints of its fixed references); nothing by default. The
+        train loop calls it inside the strategy's scope, so variables made here replicate;
+        what it makes is rebuilt from the data by every run, never checkpointed."""
+        return None  # most families need nothing before training
 
     @abc.abstractmethod
     def networks(self) -> dict[str, keras.Model]:

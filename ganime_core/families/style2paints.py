@@ -7,17 +7,31 @@ alone. The paper's choices left open are config values (Style2paintsSettings).
 L_G = adv + lambda_l1 * (|y - G_f| + alpha |T(y) - G_g1| + beta |y - G_g2|)
   acgan: adv = mean_k (D(G)_k - V(y)_k)^2;  L_D = mean_k (D(y)_k - V(y)_k)^2 + mean_k D(G)_k^2
   dcgan: adv = BCE(D(G), real);             L_D = BCE(D(y), real) + BCE(D(G), fake)
+
+The hint cache: V is a function of the reference image alone, and VGG19 at its 224 px input
+costs about as much as the rest of a 32-64 px step. Where each training sketch's reference is
+one fixed image (training_reference own or same_palette), `precompute` computes V of every
+train file's reference (and, for same_palette, of its colour image: the AC-GAN's V(y)) once,
+keeps the tables on disk under data.cache_dir/hints/, and a step looks its batch's rows up by
+the pipeline's "key" instead of running VGG19.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
+import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from ganime_core.colorizers import Colorizer, HintedGeneratorColorizer
 from ganime_core.config import ExperimentConfig, Style2paintsSettings
+from ganime_core.data.pipeline import POOLED_REFERENCES, to_float
 from ganime_core.families.base import Batch, GANFamily, average
 from ganime_core.losses import (
     acgan_discriminator_loss,
@@ -30,11 +44,23 @@ from ganime_core.losses import (
 from ganime_core.networks import painting_discriminator
 from ganime_core.pretrained import vgg19_weights
 from ganime_core.residual_unet import HINT_FEATURES, figure_shapes, residual_unet
-from ganime_core.vgg import vgg19_fc1
+from ganime_core.vgg import UNTRAINED_SEED, vgg19_fc1
+
+if TYPE_CHECKING:
+    from ganime_core.data.pipeline import TrainingData
+
+log = logging.getLogger(__name__)
 
 # The generator's mid-level (the 1/32-size residual blocks and the hint's entry): where the
 # paper's Fig. 6 finds the gradient vanishing without the guide decoders.
-MID_LEVEL_PREFIXES = ("hint_dense", "mid")  # mid_entry, mid1_..., mid2_...
+MID_LEVEL_PREFIXES = ("hint_dense", "mid")  # mid_entry, mid1_..., mid2_... (their FiLM too)
+PoolKind = Literal["reference", "color"]
+# What vgg19_fc1 computes from an image (resize, preprocessing, layers): bump it when that
+# changes, and every cached hint table is computed again.
+HINT_ENCODER_VERSION = 1
+# Images per VGG19 call while filling a table: a 224 px block1 map is 13 MB an image, so the
+# largest two live at once stay under ~1 GB.
+HINT_TABLE_BATCH = 32
 
 
 class Style2paints(GANFamily):
@@ -55,6 +81,7 @@ class Style2paints(GANFamily):
             mid_blocks=settings.mid_blocks,
             hint_norm=settings.hint_norm,
             synchronized=settings.sync_batch_norm,
+            hint_injection=settings.hint_injection,
         )
         self.discriminator = painting_discriminator(
             image_size=size,
@@ -65,17 +92,86 @@ class Style2paints(GANFamily):
         # None: the seeded stand-in (allowed by the config, or shapes only)
         self.vgg19_file = vgg19_weights(settings, config.assets) if pretrained else None
         self.hint_encoder = vgg19_fc1(self.vgg19_file)  # frozen: in no optimizer or checkpoint
+        # V of every train file's fixed reference ("reference") and colour image ("color"),
+        # by file index, once `precompute` has run: frozen like the encoder they come from.
+        self.hint_tables: dict[str, tf.Variable] = {}
         self.build_optimizers()
+
+    def precompute(self, data: TrainingData) -> None:
+        """The hint tables, where each training sketch's reference is one fixed image: V of
+        every train file's reference and, unless it is the colour image itself (own), V of
+        its colour image, the AC-GAN's target. Read from data.cache_dir/hints/ when computed
+        before with the same images, VGG19 and encoder; computed and written there otherwise.
+
+        Non-trainable tf.Variables created in the caller's strategy scope, so each replica has
+        them (under MultiWorkerMirroredStrategy the chief's values are broadcast); in no
+        optimizer and no checkpoint: a run rebuilds them from the data.
+
+        With data.jitter, own's reference is its colour image cropped and mirrored with it, so
+        the uncached hint is V(jittered colour) and the cached one V(the file's unjittered
+        colour image), the AC-GAN's real_hint the same vector; likewise same_palette's V(y).
+        Not a small difference: fc1 reads VGG19's 7x7 map position by position, and with the
+        seeded stand-in a crop and mirror move V by ~16% of its norm, as far as the nearest
+        other file's V (generated data, 32-64 px). The cached hint is the one inference sees
+        (references are never jittered there), but the jitter no longer varies the hint from
+        epoch to epoch: only the sketch and the L1 target are jittered.
+        """
+        if self.settings.training_reference not in POOLED_REFERENCES:
+            return  # jittered: a new reference every epoch (no "key"), so V runs every step
+        kinds: tuple[PoolKind, ...] = ("reference",)
+        if self.settings.training_reference != "own":
+            kinds += ("color",)
+        for kind in kinds:
+            table = self._hint_table(data, kind)
+            self.hint_tables[kind] = tf.Variable(table, trainable=False, name=f"{kind}_hints")
+
+    def hint_cache_path(self, data: TrainingData, kind: PoolKind) -> Path:
+        """data.cache_dir/hints/<digest>.npy, the digest of everything the table depends on:
+        the pool's images, their size, the VGG19 (its file's path, size and modification
+        time, or the seeded stand-in), the encoder's definition and the dtype it computes in."""
+        if self.vgg19_file is None:
+            vgg = f"standin seed {UNTRAINED_SEED}"
+        else:
+            stat = self.vgg19_file.stat()
+            vgg = f"{self.vgg19_file.resolve()} {stat.st_size} {stat.st_mtime_ns}"
+        parts = (
+            f"pool {data.pool_hash(kind)}",
+            f"size {self.config.data.image_size}",
+            f"vgg19 {vgg}",
+            f"encoder {HINT_ENCODER_VERSION} {self.hint_encoder.compute_dtype}",
+        )
+        digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
+        return self.config.data.cache_dir / "hints" / f"{digest}.npy"
+
+    def _hint_table(self, data: TrainingData, kind: PoolKind) -> np.ndarray:
+        """(train files, 4096) float32: the cached table, or V of each pool image, computed
+        and cached (written whole under another name, then renamed: a reader never sees half
+        a file, and workers racing to write it write the same thing)."""
+        path = self.hint_cache_path(data, kind)
+        if path.is_file():
+            try:
+                table = np.load(path)
+            except (OSError, ValueError) as exc:
+                log.warning("hints: %s unreadable (%s); computing it again", path, exc)
+            else:
+                if table.ndim == 2 and table.shape[1] == HINT_FEATURES:
+                    log.info("hints: %s table of %d read from %s", kind, len(table), path)
+                    return table
+                log.warning("hints: %s holds %s, not (n, 4096); computing it", path, table.shape)
+        table = encode_pool(self.hint_encoder, data.reference_pool(kind))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npy", delete=False) as file:
+            np.save(file, table)
+        os.replace(file.name, path)
+        log.info("hints: %s table of %d computed, cached at %s", kind, len(table), path)
+        return table
 
     def losses(self, batch: Batch) -> dict[str, tf.Tensor]:
         """Every loss of one per-replica batch, the networks in training mode; gen_total and
         disc_total are what the two optimizers minimize."""
         s = self.settings
-        sketch, color, reference = batch["sketch"], batch["color"], batch["reference"]
-        hint = self.hint_encoder(reference, training=False)  # V(r): (B, 4096)
-        # V(y), the AC-GAN's target: the same vector when the reference is the colour image
-        own = s.training_reference == "own"
-        real_hint = hint if own else self.hint_encoder(color, training=False)
+        sketch, color = batch["sketch"], batch["color"]
+        hint, real_hint = self.hints(batch)
         painting, guide1, guide2 = self.generator([sketch, hint], training=True)
         real_out = self.discriminator(color, training=True)
         fake_out = self.discriminator(painting, training=True)
@@ -94,9 +190,29 @@ class Style2paints(GANFamily):
             "disc_total": disc_total,  # across alpha and beta
         }
 
+    def hints(self, batch: Batch) -> tuple[tf.Tensor, tf.Tensor]:
+        """V(r), the generator's hint, and V(y), the AC-GAN's target, each (B, 4096) float32:
+        looked up by the batch's "key" in the tables `precompute` made, or computed by VGG19
+        (a jittered reference; a batch without "key"; no precompute). float32 under a mixed
+        precision too, as the discriminator's outputs the AC-GAN loss compares V(y) with."""
+        own = self.settings.training_reference == "own"
+        if self.hint_tables and "key" in batch:
+            hint = tf.gather(self.hint_tables["reference"], batch["key"])
+            return hint, hint if own else tf.gather(self.hint_tables["color"], batch["key"])
+        hint = self.encode(batch["reference"])  # V(r): (B, 4096)
+        # V(y): the same vector when the reference is the colour image
+        return hint, hint if own else self.encode(batch["color"])
+
+    def encode(self, images: tf.Tensor) -> tf.Tensor:
+        """V of images in [-1, 1], float32 (computed in the encoder's dtype)."""
+        return tf.cast(self.hint_encoder(images, training=False), tf.float32)
+
     def step_passes(self) -> list[tuple[keras.Model, int, bool]]:
-        # VGG19 fc1 of the reference, and of the colour image when the reference is another.
+        # VGG19 fc1 of the reference, and of the colour image when the reference is another;
+        # none once the tables hold them.
         hints = 1 if self.settings.training_reference == "own" else 2
+        if self.hint_tables:
+            hints = 0
         return [*super().step_passes(), (self.hint_encoder, hints, False)]
 
     def mid_level_variables(self) -> list[tf.Variable]:
@@ -126,3 +242,16 @@ class Style2paints(GANFamily):
 
     def model_files(self) -> dict[str, Path]:
         return {"weights": self.vgg19_file} if self.vgg19_file is not None else {}
+
+
+def encode_pool(encoder: keras.Model, images: np.ndarray) -> np.ndarray:
+    """V of uint8 images (n, s, s, 3), HINT_TABLE_BATCH at a time: (n, 4096) float32. Each image
+    is first what the input pipeline makes of it (to_float), so a row is what the encoder
+    returns for that image in a batch."""
+    rows = []
+    for start in range(0, len(images), HINT_TABLE_BATCH):
+        batch = to_float(images[start : start + HINT_TABLE_BATCH])
+        rows.append(tf.cast(encoder(batch, training=False), tf.float32).numpy())
+    if not rows:
+        return np.zeros((0, HINT_FEATURES), np.float32)
+    return np.concatenate(rows)

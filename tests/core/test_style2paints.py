@@ -11,11 +11,13 @@ from PIL import Image
 
 from ganime_core.checkpoint import open_checkpoint
 from ganime_core.colorizers import ReferenceMissing
-from ganime_core.data.pipeline import TrainingData
+from ganime_core.data.pipeline import TrainingData, to_float
 from ganime_core.families import build_family
+from ganime_core.families import style2paints as style2paints_module
 from ganime_core.metrics import names
 from ganime_core.train import TrainingRun, train
 from tests.conftest import STYLE2PAINTS_SMOKE, run_on_two_cpus
+from tests.tolerances import assert_close_in_norm, forward_rtol
 
 pytestmark = pytest.mark.usefixtures("cache_dir")
 
@@ -38,7 +40,7 @@ def test_training_lowers_the_l1_evaluates_under_both_references_and_resumes_exac
     )
     result = train(config, progress=False)
     painting_l1 = [report.losses["painting_l1"] for report in result.history]
-    # 12 steps of 4: every epoch lower, about 4% each (0.739, 0.706, 0.674 when written)
+    # 12 steps of 4: every epoch lower, about 4% each (0.749, 0.717, 0.685 when written)
     assert painting_l1 == sorted(painting_l1, reverse=True), painting_l1
     assert painting_l1[-1] < 0.95 * painting_l1[0], painting_l1
     assert set(result.history[0].losses) == {
@@ -234,3 +236,141 @@ def test_the_training_reference_is_the_colour_or_a_moved_copy_of_it(style2paints
     assert np.abs(reference - color).mean() > 0.02  # not pixel-aligned with the target
     other_epoch = first_batch(config, epoch=1)["reference"].numpy()
     assert not np.array_equal(other_epoch, reference)
+
+
+# A painting is written as uint8: to_uint8 rounds (x + 1) * 127.5, so it moves each value by at
+# most half a level, 1/255 in [-1, 1]. A mean difference above that is not one rounding could
+# make or hide: the two hints give paintings that differ as images.
+HALF_AN_8_BIT_LEVEL = 1 / 255
+
+
+@pytest.mark.parametrize("injection", ["add", "film_mid", "film_all"])
+def test_two_hints_give_two_paintings_at_initialization_and_after_three_steps(
+    style2paints_config, injection: str
+) -> None:
+    """The hint path is alive in every hint_injection mode. The references are two flat
+    colours (red and blue), the sketch one drawing of the batch: only the hint differs."""
+    config = style2paints_config(f"model.hint_injection={injection}")
+    family = build_family(config)
+    sketch = tf.repeat(first_batch(config)["sketch"][:1], 2, axis=0)
+    references = tf.constant([[[[1.0, -1.0, -1.0]]], [[[-1.0, -1.0, 1.0]]]]) * tf.ones_like(sketch)
+    colorizer = family.colorizer()
+    differences = []
+    for step in range(4):  # at initialization, then after 3 train steps
+        paintings = colorizer(sketch, references).numpy()
+        differences.append(float(np.abs(paintings[0] - paintings[1]).mean()))
+        if step < 3:
+            family.train_step(first_batch(config, step))
+    # (0.030 to 0.038 at initialization, 0.012 to 0.018 after three steps, when written)
+    assert min(differences) > HALF_AN_8_BIT_LEVEL, differences
+
+
+# 8 files in train/ (6 train, 2 selection): VGG19 at 224 px fills a table of 8 rows.
+FEW_FILES = ("data.synthetic.count=10",)
+
+
+def _count_calls(monkeypatch, family) -> list[tf.Tensor]:
+    """The images every later call of family.hint_encoder gets, in order."""
+    seen: list[tf.Tensor] = []
+    encoder = family.hint_encoder
+    monkeypatch.setattr(
+        family, "hint_encoder", lambda images, **kw: seen.append(images) or encoder(images, **kw)
+    )
+    return seen
+
+
+@pytest.mark.parametrize("reference", ["own", "same_palette"])
+def test_cached_hints_are_vgg19_of_the_batchs_references_without_running_it(
+    style2paints_config, monkeypatch, reference: str
+) -> None:
+    """With unjittered data the table's rows are V of the very images a step would encode:
+    the losses agree with VGG19 run per step, and the step runs it no more."""
+    config = style2paints_config(
+        f"model.training_reference={reference}", "data.jitter=false", *FEW_FILES
+    )
+    family = build_family(config)
+    data = TrainingData(config)
+    batch = first_batch(config)
+    key = batch["key"].numpy()
+    # The pipeline's contract: row `key` of the pool is the batch's reference, unjittered.
+    files = data.reference_pool("reference")  # every file of train/, selection's included
+    np.testing.assert_array_equal(to_float(files[key]), batch["reference"])
+    uncached_hints = [h.numpy() for h in family.hints(batch)]
+    uncached = family.losses(batch)
+    # The losses are a forward pass through VGG19, then the generator and the discriminator
+    # on what it gave: their layers' depth, the longest sum fc1's 7 * 7 * 512 terms.
+    kernels = [
+        w
+        for network in (family.hint_encoder, family.generator, family.discriminator)
+        for w in network.weights
+        if w.ndim in (2, 4)
+    ]
+    rtol = forward_rtol(depth=len(kernels), fan_in=7 * 7 * 512)
+
+    family.precompute(data)
+    tables = {kind: table.shape for kind, table in family.hint_tables.items()}
+    expected_kinds = {"reference"} if reference == "own" else {"reference", "color"}
+    assert tables == dict.fromkeys(expected_kinds, (len(files), 4096))
+    assert all(not table.trainable for table in family.hint_tables.values())
+    held = {id(v) for item in family.checkpoint_items().values() for v in _variables(item)}
+    assert not held & {id(t) for t in family.hint_tables.values()}
+    assert dict((m.name, passes) for m, passes, _ in family.step_passes())["vgg19_fc1"] == 0
+    seen = _count_calls(monkeypatch, family)
+    cached_hints = [h.numpy() for h in family.hints(batch)]
+    cached = family.losses(batch)
+    assert seen == []  # VGG19 does not run in a step
+
+    # The table was filled HINT_TABLE_BATCH images at a time, the step encodes its batch: the
+    # same computation, whose sums oneDNN may order otherwise by batch size. VGG19 is 16
+    # convolutions and fc1, whose longest sum has 7 * 7 * 512 terms.
+    vgg_rtol = forward_rtol(depth=17, fan_in=7 * 7 * 512)  # 0.026
+    for name, got, want in zip(("V(r)", "V(y)"), cached_hints, uncached_hints, strict=True):
+        for row in range(len(key)):
+            assert_close_in_norm(got[row], want[row], vgg_rtol, f"{name} row {row}")
+            # ... and each row is its own example's, not a neighbour's (those are ~15% apart)
+            distances = np.linalg.norm(want - got[row], axis=1)
+            assert np.argmin(distances) == row
+    for name, value in uncached.items():
+        assert_close_in_norm(cached[name], value, rtol, name)
+
+
+def test_the_hint_table_is_read_from_disk_by_the_next_run(
+    style2paints_config, monkeypatch, cache_dir
+) -> None:
+    config = style2paints_config("data.jitter=false", *FEW_FILES)
+    data = TrainingData(config)
+    encoded = []
+    encode_pool = style2paints_module.encode_pool
+    monkeypatch.setattr(
+        style2paints_module,
+        "encode_pool",
+        lambda encoder, images: encoded.append(len(images)) or encode_pool(encoder, images),
+    )
+    files = len(data.reference_pool("reference"))
+    first = build_family(config)
+    first.precompute(data)
+    assert encoded == [files]  # own: one table, every file of train/ once
+    (cached,) = (cache_dir / "hints").iterdir()
+    assert cached == first.hint_cache_path(data, "reference")
+
+    second = build_family(config)
+    second.precompute(TrainingData(config))
+    assert encoded == [files]  # not computed again
+    np.testing.assert_array_equal(
+        second.hint_tables["reference"].numpy(), first.hint_tables["reference"].numpy()
+    )
+
+
+def test_a_jittered_reference_is_encoded_every_step(style2paints_config, monkeypatch) -> None:
+    """A new crop, mirror and hue every epoch: nothing to cache, VGG19 runs on the batch."""
+    config = style2paints_config("model.training_reference=jittered")
+    family = build_family(config)
+    family.precompute(TrainingData(config))
+    assert family.hint_tables == {}
+    batch = first_batch(config)
+    assert "key" not in batch
+    passes = dict((m.name, passes) for m, passes, _ in family.step_passes())
+    assert passes["vgg19_fc1"] == 2  # V(r) and V(y)
+    seen = _count_calls(monkeypatch, family)
+    family.losses(batch)
+    assert len(seen) == 2
