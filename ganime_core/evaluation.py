@@ -32,7 +32,6 @@ from ganime_core.data.synth import PALETTE_PARTS, PART_ID
 from ganime_core.metrics import (
     FEATURE_DIM,
     Backbone,
-    FeatureStatistics,
     FrechetReference,
     KernelDistance,
     kid,
@@ -168,12 +167,20 @@ class EvaluationCache:
     """What evaluations in one process share: the backbones built, by the settings that shape
     them, and the reference features read, by their cache file. A process that trains one run
     after another (a reused sweep actor) builds and traces InceptionV3 once and reads a data
-    set's reference once."""
+    set's reference once.
+
+    The seeded stand-in InceptionV3 reads no file: the same settings always give the same
+    network, so every cache in the process shares it, and a process that evaluates through
+    separate commands (tests call CLI mains in-process) builds it once. Backbones with weights
+    stay per cache: each new cache checks its weights file again."""
+
+    # Process-wide on purpose: the stand-ins every instance shares, by the key `backbone` uses.
+    _standins: dict[tuple[object, ...], Backbone] = {}
 
     def __init__(self) -> None:
         self._backbones: dict[tuple[object, ...], Backbone] = {}
         self._references: dict[Path, Reference] = {}
-        self.backbone_builds = 0  # reuse is observable (and tested)
+        self.backbone_builds = 0  # backbones this cache took on: reuse is observable (and tested)
 
     def backbone(self, settings: MetricsConfig, assets: AssetsConfig) -> Backbone:
         # Keyed by where the weights are named, not by the file found: Keras' cached file is
@@ -184,7 +191,13 @@ class EvaluationCache:
             settings.backbone_size,
         )
         if key not in self._backbones:
-            self._backbones[key] = load_backbone(settings, assets)
+            standin = key[0]
+            backbone = self._standins.get(key) if standin else None
+            if backbone is None:
+                backbone = load_backbone(settings, assets)
+                if standin:  # two threads may both build; both then take the first one kept
+                    backbone = self._standins.setdefault(key, backbone)
+            self._backbones[key] = backbone
             self.backbone_builds += 1
         return self._backbones[key]
 
@@ -192,7 +205,7 @@ class EvaluationCache:
         """The reference whose features are cached at `path`, computed and written if absent."""
         if path not in self._references:
             features = _read_or_write(path, compute)
-            gaussian = FrechetReference(FeatureStatistics.of(features))
+            gaussian = FrechetReference.of(features)  # low-rank when fewer images than dims
             self._references[path] = Reference(features, gaussian)
         return self._references[path]
 

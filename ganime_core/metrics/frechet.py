@@ -15,6 +15,22 @@ A = S_ref^(1/2), leaving one eigendecomposition per evaluation. With n generated
 than the d feature dimensions, S2 = C^T C / (n - 1) for the centered features C, and the nonzero
 eigenvalues of A S2 A are those of the n x n matrix (C A)(C A)^T / (n - 1): the same trace
 from an n x n problem instead of a d x d one.
+
+A reference of m <= d images (tests, smoke runs, small splits) needs no d x d work at all.
+With Y the reference's centered features, S_ref = Y^T Y / (m - 1) has rank at most m - 1, and
+the eigenvalues of S_ref^(1/2) S2 S_ref^(1/2) are the squared singular values of the n x m
+matrix M = C Y^T / sqrt((n - 1)(m - 1)), so
+
+    Tr sqrtm(S_ref S2) = ||M||_* (the sum of M's singular values),
+
+the nuclear-norm identity bootstrap.py uses. `FrechetReference.of(features)` keeps Y and costs
+O(m d) to build; an evaluation costs O(n m d) for M plus O(min(n, m)^2 max(n, m)) for its SVD,
+against O(d^3) once (A's eigendecomposition, ~10 d^3 flops) and O(n d^2) per evaluation for the
+d x d route. The cost rule: keep the rows when m <= d (cheaper in every term), the root when
+m > d (then n d^2 < n m d per evaluation, and d^3 is paid once). The low-rank route also takes
+no square root of a rounding error: the d x d eigendecomposition leaves d - m + 1 eigenvalues
+of S_ref that are zero in exact arithmetic at O(d eps ||S_ref||), whose roots (O(sqrt(d eps)))
+the d x d route carries into A; the two routes agree within that.
 """
 
 from __future__ import annotations
@@ -69,14 +85,54 @@ def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
 
 
 class FrechetReference:
-    """The Gaussian of a reference set with its covariance's square root computed once, for the
-    Fréchet distance of many generated sets to it."""
+    """The Gaussian of a reference set, kept in the form that makes the Fréchet distance of many
+    generated sets to it cheap: its covariance's square root A (built from statistics, or from
+    more rows than dimensions), or its centered rows (from m <= d rows; see the module)."""
 
     def __init__(self, statistics: FeatureStatistics) -> None:
-        self.mean = statistics.mean
-        self.covariance = statistics.covariance
-        self.root = _psd_sqrt(self.covariance)
-        self.trace = float(np.trace(self.covariance))
+        covariance = statistics.covariance
+        self.mean: np.ndarray = statistics.mean
+        self.trace = float(np.trace(covariance))
+        self._covariance: np.ndarray | None = covariance
+        self._root: np.ndarray | None = _psd_sqrt(covariance)
+        self._rows: np.ndarray | None = None  # Y / sqrt(m - 1): S_ref = rows^T rows
+
+    @classmethod
+    def of(cls, features: np.ndarray) -> FrechetReference:
+        """The reference of a (m, d) set of feature vectors: its centered rows when m <= d,
+        no d x d work; else `FrechetReference(FeatureStatistics.of(features))`."""
+        features = np.asarray(features, np.float64)
+        if features.ndim != 2 or len(features) < 2:
+            raise ValueError(f"need (m >= 2, d) features, got shape {features.shape}")
+        m, d = features.shape
+        if m > d:
+            return cls(FeatureStatistics.of(features))
+        reference = cls.__new__(cls)
+        reference.mean = features.mean(axis=0)
+        rows = (features - reference.mean) / np.sqrt(m - 1)
+        reference.trace = float(np.einsum("ij,ij->", rows, rows))
+        reference._covariance = None
+        reference._root = None
+        reference._rows = rows
+        return reference
+
+    @property
+    def covariance(self) -> np.ndarray:
+        """S_ref, (d, d); formed on first use when the reference keeps its rows."""
+        if self._covariance is None:
+            assert self._rows is not None
+            self._covariance = self._rows.T @ self._rows
+        return self._covariance
+
+    @property
+    def root(self) -> np.ndarray:
+        """A = S_ref^(1/2), (d, d); from the rows' SVD on first use when it keeps its rows:
+        rows = U diag(s) V^T gives A = V diag(s) V^T."""
+        if self._root is None:
+            assert self._rows is not None
+            _, singular, right = np.linalg.svd(self._rows, full_matrices=False)
+            self._root = (right.T * singular) @ right
+        return self._root
 
     def distance(self, features: np.ndarray) -> float:
         """Fréchet distance from the Gaussian fitted to `features` (n, d) to this one; equals
@@ -87,16 +143,20 @@ class FrechetReference:
             raise ValueError(f"need (n >= 2, {self.mean.shape[0]}) features, got {features.shape}")
         mean = features.mean(axis=0)
         centered = features - mean
-        if n <= d:
-            projected = centered @ self.root  # (n, d): C A
-            middle = projected @ projected.T / (n - 1)  # (n, n), same nonzero spectrum as A S2 A
-            trace2 = float(np.einsum("ij,ij->", centered, centered)) / (n - 1)
+        trace2 = float(np.einsum("ij,ij->", centered, centered)) / (n - 1)
+        if self._rows is not None:
+            cross = centered @ self._rows.T  # (n, m): C Y^T / sqrt(m - 1)
+            trace_sqrt = np.linalg.svd(cross, compute_uv=False).sum() / np.sqrt(n - 1)
         else:
-            covariance = centered.T @ centered / (n - 1)
-            middle = self.root @ covariance @ self.root
-            trace2 = float(np.trace(covariance))
-        eigenvalues = np.linalg.eigvalsh((middle + middle.T) / 2)
-        trace_sqrt = np.sqrt(np.clip(eigenvalues, 0.0, None)).sum()
+            if n <= d:
+                projected = centered @ self.root  # (n, d): C A
+                middle = projected @ projected.T / (n - 1)  # (n, n): A S2 A's nonzero spectrum
+            else:
+                covariance = centered.T @ centered / (n - 1)
+                middle = self.root @ covariance @ self.root
+                trace2 = float(np.trace(covariance))
+            eigenvalues = np.linalg.eigvalsh((middle + middle.T) / 2)
+            trace_sqrt = np.sqrt(np.clip(eigenvalues, 0.0, None)).sum()
         diff = mean - self.mean
         distance = diff @ diff + trace2 + self.trace - 2.0 * trace_sqrt
         return float(max(distance, 0.0))

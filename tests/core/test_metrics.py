@@ -301,3 +301,31 @@ def test_a_file_that_is_not_inception_weights_is_an_error(no_weights, tmp_path) 
     bogus.write_bytes(b"not hdf5")
     with pytest.raises(MetricsError, match="bogus.h5: not InceptionV3 no-top weights"):
         load_backbone(no_weights.model_copy(update={"inception_weights": bogus}))
+
+
+def test_evaluation_caches_share_the_stand_in_but_load_weights_each(
+    no_weights, tmp_path, monkeypatch
+) -> None:
+    """The stand-in reads no file: one process builds it once, whichever cache asks. A backbone
+    with weights is loaded by each new cache, which checks its file again."""
+    from ganime_core import evaluation
+
+    loads = []
+    monkeypatch.setattr(
+        evaluation, "load_backbone", lambda settings, assets: loads.append(settings) or object()
+    )
+    monkeypatch.setattr(evaluation.EvaluationCache, "_standins", {})  # the process's stays as is
+    allowed = no_weights.model_copy(update={"allow_untrained_backbone": True})
+    assets = AssetsConfig(auto_fetch=False)
+    first, second = evaluation.EvaluationCache(), evaluation.EvaluationCache()
+    standin = first.backbone(allowed, assets)
+    assert second.backbone(allowed, assets) is standin and len(loads) == 1
+    assert first.backbone_builds == second.backbone_builds == 1
+
+    weights = tmp_path / "inception.h5"
+    weights.write_bytes(b"read by load_backbone only")
+    monkeypatch.setenv(INCEPTION_WEIGHTS_ENV, str(weights))
+    loaded = first.backbone(allowed, assets)
+    assert loaded is not standin and first.backbone(allowed, assets) is loaded
+    assert second.backbone(allowed, assets) is not loaded and len(loads) == 3
+    assert first.backbone_builds == second.backbone_builds == 2
