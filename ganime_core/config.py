@@ -264,8 +264,9 @@ class FastNSTSettings(_Section):
 
 class Style2paintsSettings(_Section):
     """Style2paints V1 (ganime_core/families/style2paints.py): a residual U-Net with two guide
-    decoders, the reference's frozen VGG19 fc1 as its global style hint, an unconditional
-    painting discriminator. The paper publishes no code: every choice it leaves open is here.
+    decoders, the reference's frozen VGG19 fc1 (or, as a control, its colour thumbnail: `hint`)
+    as its global style hint, an unconditional painting discriminator. The paper publishes no
+    code: every choice it leaves open is here.
 
     Objective: L_G = adversarial + lambda_l1 * (|y - G_f| + alpha |T(y) - G_g1| + beta |y - G_g2|)
     """
@@ -292,10 +293,18 @@ class Style2paintsSettings(_Section):
         description="weight of the guided L1 against the adversarial loss; the paper gives none: "
         "100 is Pix2Pix's weight for the same L1 on [-1, 1] images, which GANime's paper uses",
     )
+    hint: Literal["vgg19_fc1", "colour_thumbnail"] = Field(
+        "vgg19_fc1",
+        description="the reference's frozen style hint (ganime_core/hints.py): vgg19_fc1 = the "
+        "paper's, VGG19's fc1 (4096 values); colour_thumbnail = the reference area-averaged to "
+        "8x8, its 192 values in [-1, 1]: carries the reference's colours and layout and nothing "
+        "learned, a control that needs no weights (no VGG19 is fetched or marked)",
+    )
     discriminator: Literal["acgan", "dcgan"] = Field(
         "acgan",
-        description="acgan: 4096 outputs regressed to 0 for a generated painting and to the real "
-        "painting's VGG19 fc1 (eq. 3, least squares); dcgan: one real/fake logit (eq. 4)",
+        description="acgan: one output per hint value (4096 for vgg19_fc1), regressed to 0 for a "
+        "generated painting and to the real painting's hint (eq. 3, least squares); dcgan: one "
+        "real/fake logit (eq. 4)",
     )
     training_reference: Literal["own", "jittered", "same_palette"] = Field(
         "own",
@@ -314,13 +323,19 @@ class Style2paintsSettings(_Section):
     allow_untrained_vgg: bool = Field(
         False,
         description="without VGG19 weights here, a seeded untrained VGG19 stands in (tests and "
-        "smoke runs); its numbers carry the _untrained_vgg19 mark, SSIM included",
+        "smoke runs); its numbers carry the _untrained_vgg19 mark, SSIM included; irrelevant "
+        "with hint colour_thumbnail, which uses no VGG19",
     )
 
     paired: ClassVar[bool] = True  # the L1 needs each sketch's own colour image
     trainable: ClassVar[bool] = True
-    needs_reference: ClassVar[bool] = True  # its style hint is the reference's VGG19 fc1
+    needs_reference: ClassVar[bool] = True  # its style hint is computed from the reference
     colorize_batch_size: ClassVar[None] = None  # a generator: any batch (the caller's)
+
+    @property
+    def uses_vgg19(self) -> bool:
+        """Whether the hint encoder is VGG19, so the run needs its weights (or the stand-in)."""
+        return self.hint == "vgg19_fc1"
 
 
 ModelConfig = Annotated[

@@ -71,6 +71,8 @@ def vgg19_standin(settings: object) -> bool:
     uses one, the config allows the stand-in and no verified weights file is here."""
     if not isinstance(settings, NSTSettings | Style2paintsSettings):
         return False
+    if isinstance(settings, Style2paintsSettings) and not settings.uses_vgg19:
+        return False  # its hint (colour_thumbnail) needs no weights: nothing stands in
     return settings.allow_untrained_vgg and inspect_asset(VGG19.name).state != "ok"
 
 

@@ -1,5 +1,6 @@
 """Style2paints V1's generator: a residual U-Net with two guide decoders, into whose mid-level
-the reference's VGG19 fc1 vector (the "global style hint") is fed.
+the reference's VGG19 fc1 vector (the "global style hint"; or another hint of `hint_features`
+values, ganime_core/hints.py) is fed.
 
 Shape comments are for the paper's Fig. 2: 256x256 input, base_filters=16. Every resolution is
 a fixed fraction of `image_size` (the encoder ends at 1/16, the mid-level is at 1/32), and every
@@ -48,7 +49,7 @@ from keras import KerasTensor, layers
 from ganime_core.networks import Norm, kernel_init, normalization
 from ganime_core.precision import FLOAT32
 
-HINT_FEATURES = 4096  # VGG19 fc1, taken before its ReLU
+HINT_FEATURES = 4096  # VGG19 fc1, taken before its ReLU: the paper's hint, the default width
 HintNorm = Literal["layer", "none"]
 HintInjection = Literal["add", "film_mid", "film_all"]
 NormLayer = Callable[..., layers.Layer]  # normalization(kind, synchronized), given a name
@@ -106,7 +107,8 @@ def film(style: Callable[[], KerasTensor]) -> Modulation:
 
 
 def hint_vector(hint: KerasTensor, width: int, hint_norm: HintNorm) -> KerasTensor:
-    """4096 -> Dense(width) -> the paper's "global normalization" -> (width,)."""
+    """The hint (4096 for fc1) -> Dense(width) -> the paper's "global normalization" ->
+    (width,)."""
     style = layers.Dense(width, kernel_initializer=kernel_init(), name="hint_dense")(hint)
     if hint_norm == "layer":  # zero mean, unit variance over the `width` values
         style = layers.LayerNormalization(center=False, scale=False, name="hint_norm")(style)
@@ -176,14 +178,16 @@ def residual_unet(
     hint_norm: HintNorm = "layer",
     synchronized: bool = False,
     hint_injection: HintInjection = "add",
+    hint_features: int = HINT_FEATURES,
 ) -> keras.Model:
-    """Inputs: a sketch (S, S, 3) in [-1, 1] and the reference's VGG19 fc1 vector (4096,).
-    Outputs: the painting (S, S, 3), guide decoder 1's grayscale painting (S, S, 1) and guide
-    decoder 2's painting (S, S, 3), all in [-1, 1]. `hint_injection`: see the module's text."""
+    """Inputs: a sketch (S, S, 3) in [-1, 1] and the reference's hint (hint_features,): VGG19
+    fc1's 4096 values, or the hint encoder's other width (ganime_core/hints.py). Outputs: the
+    painting (S, S, 3), guide decoder 1's grayscale painting (S, S, 1) and guide decoder 2's
+    painting (S, S, 3), all in [-1, 1]. `hint_injection`: see the module's text."""
     b = base_filters
     norm_layer = partial(normalization, norm, synchronized)
     sketch = layers.Input((image_size, image_size, 3), name="sketch")
-    hint = layers.Input((HINT_FEATURES,), name="hint")
+    hint = layers.Input((hint_features,), name="hint")
 
     # Encoder, two convolutions per level: 256x256x16 -> 128x128x32 -> ... -> 16x16x256
     skips = []

@@ -22,6 +22,7 @@ STYLE2PAINTS_SMOKE = EXPERIMENTS / "style2paints_smoke.yaml"
 # with one of them.
 LONGEST_FILES = (  # measured with --durations=0 at 839fd83
     "test_sweep.py",
+    "test_every_family.py",
     "test_distributed.py",
     "test_compare.py",
     "test_style2paints.py",

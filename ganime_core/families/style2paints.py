@@ -1,7 +1,8 @@
 """Style2paints V1: a sketch and a reference painting in, a painting out.
 
 The residual U-Net (ganime_core/residual_unet.py) gets the sketch and the reference's style
-hint, VGG19's fc1 (frozen, ganime_core/vgg.py); an unconditional discriminator judges paintings
+hint V, VGG19's fc1 (frozen, ganime_core/vgg.py) or, as a control needing no weights, its colour
+thumbnail (`model.hint`, ganime_core/hints.py); an unconditional discriminator judges paintings
 alone. The paper's choices left open are config values (Style2paintsSettings).
 
 L_G = adv + lambda_l1 * (|y - G_f| + alpha |T(y) - G_g1| + beta |y - G_g2|)
@@ -9,11 +10,12 @@ L_G = adv + lambda_l1 * (|y - G_f| + alpha |T(y) - G_g1| + beta |y - G_g2|)
   dcgan: adv = BCE(D(G), real);             L_D = BCE(D(y), real) + BCE(D(G), fake)
 
 The hint cache: V is a function of the reference image alone, and VGG19 at its 224 px input
-costs about as much as the rest of a 32-64 px step. Where each training sketch's reference is
-one fixed image (training_reference own or same_palette), `precompute` computes V of every
-train file's reference (and, for same_palette, of its colour image: the AC-GAN's V(y)) once,
-keeps the tables on disk under data.cache_dir/hints/, and a step looks its batch's rows up by
-the pipeline's "key" instead of running VGG19.
+costs about as much as the rest of a 32-64 px step (the thumbnail costs nothing, but one path
+serves both hints). Where each training sketch's reference is one fixed image
+(training_reference own or same_palette), `precompute` computes V of every train file's
+reference (and, for same_palette, of its colour image: the AC-GAN's V(y)) once, keeps the
+tables on disk under data.cache_dir/hints/, and a step looks its batch's rows up by the
+pipeline's "key" instead of running the encoder.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from ganime_core.colorizers import Colorizer, HintedGeneratorColorizer
 from ganime_core.config import ExperimentConfig, Style2paintsSettings
 from ganime_core.data.pipeline import POOLED_REFERENCES, to_float
 from ganime_core.families.base import Batch, GANFamily, average
+from ganime_core.hints import encoder_identity, hint_encoder, hint_features, standin
 from ganime_core.losses import (
     acgan_discriminator_loss,
     acgan_generator_loss,
@@ -43,8 +46,7 @@ from ganime_core.losses import (
 )
 from ganime_core.networks import painting_discriminator
 from ganime_core.pretrained import vgg19_weights
-from ganime_core.residual_unet import HINT_FEATURES, figure_shapes, residual_unet
-from ganime_core.vgg import UNTRAINED_SEED, vgg19_fc1
+from ganime_core.residual_unet import figure_shapes, residual_unet
 
 if TYPE_CHECKING:
     from ganime_core.data.pipeline import TrainingData
@@ -55,8 +57,8 @@ log = logging.getLogger(__name__)
 # paper's Fig. 6 finds the gradient vanishing without the guide decoders.
 MID_LEVEL_PREFIXES = ("hint_dense", "mid")  # mid_entry, mid1_..., mid2_... (their FiLM too)
 PoolKind = Literal["reference", "color"]
-# What vgg19_fc1 computes from an image (resize, preprocessing, layers): bump it when that
-# changes, and every cached hint table is computed again.
+# What the hint encoders compute from an image (resize, preprocessing, layers): bump it when
+# that changes, and every cached hint table is computed again.
 HINT_ENCODER_VERSION = 1
 # Images per VGG19 call while filling a table: a 224 px block1 map is 13 MB an image, so the
 # largest two live at once stay under ~1 GB.
@@ -65,7 +67,7 @@ HINT_TABLE_BATCH = 32
 
 class Style2paints(GANFamily):
     """Residual U-Net with two guide decoders against a painting discriminator; the reference
-    reaches the generator only through VGG19 fc1."""
+    reaches the generator only through the frozen hint encoder (VGG19 fc1, or its thumbnail)."""
 
     name = "style2paints"
 
@@ -74,6 +76,9 @@ class Style2paints(GANFamily):
         settings: Style2paintsSettings = config.model
         self.settings = settings
         size = config.data.image_size
+        # The encoder's width, known before it is built: the networks are built first, so their
+        # initial weights do not depend on what building VGG19 draws.
+        self.hint_width = hint_features(settings)
         self.generator = residual_unet(
             image_size=size,
             base_filters=settings.base_filters,
@@ -82,16 +87,23 @@ class Style2paints(GANFamily):
             hint_norm=settings.hint_norm,
             synchronized=settings.sync_batch_norm,
             hint_injection=settings.hint_injection,
+            hint_features=self.hint_width,
         )
         self.discriminator = painting_discriminator(
             image_size=size,
             base_filters=settings.base_filters,
-            outputs=HINT_FEATURES if settings.discriminator == "acgan" else 1,
+            outputs=self.hint_width if settings.discriminator == "acgan" else 1,
             norm=settings.norm,
         )
-        # None: the seeded stand-in (allowed by the config, or shapes only)
-        self.vgg19_file = vgg19_weights(settings, config.assets) if pretrained else None
-        self.hint_encoder = vgg19_fc1(self.vgg19_file)  # frozen: in no optimizer or checkpoint
+        # None: no VGG19 (colour_thumbnail: never asked for), or the seeded stand-in (allowed
+        # by the config, or shapes only)
+        self.vgg19_file = (
+            vgg19_weights(settings, config.assets) if pretrained and settings.uses_vgg19 else None
+        )
+        self.standin = standin(settings, self.vgg19_file)  # marks the metrics
+        # frozen: in no optimizer or checkpoint
+        self.hint_encoder = hint_encoder(settings, self.vgg19_file)
+        assert self.hint_encoder.output.shape[-1] == self.hint_width  # one width, two owners
         # V of every train file's fixed reference ("reference") and colour image ("color"),
         # by file index, once `precompute` has run: frozen like the encoder they come from.
         self.hint_tables: dict[str, tf.Variable] = {}
@@ -101,7 +113,7 @@ class Style2paints(GANFamily):
         """The hint tables, where each training sketch's reference is one fixed image: V of
         every train file's reference and, unless it is the colour image itself (own), V of
         its colour image, the AC-GAN's target. Read from data.cache_dir/hints/ when computed
-        before with the same images, VGG19 and encoder; computed and written there otherwise.
+        before with the same images and encoder; computed and written there otherwise.
 
         Non-trainable tf.Variables created in the caller's strategy scope, so each replica has
         them (under MultiWorkerMirroredStrategy the chief's values are broadcast); in no
@@ -127,26 +139,22 @@ class Style2paints(GANFamily):
 
     def hint_cache_path(self, data: TrainingData, kind: PoolKind) -> Path:
         """data.cache_dir/hints/<digest>.npy, the digest of everything the table depends on:
-        the pool's images, their size, the VGG19 (its file's path, size and modification
-        time, or the seeded stand-in), the encoder's definition and the dtype it computes in."""
-        if self.vgg19_file is None:
-            vgg = f"standin seed {UNTRAINED_SEED}"
-        else:
-            stat = self.vgg19_file.stat()
-            vgg = f"{self.vgg19_file.resolve()} {stat.st_size} {stat.st_mtime_ns}"
+        the pool's images, their size, the hint kind and its weights (VGG19's file's path,
+        size and modification time, or the seeded stand-in), the encoder's definition and the
+        dtype it computes in."""
         parts = (
             f"pool {data.pool_hash(kind)}",
             f"size {self.config.data.image_size}",
-            f"vgg19 {vgg}",
+            f"hint {encoder_identity(self.settings, self.vgg19_file)}",
             f"encoder {HINT_ENCODER_VERSION} {self.hint_encoder.compute_dtype}",
         )
         digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
         return self.config.data.cache_dir / "hints" / f"{digest}.npy"
 
     def _hint_table(self, data: TrainingData, kind: PoolKind) -> np.ndarray:
-        """(train files, 4096) float32: the cached table, or V of each pool image, computed
-        and cached (written whole under another name, then renamed: a reader never sees half
-        a file, and workers racing to write it write the same thing)."""
+        """(train files, hint width) float32: the cached table, or V of each pool image,
+        computed and cached (written whole under another name, then renamed: a reader never
+        sees half a file, and workers racing to write it write the same thing)."""
         path = self.hint_cache_path(data, kind)
         if path.is_file():
             try:
@@ -154,10 +162,15 @@ class Style2paints(GANFamily):
             except (OSError, ValueError) as exc:
                 log.warning("hints: %s unreadable (%s); computing it again", path, exc)
             else:
-                if table.ndim == 2 and table.shape[1] == HINT_FEATURES:
+                if table.ndim == 2 and table.shape[1] == self.hint_width:
                     log.info("hints: %s table of %d read from %s", kind, len(table), path)
                     return table
-                log.warning("hints: %s holds %s, not (n, 4096); computing it", path, table.shape)
+                log.warning(
+                    "hints: %s holds %s, not (n, %d); computing it",
+                    path,
+                    table.shape,
+                    self.hint_width,
+                )
         table = encode_pool(self.hint_encoder, data.reference_pool(kind))
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npy", delete=False) as file:
@@ -191,15 +204,16 @@ class Style2paints(GANFamily):
         }
 
     def hints(self, batch: Batch) -> tuple[tf.Tensor, tf.Tensor]:
-        """V(r), the generator's hint, and V(y), the AC-GAN's target, each (B, 4096) float32:
-        looked up by the batch's "key" in the tables `precompute` made, or computed by VGG19
-        (a jittered reference; a batch without "key"; no precompute). float32 under a mixed
-        precision too, as the discriminator's outputs the AC-GAN loss compares V(y) with."""
+        """V(r), the generator's hint, and V(y), the AC-GAN's target, each (B, hint width)
+        float32: looked up by the batch's "key" in the tables `precompute` made, or computed by
+        the encoder (a jittered reference; a batch without "key"; no precompute). float32 under
+        a mixed precision too, as the discriminator's outputs the AC-GAN loss compares V(y)
+        with."""
         own = self.settings.training_reference == "own"
         if self.hint_tables and "key" in batch:
             hint = tf.gather(self.hint_tables["reference"], batch["key"])
             return hint, hint if own else tf.gather(self.hint_tables["color"], batch["key"])
-        hint = self.encode(batch["reference"])  # V(r): (B, 4096)
+        hint = self.encode(batch["reference"])  # V(r): (B, hint width)
         # V(y): the same vector when the reference is the colour image
         return hint, hint if own else self.encode(batch["color"])
 
@@ -208,7 +222,7 @@ class Style2paints(GANFamily):
         return tf.cast(self.hint_encoder(images, training=False), tf.float32)
 
     def step_passes(self) -> list[tuple[keras.Model, int, bool]]:
-        # VGG19 fc1 of the reference, and of the colour image when the reference is another;
+        # The encoder on the reference, and on the colour image when the reference is another;
         # none once the tables hold them.
         hints = 1 if self.settings.training_reference == "own" else 2
         if self.hint_tables:
@@ -234,7 +248,7 @@ class Style2paints(GANFamily):
 
     def colorizer(self) -> Colorizer:
         return HintedGeneratorColorizer(
-            self.name, self.generator, self.hint_encoder, pretrained=self.vgg19_file is not None
+            self.name, self.generator, self.hint_encoder, pretrained=not self.standin
         )
 
     def figure_shapes(self) -> dict[str, list[int]]:
@@ -245,13 +259,13 @@ class Style2paints(GANFamily):
 
 
 def encode_pool(encoder: keras.Model, images: np.ndarray) -> np.ndarray:
-    """V of uint8 images (n, s, s, 3), HINT_TABLE_BATCH at a time: (n, 4096) float32. Each image
-    is first what the input pipeline makes of it (to_float), so a row is what the encoder
-    returns for that image in a batch."""
+    """V of uint8 images (n, s, s, 3), HINT_TABLE_BATCH at a time: (n, the encoder's width)
+    float32. Each image is first what the input pipeline makes of it (to_float), so a row is
+    what the encoder returns for that image in a batch."""
     rows = []
     for start in range(0, len(images), HINT_TABLE_BATCH):
         batch = to_float(images[start : start + HINT_TABLE_BATCH])
         rows.append(tf.cast(encoder(batch, training=False), tf.float32).numpy())
     if not rows:
-        return np.zeros((0, HINT_FEATURES), np.float32)
+        return np.zeros((0, encoder.output.shape[-1]), np.float32)
     return np.concatenate(rows)

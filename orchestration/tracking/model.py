@@ -128,9 +128,10 @@ def decode_column(frame: pd.DataFrame, column: str) -> list[np.ndarray]:
 
 def method_colorizer(config: Any, artifacts: dict[str, str]) -> Any:
     """The ganime_core colorizer a logged model runs: its Keras generator (with a reference:
-    Style2paints', its hint from the VGG19 weights logged beside it), or a method that trains
-    nothing (NST, Fast NST) built by the registry on the weights logged with it. No VGG19 file
-    logged: the seeded stand-in, which the model's config allowed."""
+    Style2paints', its hint encoder rebuilt from the config, VGG19 from the weights logged
+    beside it), or a method that trains nothing (NST, Fast NST) built by the registry on the
+    weights logged with it. No VGG19 file logged: the seeded stand-in, which the model's config
+    allowed, or a hint that uses no VGG19 (colour_thumbnail)."""
     from ganime_core.colorizers import GeneratorColorizer, HintedGeneratorColorizer
     from ganime_core.families import build_colorizer
 
@@ -145,10 +146,11 @@ def method_colorizer(config: Any, artifacts: dict[str, str]) -> Any:
     family = config.model.family
     if not config.model.needs_reference:  # the sketch alone
         return GeneratorColorizer(family, generator)
-    from ganime_core.vgg import vgg19_fc1
+    from ganime_core.hints import hint_encoder, standin
 
+    encoder = hint_encoder(config.model, weights)
     return HintedGeneratorColorizer(
-        family, generator, vgg19_fc1(weights), pretrained=weights is not None
+        family, generator, encoder, pretrained=not standin(config.model, weights)
     )
 
 

@@ -69,6 +69,17 @@ def test_small_sizes_run_the_same_code_and_every_output_is_in_minus_1_1(size: in
         assert np.abs(image).max() <= 1.0
 
 
+def test_another_hint_width_changes_only_the_hint_input_and_its_dense() -> None:
+    """hint_features: the hint encoder's width (192 for colour_thumbnail), which only the
+    hint's Dense reads; the default is fc1's 4096."""
+    default, narrow = residual_unet(32, 4), residual_unet(32, 4, hint_features=192)
+    assert default.get_layer("hint").output.shape[-1] == HINT_FEATURES
+    assert narrow.get_layer("hint").output.shape[-1] == 192
+    dense = default.get_layer("hint_dense").units
+    assert default.count_params() - narrow.count_params() == (HINT_FEATURES - 192) * dense
+    assert figure_shapes(narrow) == figure_shapes(default)
+
+
 @pytest.mark.parametrize("injection", INJECTIONS)
 def test_the_hint_changes_the_painting_and_guide_2_but_not_guide_1(injection: str) -> None:
     """Guide decoder 1 branches before the hint is added, guide decoder 2 after it."""

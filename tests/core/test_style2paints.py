@@ -12,9 +12,12 @@ from PIL import Image
 from ganime_core.checkpoint import open_checkpoint
 from ganime_core.colorizers import ReferenceMissing
 from ganime_core.data.pipeline import TrainingData, to_float
+from ganime_core.describe import describe
 from ganime_core.families import build_family
 from ganime_core.families import style2paints as style2paints_module
+from ganime_core.hints import THUMBNAIL_FEATURES, THUMBNAIL_SIZE, colour_thumbnail
 from ganime_core.metrics import names
+from ganime_core.pretrained import standins
 from ganime_core.train import TrainingRun, train
 from tests.conftest import STYLE2PAINTS_SMOKE, run_on_two_cpus
 from tests.tolerances import assert_close_in_norm, forward_rtol
@@ -244,13 +247,21 @@ def test_the_training_reference_is_the_colour_or_a_moved_copy_of_it(style2paints
 HALF_AN_8_BIT_LEVEL = 1 / 255
 
 
-@pytest.mark.parametrize("injection", ["add", "film_mid", "film_all"])
+@pytest.mark.parametrize(
+    ("hint", "injection"),
+    [
+        ("vgg19_fc1", "add"),
+        ("vgg19_fc1", "film_mid"),
+        ("vgg19_fc1", "film_all"),
+        ("colour_thumbnail", "film_all"),  # the control measured with: FiLM everywhere
+    ],
+)
 def test_two_hints_give_two_paintings_at_initialization_and_after_three_steps(
-    style2paints_config, injection: str
+    style2paints_config, hint: str, injection: str
 ) -> None:
     """The hint path is alive in every hint_injection mode. The references are two flat
     colours (red and blue), the sketch one drawing of the batch: only the hint differs."""
-    config = style2paints_config(f"model.hint_injection={injection}")
+    config = style2paints_config(f"model.hint={hint}", f"model.hint_injection={injection}")
     family = build_family(config)
     sketch = tf.repeat(first_batch(config)["sketch"][:1], 2, axis=0)
     references = tf.constant([[[[1.0, -1.0, -1.0]]], [[[-1.0, -1.0, 1.0]]]]) * tf.ones_like(sketch)
@@ -374,3 +385,70 @@ def test_a_jittered_reference_is_encoded_every_step(style2paints_config, monkeyp
     seen = _count_calls(monkeypatch, family)
     family.losses(batch)
     assert len(seen) == 2
+
+
+RED, BLUE = (1.0, -1.0, -1.0), (-1.0, -1.0, 1.0)
+
+
+@pytest.mark.parametrize("size", [32, 36])
+def test_the_colour_thumbnail_is_each_cells_mean_colour(size: int) -> None:
+    """A flat image gives its colour in every cell; an image red on the left half and blue on
+    the right gives red in the left 4 columns of cells and blue in the right 4, at a size that
+    splits into 8 cells evenly (32) and one that does not (36: area weights, the halves still
+    on whole cells). Frozen, 192 wide."""
+    encoder = colour_thumbnail()
+    assert encoder.output.shape[-1] == THUMBNAIL_FEATURES == 192
+    assert not encoder.trainable_variables
+    flat = np.ones((1, size, size, 3), np.float32) * np.float32([0.2, -0.6, 0.9])
+    half = np.empty((1, size, size, 3), np.float32)
+    half[:, :, : size // 2], half[:, :, size // 2 :] = RED, BLUE
+    cells = encoder(np.concatenate([flat, half])).numpy().reshape(2, 8, 8, 3)
+    # An area mean of equal values: their value, up to float32 rounding of the weights' sum.
+    np.testing.assert_allclose(cells[0], np.broadcast_to([0.2, -0.6, 0.9], (8, 8, 3)), atol=1e-6)
+    left, right = cells[1, :, : THUMBNAIL_SIZE // 2], cells[1, :, THUMBNAIL_SIZE // 2 :]
+    np.testing.assert_allclose(left, np.broadcast_to(RED, left.shape), atol=1e-6)
+    np.testing.assert_allclose(right, np.broadcast_to(BLUE, right.shape), atol=1e-6)
+
+
+def test_a_colour_thumbnail_style2paints_never_asks_for_vgg19_and_carries_no_vgg19_mark(
+    style2paints_config, monkeypatch
+) -> None:
+    """hint colour_thumbnail: no VGG19 file is looked for, nothing stands in (so the metrics
+    are not marked _untrained_vgg19, as the driver names them beforehand), the generator and
+    the AC-GAN take 192 values, the hint table is 192 wide and keyed apart from fc1's."""
+
+    def no_vgg19(*args, **kwargs):
+        raise AssertionError("colour_thumbnail asked for VGG19's weights")
+
+    monkeypatch.setattr(style2paints_module, "vgg19_weights", no_vgg19)
+    config = style2paints_config("model.hint=colour_thumbnail", "data.jitter=false", *FEW_FILES)
+    assert names.VGG19 not in standins(config)
+    assert names.VGG19 in standins(style2paints_config())  # the stand-in fc1's: marked
+    family = build_family(config)
+    assert family.hint_encoder.name == "colour_thumbnail"
+    assert family.generator.get_layer("hint").output.shape[-1] == THUMBNAIL_FEATURES
+    assert family.discriminator.output.shape[-1] == THUMBNAIL_FEATURES  # acgan: one per value
+    colorizer = family.colorizer()
+    assert colorizer.pretrained  # no stand-in took part: metrics unmarked
+    assert family.model_files() == {}  # nothing to log beside the generator
+
+    data = TrainingData(config)
+    family.precompute(data)
+    files = len(data.reference_pool("reference"))
+    assert family.hint_tables["reference"].shape == (files, THUMBNAIL_FEATURES)
+    batch = first_batch(config)
+    np.testing.assert_allclose(  # a row is the thumbnail of the batch's reference
+        family.hints(batch)[0], family.encode(batch["reference"]), atol=1e-6
+    )
+    losses = family.train_step(batch)
+    assert all(np.isfinite(float(v)) for v in losses.values())
+
+    # The table's key holds the hint kind: fc1's table for the same images is another file.
+    monkeypatch.undo()
+    fc1 = build_family(style2paints_config("data.jitter=false", *FEW_FILES))
+    assert fc1.hint_cache_path(data, "reference") != family.hint_cache_path(data, "reference")
+
+    described = describe(config)  # `ganime describe`: Fig. 2's blocks, a 192-wide hint input
+    assert described["figure_shapes"] == family.figure_shapes()
+    assert described["figure_shapes"] == fc1.figure_shapes()
+    assert described["networks"]["generator"]["input_shapes"][1] == [None, THUMBNAIL_FEATURES]
