@@ -84,7 +84,7 @@ def measure(config: ExperimentConfig, steps: int) -> tuple[list[tuple[float, flo
         norm = float(gradient_norm(batch))
         losses = train_step(batch)
         rows.append((norm, float(losses["painting_l1"])))
-    return rows, family.vgg19_file is not None
+    return rows, not family.standin
 
 
 def plot(results: dict[str, list[tuple[float, float]]], path: Path, title: str) -> None:

@@ -293,12 +293,14 @@ class Style2paintsSettings(_Section):
         description="weight of the guided L1 against the adversarial loss; the paper gives none: "
         "100 is Pix2Pix's weight for the same L1 on [-1, 1] images, which GANime's paper uses",
     )
-    hint: Literal["vgg19_fc1", "colour_thumbnail"] = Field(
+    hint: Literal["vgg19_fc1", "colour_thumbnail", "annotated_palette"] = Field(
         "vgg19_fc1",
         description="the reference's frozen style hint (ganime_core/hints.py): vgg19_fc1 = the "
         "paper's, VGG19's fc1 (4096 values); colour_thumbnail = the reference area-averaged to "
-        "8x8, its 192 values in [-1, 1]: carries the reference's colours and layout and nothing "
-        "learned, a control that needs no weights (no VGG19 is fetched or marked)",
+        "8x8, its 192 values in [-1, 1] (colours by position; no weights); annotated_palette = "
+        "the colour of each part the reference shows, from generated data's palettes.json (32 "
+        "values): the perfect part-aware encoder, a control for the generator's design. Neither "
+        "control fetches or marks a VGG19",
     )
     discriminator: Literal["acgan", "dcgan"] = Field(
         "acgan",
@@ -336,6 +338,16 @@ class Style2paintsSettings(_Section):
     def uses_vgg19(self) -> bool:
         """Whether the hint encoder is VGG19, so the run needs its weights (or the stand-in)."""
         return self.hint == "vgg19_fc1"
+
+    @model_validator(mode="after")
+    def _palette_hints_are_cached(self) -> Style2paintsSettings:
+        # A jittered reference is a new image every step, which no palette annotates.
+        if self.hint == "annotated_palette" and self.training_reference == "jittered":
+            raise ValueError(
+                "hint annotated_palette reads the palette of each training reference, and a "
+                "jittered reference has none: use training_reference own or same_palette"
+            )
+        return self
 
 
 ModelConfig = Annotated[

@@ -102,3 +102,79 @@ class Annotations:
         if not path.is_file():
             raise DataError(f"no reference for {folder}/{Path(file).name} at {path}; {_REGENERATE}")
         return path
+
+
+# A colour counts as shown in an image where at least this many pixels have it exactly (the
+# part colour metric's min_pixels): an edge pixel blended by a resize is no part.
+MIN_SHOWN_PIXELS = 4
+# An image is painted in a palette when it shows at least this many of the palette's colours.
+MIN_MATCHED_COLOURS = 2
+
+
+def _packed(rgb: np.ndarray) -> np.ndarray:
+    """uint8 (..., 3) -> int64 (...): one integer per colour, for exact set lookups."""
+    rgb = rgb.astype(np.int64)
+    return (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+
+
+class PaletteMatcher:
+    """Which of a data set's annotated palettes an image is painted in, and which of its parts
+    it shows: from the image's exact colours alone, whatever its drawing. Generated palettes
+    are flat colours drawn at random, so an image shows its palette's colours exactly (the
+    parts it draws) and no other palette's.
+
+    palettes: uint8 (m, P, 3), every palette of palettes.json (repeats are one palette).
+    """
+
+    def __init__(self, palettes: np.ndarray) -> None:
+        palettes = np.asarray(palettes)
+        if palettes.dtype != np.uint8 or palettes.ndim != 3 or palettes.shape[-1] != 3:
+            raise ValueError(f"palettes must be uint8 (m, parts, 3), got {palettes.shape}")
+        self.palettes = np.unique(palettes, axis=0)
+        self._packed = _packed(self.palettes)  # (m, P)
+
+    @classmethod
+    def of(cls, path: Path) -> PaletteMatcher:
+        """Every palette of a palettes.json file (any folder); DataError when it holds none."""
+        try:
+            table = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{path} is unreadable ({exc}); {_REGENERATE}") from None
+        entries = [
+            [entry[part] for part in PALETTE_PARTS]
+            for folder in table.values()
+            for entry in folder.values()
+            if all(part in entry for part in PALETTE_PARTS)
+        ]
+        if not entries:
+            raise DataError(f"{path} holds no palette of {', '.join(PALETTE_PARTS)}")
+        return cls(np.asarray(entries, np.uint8))
+
+    def match(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each image's palette, uint8 (n, P, 3), and which of its parts the image shows, bool
+        (n, P): the palette of which the image shows the most colours, each in at least
+        MIN_SHOWN_PIXELS pixels. DataError for an image showing fewer than MIN_MATCHED_COLOURS
+        colours of every palette (not an image of this data set) or as many of two palettes."""
+        images = np.asarray(images)
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+            raise ValueError(f"images must be uint8 (n, h, w, 3), got {images.shape}")
+        found = np.empty((len(images), *self.palettes.shape[1:]), np.uint8)
+        shows = np.empty((len(images), self.palettes.shape[1]), bool)
+        for row, image in enumerate(images):
+            colours, counts = np.unique(_packed(image.reshape(-1, 3)), return_counts=True)
+            hits = np.isin(self._packed, colours[counts >= MIN_SHOWN_PIXELS])  # (m, P)
+            score = hits.sum(axis=1)
+            best = np.flatnonzero(score == score.max())
+            if score[best[0]] < MIN_MATCHED_COLOURS:
+                raise DataError(
+                    f"image {row} shows no palette of this data set ({score[best[0]]} of a "
+                    "palette's colours at most): the annotated_palette hint reads only "
+                    "references from its own generated data set"
+                )
+            if len(best) > 1:
+                raise DataError(
+                    f"image {row} shows {score[best[0]]} colours of each of {len(best)} "
+                    "palettes of this data set: which one it is painted in is ambiguous"
+                )
+            found[row], shows[row] = self.palettes[best[0]], hits[best[0]]
+        return found, shows

@@ -35,7 +35,14 @@ from ganime_core.colorizers import Colorizer, HintedGeneratorColorizer
 from ganime_core.config import ExperimentConfig, Style2paintsSettings
 from ganime_core.data.pipeline import POOLED_REFERENCES, to_float
 from ganime_core.families.base import Batch, GANFamily, average
-from ganime_core.hints import encoder_identity, hint_encoder, hint_features, standin
+from ganime_core.hints import (
+    HintEncoder,
+    encoder_identity,
+    hint_encoder,
+    hint_features,
+    hint_file,
+    standin,
+)
 from ganime_core.losses import (
     acgan_discriminator_loss,
     acgan_generator_loss,
@@ -45,7 +52,6 @@ from ganime_core.losses import (
     pix2pix_discriminator_loss,
 )
 from ganime_core.networks import painting_discriminator
-from ganime_core.pretrained import vgg19_weights
 from ganime_core.residual_unet import figure_shapes, residual_unet
 
 if TYPE_CHECKING:
@@ -95,15 +101,13 @@ class Style2paints(GANFamily):
             outputs=self.hint_width if settings.discriminator == "acgan" else 1,
             norm=settings.norm,
         )
-        # None: no VGG19 (colour_thumbnail: never asked for), or the seeded stand-in (allowed
-        # by the config, or shapes only)
-        self.vgg19_file = (
-            vgg19_weights(settings, config.assets) if pretrained and settings.uses_vgg19 else None
-        )
-        self.standin = standin(settings, self.vgg19_file)  # marks the metrics
+        # What the encoder reads, logged with the model: VGG19's weights (None: the seeded
+        # stand-in, allowed by the config, or shapes only), the data set's palettes.json, or
+        # nothing (colour_thumbnail).
+        self.hint_file = hint_file(config) if pretrained else None
+        self.standin = standin(settings, self.hint_file)  # marks the metrics
         # frozen: in no optimizer or checkpoint
-        self.hint_encoder = hint_encoder(settings, self.vgg19_file)
-        assert self.hint_encoder.output.shape[-1] == self.hint_width  # one width, two owners
+        self.hint_encoder = hint_encoder(settings, self.hint_file)
         # V of every train file's fixed reference ("reference") and colour image ("color"),
         # by file index, once `precompute` has run: frozen like the encoder they come from.
         self.hint_tables: dict[str, tf.Variable] = {}
@@ -145,7 +149,7 @@ class Style2paints(GANFamily):
         parts = (
             f"pool {data.pool_hash(kind)}",
             f"size {self.config.data.image_size}",
-            f"hint {encoder_identity(self.settings, self.vgg19_file)}",
+            f"hint {encoder_identity(self.settings, self.hint_file)}",
             f"encoder {HINT_ENCODER_VERSION} {self.hint_encoder.compute_dtype}",
         )
         digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
@@ -171,7 +175,7 @@ class Style2paints(GANFamily):
                     table.shape,
                     self.hint_width,
                 )
-        table = encode_pool(self.hint_encoder, data.reference_pool(kind))
+        table = encode_pool(self.hint_encoder, data.reference_pool(kind), self.hint_width)
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npy", delete=False) as file:
             np.save(file, table)
@@ -227,6 +231,8 @@ class Style2paints(GANFamily):
         hints = 1 if self.settings.training_reference == "own" else 2
         if self.hint_tables:
             hints = 0
+        if not isinstance(self.hint_encoder, keras.Model):
+            return super().step_passes()  # the palette lookup does no model arithmetic
         return [*super().step_passes(), (self.hint_encoder, hints, False)]
 
     def mid_level_variables(self) -> list[tf.Variable]:
@@ -255,17 +261,17 @@ class Style2paints(GANFamily):
         return figure_shapes(self.generator)
 
     def model_files(self) -> dict[str, Path]:
-        return {"weights": self.vgg19_file} if self.vgg19_file is not None else {}
+        return {"weights": self.hint_file} if self.hint_file is not None else {}
 
 
-def encode_pool(encoder: keras.Model, images: np.ndarray) -> np.ndarray:
-    """V of uint8 images (n, s, s, 3), HINT_TABLE_BATCH at a time: (n, the encoder's width)
-    float32. Each image is first what the input pipeline makes of it (to_float), so a row is
-    what the encoder returns for that image in a batch."""
+def encode_pool(encoder: HintEncoder, images: np.ndarray, width: int) -> np.ndarray:
+    """V of uint8 images (n, s, s, 3), HINT_TABLE_BATCH at a time: (n, width) float32. Each
+    image is first what the input pipeline makes of it (to_float), so a row is what the
+    encoder returns for that image in a batch."""
     rows = []
     for start in range(0, len(images), HINT_TABLE_BATCH):
         batch = to_float(images[start : start + HINT_TABLE_BATCH])
         rows.append(tf.cast(encoder(batch, training=False), tf.float32).numpy())
     if not rows:
-        return np.zeros((0, encoder.output.shape[-1]), np.float32)
+        return np.zeros((0, width), np.float32)
     return np.concatenate(rows)

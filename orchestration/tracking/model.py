@@ -128,10 +128,11 @@ def decode_column(frame: pd.DataFrame, column: str) -> list[np.ndarray]:
 
 def method_colorizer(config: Any, artifacts: dict[str, str]) -> Any:
     """The ganime_core colorizer a logged model runs: its Keras generator (with a reference:
-    Style2paints', its hint encoder rebuilt from the config, VGG19 from the weights logged
-    beside it), or a method that trains nothing (NST, Fast NST) built by the registry on the
-    weights logged with it. No VGG19 file logged: the seeded stand-in, which the model's config
-    allowed, or a hint that uses no VGG19 (colour_thumbnail)."""
+    Style2paints', its hint encoder rebuilt from the config on the file logged beside it:
+    VGG19's weights or the data set's palettes.json), or a method that trains nothing (NST,
+    Fast NST) built by the registry on the weights logged with it. No file logged: the seeded
+    stand-in VGG19, which the model's config allowed, or a hint that reads none
+    (colour_thumbnail)."""
     from ganime_core.colorizers import GeneratorColorizer, HintedGeneratorColorizer
     from ganime_core.families import build_colorizer
 

@@ -9,8 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganime_core.data.annotations import Annotations
-from ganime_core.data.synth import PALETTE_PARTS, render_example, write_synthetic_dataset
+from ganime_core.data.annotations import MIN_SHOWN_PIXELS, Annotations, PaletteMatcher
+from ganime_core.data.synth import (
+    PALETTE_PARTS,
+    PART_ID,
+    render_example,
+    write_synthetic_dataset,
+)
 from ganime_core.errors import DataError
 
 SIZE = 32
@@ -83,3 +88,56 @@ def test_a_missing_annotation_is_one_clear_line(generated: Path, tmp_path: Path)
     (broken / "palettes.json").write_text(json.dumps({"train": {"00000": {"hair": [1, 2, 3]}}}))
     with pytest.raises(DataError, match="no hair_tie, skin"):
         Annotations.of(broken).palettes("train", [Path("00000.png")])
+
+
+def test_a_palette_is_found_from_an_images_colours_whatever_its_drawing(generated: Path) -> None:
+    """Each image of the data set, and each same-palette reference (another drawing), is matched
+    to its own palette of palettes.json; the parts it shows are those its drawing paints in
+    MIN_SHOWN_PIXELS pixels or more."""
+    matcher = PaletteMatcher.of(generated / "palettes.json")
+    assert matcher.palettes.shape == (6, len(PALETTE_PARTS), 3)  # free: one palette an image
+    examples = [render_example(7, index, SIZE, "free") for index in range(6)]
+    for drawing in ("image", "reference"):
+        characters = [getattr(example, drawing) for example in examples]
+        palettes, shown = matcher.match(np.stack([c.colour for c in characters]))
+        for row, (example, character) in enumerate(zip(examples, characters, strict=True)):
+            np.testing.assert_array_equal(
+                palettes[row], [example.palette[part] for part in PALETTE_PARTS]
+            )
+            pixels = [(character.labels == PART_ID[part]).sum() for part in PALETTE_PARTS]
+            np.testing.assert_array_equal(shown[row], np.array(pixels) >= MIN_SHOWN_PIXELS)
+        assert shown[:, PALETTE_PARTS.index("hair")].all()  # every drawing has hair
+
+
+def test_an_image_of_no_palette_or_of_two_is_one_clear_line() -> None:
+    """The palette is the one of which the image shows the most colours; an image showing
+    too few of any, or as many of two palettes, is refused in one line. Repeats (tied
+    palettes) are one palette."""
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 256, (2, len(PALETTE_PARTS), 3), dtype=np.uint8)
+    matcher = PaletteMatcher(np.stack([a, b, a]))
+    assert matcher.palettes.shape[0] == 2
+
+    def painted(*colours: np.ndarray) -> np.ndarray:
+        """An 8x8 image of 2x8 stripes, one colour each (16 pixels), on white."""
+        image = np.full((1, 8, 8, 3), 255, np.uint8)
+        for stripe, colour in enumerate(colours):
+            image[0, 2 * stripe : 2 * stripe + 2] = colour
+        return image
+
+    palettes, shown = matcher.match(painted(a[0], a[3], b[1]))
+    np.testing.assert_array_equal(palettes[0], a)
+    np.testing.assert_array_equal(np.flatnonzero(shown[0]), [0, 3])
+    # A colour in fewer than MIN_SHOWN_PIXELS pixels is no part shown.
+    speck = painted(a[0], a[3])
+    speck[0, 7, : MIN_SHOWN_PIXELS - 1] = a[5]
+    assert not matcher.match(speck)[1][0, 5]
+
+    for image, message in (
+        (painted(a[0]), "shows no palette of this data set"),
+        (np.full((1, 8, 8, 3), 128, np.uint8), "shows no palette of this data set"),
+        (painted(a[0], a[1], b[0], b[1]), "ambiguous"),
+    ):
+        with pytest.raises(DataError, match=message) as refused:
+            matcher.match(image)
+        assert "\n" not in str(refused.value)

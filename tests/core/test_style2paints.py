@@ -9,13 +9,22 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from ganime_core import hints as hints_module
 from ganime_core.checkpoint import open_checkpoint
 from ganime_core.colorizers import ReferenceMissing
-from ganime_core.data.pipeline import TrainingData, to_float
+from ganime_core.data.annotations import Annotations
+from ganime_core.data.pipeline import TrainingData, to_float, to_uint8
+from ganime_core.data.synth import PALETTE_PARTS, write_synthetic_dataset
 from ganime_core.describe import describe
+from ganime_core.errors import ConfigError, DataError
 from ganime_core.families import build_family
 from ganime_core.families import style2paints as style2paints_module
-from ganime_core.hints import THUMBNAIL_FEATURES, THUMBNAIL_SIZE, colour_thumbnail
+from ganime_core.hints import (
+    PALETTE_FEATURES,
+    THUMBNAIL_FEATURES,
+    THUMBNAIL_SIZE,
+    colour_thumbnail,
+)
 from ganime_core.metrics import names
 from ganime_core.pretrained import standins
 from ganime_core.train import TrainingRun, train
@@ -355,7 +364,9 @@ def test_the_hint_table_is_read_from_disk_by_the_next_run(
     monkeypatch.setattr(
         style2paints_module,
         "encode_pool",
-        lambda encoder, images: encoded.append(len(images)) or encode_pool(encoder, images),
+        lambda encoder, images, width: (
+            encoded.append(len(images)) or encode_pool(encoder, images, width)
+        ),
     )
     files = len(data.reference_pool("reference"))
     first = build_family(config)
@@ -420,7 +431,7 @@ def test_a_colour_thumbnail_style2paints_never_asks_for_vgg19_and_carries_no_vgg
     def no_vgg19(*args, **kwargs):
         raise AssertionError("colour_thumbnail asked for VGG19's weights")
 
-    monkeypatch.setattr(style2paints_module, "vgg19_weights", no_vgg19)
+    monkeypatch.setattr(hints_module, "vgg19_weights", no_vgg19)
     config = style2paints_config("model.hint=colour_thumbnail", "data.jitter=false", *FEW_FILES)
     assert names.VGG19 not in standins(config)
     assert names.VGG19 in standins(style2paints_config())  # the stand-in fc1's: marked
@@ -452,3 +463,73 @@ def test_a_colour_thumbnail_style2paints_never_asks_for_vgg19_and_carries_no_vgg
     assert described["figure_shapes"] == family.figure_shapes()
     assert described["figure_shapes"] == fc1.figure_shapes()
     assert described["networks"]["generator"]["input_shapes"][1] == [None, THUMBNAIL_FEATURES]
+
+
+PALETTE_DATA = ("data.synthetic.palette=free", "data.jitter=false", *FEW_FILES)
+
+
+def test_an_annotated_palette_style2paints_hints_with_the_parts_its_reference_shows(
+    style2paints_config, monkeypatch
+) -> None:
+    """hint annotated_palette: the hint of a same-palette reference is its palette's colour of
+    each part the reference shows (0 elsewhere) and a +-1 flag per part; the generator and the
+    AC-GAN take its 32 values; no VGG19 is looked for or marked; the data set's palettes.json
+    is what the model logs beside the generator; training references are cached like fc1's."""
+
+    def no_vgg19(*args, **kwargs):
+        raise AssertionError("annotated_palette asked for VGG19's weights")
+
+    monkeypatch.setattr(hints_module, "vgg19_weights", no_vgg19)
+    config = style2paints_config(
+        "model.hint=annotated_palette", "model.training_reference=same_palette", *PALETTE_DATA
+    )
+    assert names.VGG19 not in standins(config)
+    family = build_family(config)
+    data = TrainingData(config)
+    assert family.model_files() == {"weights": data.root / "palettes.json"}
+    assert family.generator.get_layer("hint").output.shape[-1] == PALETTE_FEATURES == 32
+    assert family.discriminator.output.shape[-1] == PALETTE_FEATURES
+    assert family.colorizer().pretrained
+
+    batch = first_batch(config)
+    hint = family.encode(batch["reference"]).numpy()
+    colours, flags = hint[:, :24].reshape(-1, len(PALETTE_PARTS), 3), hint[:, 24:]
+    annotations = Annotations.of(data.root)
+    keys = batch["key"].numpy()
+    files = data.folder("train")[0].files
+    palettes = annotations.palettes("train", [files[key] for key in keys])
+    references = to_uint8(batch["reference"]).numpy()
+    for row in range(len(keys)):
+        shown = flags[row] > 0
+        assert set(np.unique(flags[row])) <= {-1.0, 1.0} and shown.any()
+        # 8-bit codes: /127.5 - 1 is exact to float32 rounding
+        np.testing.assert_allclose(colours[row][shown], palettes[row][shown] / 127.5 - 1, atol=1e-6)
+        assert not colours[row][~shown].any()
+        for part in np.flatnonzero(shown):  # a shown part's colour is in the reference
+            assert (references[row] == palettes[row][part]).all(axis=-1).sum() >= 4
+
+    family.precompute(data)
+    assert family.hint_tables["reference"].shape == (len(files), PALETTE_FEATURES)
+    np.testing.assert_allclose(family.hints(batch)[0], hint, atol=1e-6)
+    losses = family.train_step(batch)
+    assert all(np.isfinite(float(v)) for v in losses.values())
+
+    # A reference from elsewhere (any other image) is refused in one line.
+    with pytest.raises(DataError, match="shows no palette of this data set") as refused:
+        family.colorizer()(batch["sketch"][:1], tf.zeros_like(batch["sketch"][:1]))
+    assert "\n" not in str(refused.value)
+
+
+def test_an_annotated_palette_needs_generated_data_and_cached_references(
+    style2paints_config, tmp_path
+) -> None:
+    with pytest.raises(ConfigError, match="jittered reference has none"):
+        style2paints_config("model.hint=annotated_palette", "model.training_reference=jittered")
+    folder = tmp_path / "kaggle"  # paired files, no palettes.json
+    write_synthetic_dataset(folder, 10, 32, 0)
+    (folder / "palettes.json").unlink()
+    config = style2paints_config("model.hint=annotated_palette", f"data.path={folder}")
+    with pytest.raises(DataError, match="has no palettes.json") as refused:
+        build_family(config)
+    assert "\n" not in str(refused.value)
+    build_family(config, pretrained=False)  # shapes only (`ganime describe`): no data read
