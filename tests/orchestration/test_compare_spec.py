@@ -170,10 +170,20 @@ def test_a_wrong_compare_file_is_one_line_naming_what(tmp_path, changes, message
 def test_every_compare_file_validates(path: Path) -> None:
     # compare_paper.yaml names the Kaggle folder, absent here: generated data stands in.
     compare = load_compare(path, ["data.path=null"])
+    assert len(compare.config.seed_list()) == 3
+    if path.name == "compare_reference.yaml":  # Style2paints after references, Pix2Pix the control
+        assert set(compare.families().values()) == {"pix2pix", "style2paints"}
+        assert compare.baseline() == "pix2pix"
+        for run in compare.runs:
+            assert run.config.data.synthetic.palette == "free"
+            assert run.config.metrics.reference == "same_palette" and run.config.metrics.swap
+            if run.config.model.family == "style2paints":
+                assert run.config.model.training_reference == "same_palette"
+        return
     assert set(compare.families().values()) == {
         "nst", "fast_nst", "pix2pix", "cyclegan", "style2paints"
     }  # fmt: skip
-    assert len(compare.methods()) == 6 and len(compare.config.seed_list()) == 3
+    assert len(compare.methods()) == 6
     assert compare.baseline() == "nst"
 
 
