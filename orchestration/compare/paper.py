@@ -20,6 +20,11 @@ class PaperResult:
     fid: float
     ssim: float
 
+    def reported(self, objective: str) -> float | None:
+        """The paper's value of `objective`; None for one it does not report (it measured no
+        colour-following: part ΔE, a/b distance and swap are GANime's)."""
+        return {"fid": self.fid, "ssim": self.ssim}.get(objective)
+
 
 RESULTS = {
     "NST": PaperResult(345.5, 0.655),

@@ -162,7 +162,7 @@ class MethodRow:
         logged = self.logged_names(objective)
         if self.paper is None or not logged or not all(_as_the_paper(n) for n in logged):
             return None
-        return getattr(self.paper, objective)
+        return self.paper.reported(objective)
 
 
 def _as_the_paper(name: str) -> bool:

@@ -5,6 +5,7 @@ and its files. No Ray, no TensorFlow."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 
 import numpy as np
@@ -263,6 +264,27 @@ def test_the_chart_draws_the_paper_fid_beside_imagenet_fids() -> None:
     assert sorted(fid_axis.get_legend_handles_labels()[1]) == ["paper", "this compare"]
     (markers,) = [c for c in fid_axis.collections if c.get_label() == "paper"]
     assert markers.get_offsets().tolist() == [[0, 345.5], [1, 220.5]]
+
+
+def test_the_chart_draws_no_paper_marker_for_a_metric_the_paper_did_not_report() -> None:
+    # Pix2Pix at ImageNet measure, beside the paper in FID and SSIM; the paper measured no
+    # colour-following, so its part-ΔE panel has bars and no marker (this raised before).
+    outcomes = []
+    for seed, delta_e in ((0, 57.6), (1, 56.3)):
+        run = outcome("p2p", seed, 230.0, 0.7, standins=())
+        values = {**run.result.values, "part_delta_e": delta_e}
+        delta_e_name = names.logged_name("part_delta_e", TEST, ())
+        logged = {**run.result.logged_names, "part_delta_e": delta_e_name}
+        outcomes.append(
+            dataclasses.replace(
+                run, result=dataclasses.replace(run.result, values=values, logged_names=logged)
+            )
+        )
+    rows = table.method_rows(["p2p"], FAMILIES, PAPER_ROWS, outcomes)
+    fid, ssim, delta_e = table.chart_panels(rows)
+    assert fid.paper == ((0, 227.9),) and ssim.paper == ((0, 0.747),)
+    assert delta_e.objective == "part_delta_e" and delta_e.paper == ()
+    assert delta_e.means == pytest.approx((56.95,))
 
 
 # --- results and files ----------------------------------------------------------------------------
