@@ -316,11 +316,13 @@ class Style2paintsSettings(_Section):
         "folder), so colours must be transferred from a different picture",
     )
     hint_injection: Literal["add", "film_mid", "film_all"] = Field(
-        "add",
+        "film_all",
         description="how the hint enters the generator: add = added once at the mid-level's "
         "entry (the paper's Fig. 2; the next InstanceNorm removes a spatially constant "
         "addition); film_mid = a per-channel scale and shift predicted from the hint after "
-        "each mid-level normalization; film_all = also after each decoder normalization",
+        "each mid-level normalization; film_all = also after each decoder normalization, the "
+        "default: it followed references best with every hint (experiments/"
+        "compare_reference.yaml, README)",
     )
     allow_untrained_vgg: bool = Field(
         False,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
+
 import keras
 import numpy as np
 import pytest
 
+from ganime_core.config import Style2paintsSettings
 from ganime_core.residual_unet import FIGURE_LAYERS, HINT_FEATURES, figure_shapes, residual_unet
 from tests.tolerances import U32, gamma
 
@@ -33,16 +36,23 @@ FIGURE_2 = {
 
 
 def test_every_block_has_the_shape_the_papers_figure_draws() -> None:
-    model = residual_unet(256, 16)
+    model = residual_unet(256, 16, hint_injection="add")
     shapes = {name: tuple(model.get_layer(name).output.shape[1:]) for name in FIGURE_2}
     assert shapes == FIGURE_2
-    assert model.count_params() == 35_686_263  # hint_injection add: the README's 35.7M
+    assert model.count_params() == 35_686_263  # the figure's (add): the README's 35.7M
+
+
+def test_the_generator_defaults_to_the_injection_the_config_defaults_to() -> None:
+    """One default: a generator built without the config (tests, `ganime describe`) is the one a
+    run trains."""
+    default = inspect.signature(residual_unet).parameters["hint_injection"].default
+    assert default == Style2paintsSettings.model_fields["hint_injection"].default == "film_all"
 
 
 def test_film_adds_its_layers_after_the_chosen_norms_and_keeps_the_figures_blocks() -> None:
     """film_mid: after mid_entry's norm and each bottleneck's expand norm (the norms whose
     output joins the mid-level's trunk); film_all: also after every decoder up block's."""
-    add = residual_unet(64, 4)
+    add = residual_unet(64, 4, hint_injection="add")
     mid = ("mid_entry", "mid1_expand", "mid2_expand")
     decoder = ("dec_entry", "dec3_up", "dec2_up", "dec1_up", "dec0_up")
     for injection, sites in (("add", ()), ("film_mid", mid), ("film_all", mid + decoder)):
@@ -100,7 +110,7 @@ def test_under_add_the_next_instance_norm_removes_the_hint_exactly() -> None:
     (the first bottleneck's reduce norm, a 1x1 convolution later) gives the same output for
     any hint. At 64 px the mid-level is 2x2: the sketch's layout is still there to normalize."""
     keras.utils.set_random_seed(0)
-    model = residual_unet(64, 4, mid_blocks=1)
+    model = residual_unet(64, 4, mid_blocks=1, hint_injection="add")
     names = ("mid_hinted", "mid1_reduce", "mid1_reduce_norm")
     probe = keras.Model(model.inputs, [model.get_layer(name).output for name in names])
     rng = np.random.default_rng(2)
