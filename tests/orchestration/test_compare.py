@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
+from ganime_core.config import load_config
 from ganime_core.metrics import names
 from ganime_core.splits import TEST
 from orchestration.cli import main
@@ -121,15 +122,19 @@ def test_a_compare_writes_the_table_from_its_children_and_a_rerun_reuses_them(
         assert run.data.tags[tags.PARENT_RUN] == parent.info.run_id  # nested under the table
         method = run.data.tags[tags.METHOD]
         standins = STANDINS.get(method, (names.INCEPTION,))
-        # Every metric the Evaluator measures for this method here: NST alone takes a
-        # reference, generated data has part maps, and the compare asks no swap.
+        # Every metric the Evaluator measures for this method here: whether it takes a
+        # reference is its settings' to say; generated data has part maps; no swap was asked.
+        experiment = next(
+            m["experiment"] for m in (PIX2PIX_TV, CYCLEGAN, NST) if m["name"] == method
+        )
+        uses_reference = load_config(experiment).model.needs_reference
         measured = {
             name
             for metric, name in zip(
                 names.EVALUATION_METRICS, names.evaluation_names(TEST, standins), strict=True
             )
             if names.unmeasured_because(
-                metric, uses_reference=method == "nst", annotated=True, swap=False
+                metric, uses_reference=uses_reference, annotated=True, swap=False
             )
             is None
         }
