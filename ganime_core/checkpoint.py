@@ -47,11 +47,28 @@ class Best:
 
 
 @dataclass(frozen=True)
+class EpochRecord:
+    """What a run's sinks record of one epoch: its metrics (step = epoch), its sample grid, and
+    whether its generator is a new best or the final one. A checkpoint keeps the records of the
+    epochs it covers, so a run killed after writing a checkpoint but before its sinks recorded
+    those epochs records them when it resumes."""
+
+    epoch: int
+    metrics: dict[str, float]
+    sample_grid: str | None = None  # the grid's PNG, in the run dir of the process that trained
+    improved: bool = False
+    last: bool = False
+
+
+@dataclass(frozen=True)
 class CheckpointState:
     """What a checkpoint records besides the weights."""
 
     epochs_completed: int
     best: Best | None = None
+    # The epochs since the previous checkpoint, this one's last: what its sinks may not have
+    # recorded yet (empty in checkpoints written before runs kept them).
+    epochs: tuple[EpochRecord, ...] = ()
 
 
 class Checkpointer:
@@ -73,9 +90,14 @@ class Checkpointer:
         found = complete_checkpoints(self.directory)
         return found[-1] if found else None
 
-    def save(self, epochs_completed: int, best: Best | None = None) -> Path:
+    def save(
+        self,
+        epochs_completed: int,
+        best: Best | None = None,
+        epochs: tuple[EpochRecord, ...] = (),
+    ) -> Path:
         """Write a checkpoint after `epochs_completed` epochs, with the run's best evaluation so
-        far; return its directory."""
+        far and the records of the epochs it covers; return its directory."""
         self.directory.mkdir(parents=True, exist_ok=True)
         final = self.directory / checkpoint_name(epochs_completed)
         tmp = self.directory / f".{final.name}.tmp-{os.getpid()}"
@@ -87,6 +109,7 @@ class Checkpointer:
             "epochs_completed": epochs_completed,
             "fingerprint": self.fingerprint,
             "best": asdict(best) if best else None,
+            "epochs": [asdict(record) for record in epochs],
         }
         (tmp / CONFIG_FILE).write_text(config_yaml(self.config))
         (tmp / STATE_FILE).write_text(json.dumps(state))
@@ -115,7 +138,11 @@ class Checkpointer:
         if self._loss_scale is not None and (path / f"{LOSS_SCALE}.index").is_file():
             self._loss_scale.read(str(path / LOSS_SCALE)).assert_existing_objects_matched()
         best = state.get("best")  # absent in checkpoints written before runs kept it
-        return CheckpointState(int(state["epochs_completed"]), Best(**best) if best else None)
+        return CheckpointState(
+            int(state["epochs_completed"]),
+            Best(**best) if best else None,
+            tuple(EpochRecord(**record) for record in state.get("epochs", [])),
+        )
 
 
 def complete_checkpoints(directory: Path) -> list[Path]:

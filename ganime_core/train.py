@@ -14,7 +14,7 @@ import math
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -23,7 +23,14 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from ganime_core.checkpoint import Best, Checkpointer, CheckpointState, checkpoint_name, config_yaml
+from ganime_core.checkpoint import (
+    Best,
+    Checkpointer,
+    CheckpointState,
+    EpochRecord,
+    checkpoint_name,
+    config_yaml,
+)
 from ganime_core.config import ExperimentConfig
 from ganime_core.data.pipeline import TrainingData, set_input_threads, to_uint8
 from ganime_core.errors import GanimeError
@@ -79,6 +86,11 @@ class EpochReport:
         if self.best is not None:
             metrics[names.best_name(self.best.name)] = self.best.value
         return metrics
+
+    def record(self) -> EpochRecord:
+        """What sinks record of this epoch, as its checkpoint keeps it."""
+        grid = str(self.sample_grid) if self.sample_grid is not None else None
+        return EpochRecord(self.epoch, self.metrics(), grid, self.improved, self.last)
 
 
 @dataclass
@@ -166,6 +178,9 @@ class TrainingRun:
             log.info("resumed from %s (%d epochs done)", start, state.epochs_completed)
         self.epochs_done = self.resumed_from = state.epochs_completed
         self.best = state.best
+        # The starting checkpoint's epochs, for sinks to record any a killed run did not.
+        self.restored_epochs = state.epochs
+        self._uncheckpointed: list[EpochRecord] = []  # epochs since the last checkpoint
         # Built before the first step, so a missing backbone stops the run before it trains.
         self.evaluator = None
         if is_chief and config.train.evaluates_any():
@@ -231,19 +246,13 @@ class TrainingRun:
                 oracle = self.evaluator.evaluate(self.colorizer, reference="ground_truth")
             eval_seconds = time.perf_counter() - started
             improved = self._keep_if_best(evaluation, completed)
-        checkpoint = None
-        # An evaluated epoch is always checkpointed: a resumed run never repeats an evaluation,
-        # and the best generator is one a checkpoint holds.
-        if evaluation is not None or config.train.checkpoints(completed):
-            checkpoint = self.checkpointer.save(completed, self.best)
-        self.epochs_done = completed
         report = EpochReport(
             completed,
             losses,
             images_per_second,
             seconds,
             grid_path,
-            checkpoint,
+            checkpoint=None,
             resumed_from=self.resumed_from,
             last=completed == config.train.epochs,
             evaluation=evaluation,
@@ -252,6 +261,14 @@ class TrainingRun:
             best=self.best,
             improved=improved,
         )
+        self._uncheckpointed.append(report.record())
+        # An evaluated epoch is always checkpointed: a resumed run never repeats an evaluation,
+        # and the best generator is one a checkpoint holds.
+        if evaluation is not None or config.train.checkpoints(completed):
+            saved = self.checkpointer.save(completed, self.best, tuple(self._uncheckpointed))
+            report = replace(report, checkpoint=saved)
+            self._uncheckpointed.clear()
+        self.epochs_done = completed
         measured = [e.metrics() for e in (evaluation, oracle) if e is not None]
         shown = _format({**losses, **{k: v for m in measured for k, v in m.items()}})
         log.info(

@@ -12,12 +12,18 @@ local run and a Ray Train run (rank 0):
 Epochs wait until a report carries a checkpoint: on Ray Train the worker hands the sink a
 report only once Ray holds that checkpoint, so an epoch a restart would train again is never
 logged, and the one epoch read back at start (which epochs the run already holds) keeps a
-retrained epoch from being logged twice.
+retrained epoch from being logged twice. The other way round, a run killed after writing a
+checkpoint but before logging its epochs would never log them (it resumes after them): the
+checkpoint keeps their records, and `catch_up` logs those MLflow lacks. A checkpointed epoch's
+models are logged before its metrics, so an epoch whose `epoch` metric is in MLflow has all of
+its record there.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -33,6 +39,7 @@ from orchestration.tracking.model import log_generator_model
 from orchestration.tracking.runs import RunLogger
 
 if TYPE_CHECKING:
+    from ganime_core.checkpoint import EpochRecord
     from ganime_core.data.pipeline import TrainingData
     from ganime_core.families.base import ModelFamily
     from ganime_core.train import EpochReport
@@ -60,7 +67,7 @@ class MlflowSink:
         self.config = config
         self.logger = RunLogger(uri, run_id)
         self.runner = runner
-        self._pending: list[EpochReport] = []
+        self._pending: list[EpochRecord] = []
         self._logged: set[int] | None = None
         self._example: tuple[np.ndarray, np.ndarray | None] | None = None
         self._monitor = _system_metrics_monitor(uri, run_id)
@@ -83,19 +90,36 @@ class MlflowSink:
 
     def record(self, report: EpochReport, family: ModelFamily) -> None:
         """One epoch of the run; logged once a checkpoint covers it."""
-        self._pending.append(report)
+        self._pending.append(report.record())
         if report.checkpoint is None:
             return
-        logged = self._logged_epochs()
-        for pending in self._pending:
-            if pending.epoch not in logged:
-                self._log_epoch(pending)
-                logged.add(pending.epoch)
+        self._log_checkpointed(self._pending, family)
         self._pending.clear()
-        if report.improved:
-            self._log_generator(family, BEST_GENERATOR, report.epoch)
-        if report.last:
-            self._log_generator(family, FINAL_GENERATOR, report.epoch)
+
+    def catch_up(self, restored: Sequence[EpochRecord], family: ModelFamily) -> None:
+        """Log the epochs of the run's starting checkpoint (`TrainingRun.restored_epochs`, the
+        last the checkpointed one, `family` holding its weights) that MLflow lacks: those of a
+        run killed between writing that checkpoint and logging them."""
+        if restored:
+            self._log_checkpointed(restored, family)
+
+    def _log_checkpointed(self, records: Sequence[EpochRecord], family: ModelFamily) -> None:
+        """Log `records`, the epochs one checkpoint covers (its own last), skipping those
+        already logged."""
+        logged = self._logged_epochs()
+        *earlier, checkpointed = records
+        for record in earlier:
+            if record.epoch not in logged:
+                self._log_epoch(record)
+                logged.add(record.epoch)
+        if checkpointed.epoch in logged:
+            return
+        if checkpointed.improved:
+            self._log_generator(family, BEST_GENERATOR, checkpointed.epoch)
+        if checkpointed.last:
+            self._log_generator(family, FINAL_GENERATOR, checkpointed.epoch)
+        self._log_epoch(checkpointed)  # last: its `epoch` metric marks the epoch logged
+        logged.add(checkpointed.epoch)
 
     def close(self, status: str | None) -> None:
         """Stop the system metrics and set the run's status: FINISHED, FAILED, KILLED, or None
@@ -115,17 +139,19 @@ class MlflowSink:
             self._logged = {int(m.step) for m in history or []}
         return self._logged
 
-    def _log_epoch(self, report: EpochReport) -> None:
-        metrics = {**report.metrics(), names.EPOCH: report.epoch}
-        self.logger.log_batch(f"epoch {report.epoch}", metrics, step=report.epoch)
-        if report.sample_grid is not None:
-            grid = np.asarray(Image.open(report.sample_grid))
+    def _log_epoch(self, record: EpochRecord) -> None:
+        # The grid first: the `epoch` metric, read back on a resume, marks the epoch logged.
+        # A grid gone with the process that wrote it (a Ray worker's node) is not logged.
+        if record.sample_grid is not None and Path(record.sample_grid).is_file():
+            grid = np.asarray(Image.open(record.sample_grid))
             self.logger.retrying(
-                f"epoch {report.epoch} samples",
+                f"epoch {record.epoch} samples",
                 lambda: self.logger.client.log_image(
-                    self.run_id, grid, key=SAMPLES_KEY, step=report.epoch
+                    self.run_id, grid, key=SAMPLES_KEY, step=record.epoch
                 ),
             )
+        metrics = {**record.metrics, names.EPOCH: record.epoch}
+        self.logger.log_batch(f"epoch {record.epoch}", metrics, step=record.epoch)
 
     def _log_generator(self, family: ModelFamily, name: str, epoch: int) -> None:
         # A lazy seam: Keras, only in the process that trains (promote imports this module).

@@ -50,6 +50,7 @@ class LocalTraining:
         self.run = TrainingRun(config, progress=progress, cache=cache, resume_from=resume_from)
         self.sink = MlflowSink(config, uri, run_id, runner=RUNNER)
         self.sink.start(self.run.data, self.run.input_example())
+        self.sink.catch_up(self.run.restored_epochs, self.run.family)
         self.last: EpochReport | None = None
 
     @property

@@ -297,6 +297,7 @@ def worker_loop(loop_config: dict[str, Any]) -> None:
     if rank == 0:
         sink = MlflowSink(config, loop_config["tracking_uri"], loop_config["run_id"], RUNNER)
         sink.start(run.data, run.input_example())
+        sink.catch_up(run.restored_epochs, run.family)
     try:
         while not run.finished:
             report = run.run_epoch()

@@ -170,3 +170,45 @@ def test_a_train_run_has_no_placement_group_cleaner_to_remove_its_live_workers(t
     assert not any(isinstance(c, left_out) for c in ours)
     assert [type(c) for c in theirs if not isinstance(c, left_out)] == [type(c) for c in ours]
     assert {type(c) for c in theirs} >= set(left_out)  # Ray's has them
+
+
+def test_a_run_killed_between_its_checkpoint_and_its_record_logs_that_epoch_on_resume(
+    smoke_config, mlflow_store
+) -> None:
+    """The checkpoint is written before its epochs are logged; a kill in between (the train
+    loop checkpointed, the sink never ran) must not leave the resumed run without them: the
+    resume logs the checkpoint's epochs MLflow lacks (metrics, samples, best and final
+    generators), once."""
+    from mlflow.tracking import MlflowClient
+
+    from ganime_core.train import TrainingRun
+    from orchestration.tracking.registry import Registry
+    from orchestration.tracking.runs import open_run
+    from orchestration.tracking.sink import BEST_GENERATOR, FINAL_GENERATOR
+    from orchestration.training.local import LocalTraining
+    from tests.conftest import sample_steps
+
+    config = smoke_config("train.epochs=2", "train.eval_epochs=[2]", "train.checkpoint_every=1")
+    run_id = open_run(config, mlflow_store, job="killed")
+    training = LocalTraining(config, mlflow_store, run_id, progress=False)
+    training.epoch()  # epoch 1: checkpointed and logged
+    training.close(None)
+    silent = TrainingRun(config, progress=False)  # epoch 2: checkpointed, then "killed"
+    two = silent.run_epoch()
+    assert two.checkpoint is not None and two.improved and two.last
+    client = MlflowClient(mlflow_store)
+    assert [m.step for m in client.get_metric_history(run_id, "epoch")] == [1]
+
+    for _ in range(2):  # resumed twice: the second finds everything logged
+        resumed = LocalTraining(config, mlflow_store, run_id, progress=False)
+        assert resumed.finished and resumed.run.resumed_from == 2
+        resumed.close(None)
+    assert [m.step for m in client.get_metric_history(run_id, "epoch")] == [1, 2]
+    fid = client.get_metric_history(run_id, "selection_fid_untrained_inception")
+    assert [(m.step, m.value) for m in fid] == [
+        (2, two.metrics()["selection_fid_untrained_inception"])
+    ]
+    assert sample_steps(client, run_id) == [1, 2]
+    run = client.get_run(run_id)
+    models = Registry(mlflow_store).logged_models(run)
+    assert {BEST_GENERATOR, FINAL_GENERATOR} <= set(models)
