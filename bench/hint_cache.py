@@ -94,7 +94,7 @@ def measure(case: Case, rounds: int, steps: int, overrides: list[str], cache: Pa
     started = time.perf_counter()
     family.precompute(data)
     precompute = time.perf_counter() - started
-    step = distributed_step(family, tf.distribute.get_strategy())
+    step = distributed_step(family, tf.distribute.get_strategy(), config.train.jit_compile)
     keyed = next(iter(data.train_dataset(0)))
     unkeyed = {name: value for name, value in keyed.items() if name != "key"}
     times: dict[str, list[float]] = {"uncached": [], "cached": []}
