@@ -46,11 +46,18 @@ GeneratorMode = Literal["inference", "training"]
 Precision = Literal["float32", "mixed_bfloat16", "mixed_float16"]
 
 
-class _Section(BaseModel):
+class Section(BaseModel):
+    """A section of any file GANime reads (experiment, sweep, compare): unknown keys and NaN
+    are errors, values frozen."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-class SyntheticData(_Section):
+# The name of an experiment, a sweep or a compare: its MLflow experiment and its storage folder.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+class SyntheticData(Section):
     """Generated sketch/colour pairs, used when `data.path` is not set."""
 
     count: int = Field(
@@ -68,7 +75,7 @@ class SyntheticData(_Section):
     )
 
 
-class DataConfig(_Section):
+class DataConfig(Section):
     layout: Literal["paired", "unpaired"] = Field(
         "paired",
         description="paired: train/, val/ of colour|sketch images; unpaired: trainA/ (sketches), "
@@ -139,7 +146,7 @@ class DataConfig(_Section):
         return path
 
 
-class _NetworkSettings(_Section):
+class _NetworkSettings(Section):
     base_filters: int = Field(64, ge=1, description="filters of the first block; doubles to 8x")
     dropout: float = Field(0.5, ge=0.0, lt=1.0, description="in the first three decoder blocks")
     sync_batch_norm: bool = Field(
@@ -195,7 +202,7 @@ VGG19_CONV_LAYERS = tuple(
 )
 
 
-class NSTSettings(_Section):
+class NSTSettings(Section):
     """Neural Style Transfer as the paper runs it (ganime_core/style_transfer.py): each image is
     optimized from its sketch toward its reference's style; nothing is trained."""
 
@@ -239,7 +246,7 @@ class NSTSettings(_Section):
         return self.batch_size
 
 
-class FastNSTSettings(_Section):
+class FastNSTSettings(Section):
     """Fast NST: magenta's arbitrary-image-stylization-v1-256 from TF Hub, one forward pass."""
 
     family: Literal["fast_nst"]
@@ -262,7 +269,7 @@ class FastNSTSettings(_Section):
         return self.batch_size
 
 
-class Style2paintsSettings(_Section):
+class Style2paintsSettings(Section):
     """Style2paints V1 (ganime_core/families/style2paints.py): a residual U-Net with two guide
     decoders, the reference's frozen VGG19 fc1 (or, as a control, its colour thumbnail: `hint`)
     as its global style hint, an unconditional painting discriminator. The paper publishes no
@@ -361,13 +368,13 @@ ModelConfig = Annotated[
 FAMILY_NAMES = tuple(FAMILIES)
 
 
-class OptimizerConfig(_Section):
+class OptimizerConfig(Section):
     learning_rate: float = Field(2e-4, gt=0.0)
     beta_1: float = Field(0.5, ge=0.0, lt=1.0)
     beta_2: float = Field(0.999, ge=0.0, lt=1.0)
 
 
-class TrainConfig(_Section):
+class TrainConfig(Section):
     batch_size: int = Field(32, ge=1, description="global batch, split over replicas")
     epochs: int = Field(150, ge=1)
     checkpoint_every: int = Field(5, ge=1, description="epochs between checkpoints")
@@ -433,7 +440,7 @@ class TrainConfig(_Section):
         return self.eval_every > 0 or bool(self.eval_epochs)
 
 
-class MetricsConfig(_Section):
+class MetricsConfig(Section):
     """How FID, KID and SSIM are measured (ganime_core/metrics)."""
 
     inception_weights: Path | None = Field(
@@ -494,7 +501,7 @@ def check_mirror_url(url: str) -> str:
     return url
 
 
-class AssetsConfig(_Section):
+class AssetsConfig(Section):
     """Where pretrained weights and models come from (ganime_core/assets.py)."""
 
     mirror: str | None = Field(
@@ -514,8 +521,8 @@ class AssetsConfig(_Section):
         return None if url is None else check_mirror_url(url)
 
 
-class ExperimentConfig(_Section):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+class ExperimentConfig(Section):
+    name: str = Field(pattern=NAME_PATTERN)
     seed: int = Field(0, ge=0)
     data: DataConfig = DataConfig()
     model: ModelConfig

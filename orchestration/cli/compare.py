@@ -73,7 +73,7 @@ def table_text(outcome: CompareOutcome) -> str:
 def plan_lines(compare: Compare, address: str | None) -> list[str]:
     """What `--dry-run` prints: the protocol, each method's runs and resources, how many go at
     once, and the order of work with the runs a rerun would reuse."""
-    from orchestration.sweep.plan import cluster_resources, runs_at_once
+    from orchestration.jobs.plan import cluster_resources, runs_at_once
 
     config = compare.config
     trial = config.trial

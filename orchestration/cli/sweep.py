@@ -8,8 +8,9 @@ from pathlib import Path
 
 from ganime_core.errors import GanimeError
 from orchestration.cli.options import add_no_progress, add_overrides, add_ray_address
+from orchestration.jobs.storage import storage_root
 from orchestration.sweep.spec import Sweep, load_sweep
-from orchestration.sweep.storage import load_saved_sweep, storage_root
+from orchestration.sweep.storage import load_saved_sweep
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -49,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         # Imported once the sweep is valid: Ray takes seconds to import, which --help and a
         # config error need not wait for.
-        from orchestration.sweep.plan import cluster_resources, plan_sweep
+        from orchestration.jobs.plan import cluster_resources
+        from orchestration.sweep.plan import plan_sweep
 
         resources, where = cluster_resources(args.address)
         print("\n".join(plan_sweep(sweep, resources, where).lines(sweep)))

@@ -31,8 +31,8 @@ from orchestration.compare.spec import Compare, MethodRun
 from orchestration.compare.table import FAILED, RAN, REUSED, MethodRow, RunOutcome, RunResult
 from orchestration.compare.worker import RunFailure, run_method
 from orchestration.interrupts import sigterm_as_sigint
-from orchestration.sweep.plan import runs_at_once
-from orchestration.sweep.storage import load_record, save_record, storage_root
+from orchestration.jobs.plan import runs_at_once
+from orchestration.jobs.storage import load_record, save_record, storage_root
 from orchestration.tracking.compares import (
     adopt,
     find_finished,

@@ -35,7 +35,9 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from ganime_core.config import (
+    NAME_PATTERN,
     ExperimentConfig,
+    Section,
     apply_overrides,
     describe_validation_error,
     flatten,
@@ -46,18 +48,16 @@ from ganime_core.config import (
 from ganime_core.errors import ConfigError
 from orchestration.compare.paper import BASELINE as PAPER_BASELINE
 from orchestration.compare.paper import paper_row
-from orchestration.sweep.spec import StrictModel, TrialResources
-
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+from orchestration.jobs.spec import TrialResources
 
 
-class Method(StrictModel):
+class Method(Section):
     name: str = Field(pattern=NAME_PATTERN, description="the method's row in the table")
     experiment: Path = Field(description="experiment file, relative to the compare file")
     overrides: dict[str, Any] = Field(default_factory=dict)
 
 
-class Evaluation(StrictModel):
+class Evaluation(Section):
     split: Literal["test", "selection"] = Field(
         "test", description="test: the held-out folder nothing is chosen on (the paper's test)"
     )
@@ -79,7 +79,7 @@ class Evaluation(StrictModel):
     )
 
 
-class CompareConfig(StrictModel):
+class CompareConfig(Section):
     name: str = Field(pattern=NAME_PATTERN)
     data: dict[str, Any] = Field(
         default_factory=dict, description="set on every method's data section (nested keys)"

@@ -24,10 +24,11 @@ from ray.tune.search.optuna import OptunaSearch
 from ganime_core.errors import GanimeError
 from ganime_core.metrics import names
 from orchestration.interrupts import sigterm_as_sigint
+from orchestration.jobs.storage import storage_root
 from orchestration.sweep.callbacks import ProgressTable, TrialOutcomes
 from orchestration.sweep.plan import plan_sweep
 from orchestration.sweep.spec import Sweep, SweepConfig
-from orchestration.sweep.storage import save_sweep, storage_root, sweep_exists
+from orchestration.sweep.storage import save_sweep, sweep_exists
 from orchestration.sweep.summary import (
     RUN_ID,
     SweepOutcome,

@@ -25,10 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from ganime_core.config import (
+    NAME_PATTERN,
     ExperimentConfig,
+    Section,
     apply_overrides,
     describe_validation_error,
     parse_config,
@@ -40,6 +42,7 @@ from ganime_core.errors import ConfigError
 from ganime_core.metrics import names
 from ganime_core.pretrained import standins
 from ganime_core.splits import SELECTION
+from orchestration.jobs.spec import TrialResources
 
 # `--set` keys under the experiment's sections go to the base experiment; every other key
 # (name, seed included) to the sweep file. The config schema owns the list.
@@ -51,13 +54,7 @@ EXPERIMENT_SECTIONS = tuple(
 KINDS = ("loguniform", "uniform", "integer", "choice")
 
 
-class StrictModel(BaseModel):
-    """A section of a sweep or compare file: unknown keys and NaN are errors, values frozen."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class Dimension(StrictModel):
+class Dimension(Section):
     """One searched config key: exactly one of the four kinds."""
 
     loguniform: tuple[float, float] | None = None
@@ -99,7 +96,7 @@ class Dimension(StrictModel):
         return f"{self.kind}({', '.join(map(str, self.extremes()))})"
 
 
-class AshaSettings(StrictModel):
+class AshaSettings(Section):
     grace_period: int = Field(1, ge=1, description="epochs every trial runs before any stop")
     max_epochs: int = Field(ge=1, description="epochs of a trial that is never stopped")
     reduction_factor: int = Field(2, ge=2, description="1/reduction_factor of a rung continues")
@@ -121,17 +118,8 @@ class AshaSettings(StrictModel):
         return rungs
 
 
-class TrialResources(StrictModel):
-    workers: int = Field(1, ge=1, description="Ray Train workers per trial (one replica each)")
-    cpus_per_worker: int = Field(1, ge=1)
-    gpus_per_worker: int = Field(
-        0, ge=0, le=1, description="each worker is one replica on at most one GPU"
-    )
-    max_failures: int = Field(0, ge=0, description="worker failures a trial recovers from")
-
-
-class SweepConfig(StrictModel):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+class SweepConfig(Section):
+    name: str = Field(pattern=NAME_PATTERN)
     experiment: Path = Field(description="base experiment file, relative to the sweep file")
     overrides: dict[str, Any] = Field(default_factory=dict)
     search: dict[str, Dimension] = Field(min_length=1)
