@@ -132,10 +132,9 @@ def local_ray_cluster():
 def ray_actors(class_name: str) -> list[dict]:
     """The actors of class `class_name` the connected Ray cluster has ever had (dead ones too),
     from its own actor table: no dashboard needed."""
-    import ray
+    from tests.support.ray_internals import actor_table
 
-    actors = ray._private.state.actors().values()
-    return [actor for actor in actors if actor["ActorClassName"] == class_name]
+    return [actor for actor in actor_table() if actor["ActorClassName"] == class_name]
 
 
 @pytest.fixture

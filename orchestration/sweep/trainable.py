@@ -30,10 +30,10 @@ import psutil
 import ray
 from ray import tune
 from ray.train import TrainingFailedError, UserCallback
-from ray.train.v2._internal.execution.callback import ControllerCallback
 from ray.util.queue import Empty, Queue
 
 from ganime_core.errors import GanimeError
+from orchestration.ray_internals import ControllerCallback
 from orchestration.sweep.spec import Sweep
 from orchestration.sweep.summary import RUN_ID, short_value
 from orchestration.tracking.sweeps import open_trial_run
@@ -248,7 +248,7 @@ class RayTrainTrial(tune.Trainable):
     Why a class: Tune ends a trial's actor when ASHA stops it or the sweep is interrupted, and
     with the actor the Train controller it owns, before that controller removed its workers'
     placement group; the group would then hold its CPUs until the sweep's driver ends (Ray
-    Train's own cleaner is left out, see ray_train.GanimeTrainer). `cleanup` aborts the
+    Train's own cleaner is left out, see ray_internals.TrainerWithoutCleaner). `cleanup` aborts the
     controller first, which removes the group, so a stopped trial gives its CPUs back at once."""
 
     def setup(self, config: dict[str, Any], context: dict[str, Any]) -> None:

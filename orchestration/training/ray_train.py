@@ -26,15 +26,11 @@ from ray.train import (
     ScalingConfig,
     TrainingFailedError,
 )
-from ray.train.v2._internal.callbacks.datasets import DatasetsCallback
-from ray.train.v2._internal.callbacks.placement_group_callback import (
-    PlacementGroupCleanerCallback,
-)
-from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
 
 from ganime_core.config import ExperimentConfig, parse_config
 from ganime_core.errors import GanimeError
 from ganime_core.metrics import names
+from orchestration.ray_internals import TrainerWithoutCleaner, is_worker_startup_timeout
 from orchestration.tracking.runs import RunLogger, open_run, tracking_uri
 from orchestration.training.summary import run_summary
 from orchestration.training.tf_backend import TensorflowBackendConfig
@@ -156,7 +152,7 @@ def make_trainer(
     resources = {"CPU": scaling.cpus_per_worker}
     if scaling.gpus_per_worker:
         resources["GPU"] = scaling.gpus_per_worker
-    return GanimeTrainer(
+    return TrainerWithoutCleaner(
         worker_loop,
         backend_config=TensorflowBackendConfig(),
         train_loop_config={
@@ -184,29 +180,6 @@ def make_trainer(
     )
 
 
-class GanimeTrainer(DataParallelTrainer):
-    """Ray's data-parallel trainer without its PlacementGroupCleaner, nor its Ray Data
-    callback (GANime's workers read files through tf.data; the callback starts a
-    DatasetManager actor, one more process, for every run whether it has datasets or not).
-
-    Ray 2.60 starts, beside every Train controller, a detached cleaner that removes the run's
-    placement group once the state API no longer reports the controller; it takes a missing
-    answer for a dead controller (`is_actor_alive`: "not found" is dead; a known flaw, see the
-    review of ray-project/ray#65447). In our CI it removed live runs' groups several times:
-    their workers were destroyed mid-epoch ("Destroying worker since its placement group was
-    removed") while the controller ran. GANime's drivers end their runs' controllers themselves
-    (a stopped sweep trial aborts its controller, which removes the group), and a group whose
-    controller crashed is released when the driver's job ends: a late release, never a killed
-    run."""
-
-    def _create_default_callbacks(self) -> list[Any]:
-        return [
-            callback
-            for callback in super()._create_default_callbacks()
-            if not isinstance(callback, (PlacementGroupCleanerCallback, DatasetsCallback))
-        ]
-
-
 def reported_metrics(report: dict[str, Any]) -> dict[str, Any]:
     """A worker's report without the keys that only pace the run."""
     return {key: value for key, value in report.items() if key not in (TRACKED, PAUSED)}
@@ -221,8 +194,7 @@ def last_line(text: str) -> str:
 def failure_reason(error: Exception) -> str:
     """One line saying why a Train run (or a Tune trial) failed: the lowest failing rank's own
     message, or why its workers never started."""
-    controller_failure = getattr(error, "controller_failure", None)
-    if type(controller_failure).__name__ == "WorkerGroupStartupTimeoutError":
+    if is_worker_startup_timeout(error):
         timeout = os.environ.get(WORKER_START_TIMEOUT_ENV, "60")
         return (
             f"its workers could not be started within {timeout} s (the cluster has no free "
@@ -230,6 +202,7 @@ def failure_reason(error: Exception) -> str:
             f"${WORKER_START_TIMEOUT_ENV}"
         )
     failures = getattr(error, "worker_failures", None) or {}
+    controller_failure = getattr(error, "controller_failure", None)
     cause = failures[min(failures)] if failures else (controller_failure or error)
     cause = getattr(cause, "cause", None) or cause  # a RayTaskError wraps the worker's exception
     if isinstance(cause, GanimeError):

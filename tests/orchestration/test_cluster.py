@@ -20,6 +20,13 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
+from tests.support.ray_internals import (
+    AWS_BOOTSTRAP_MODULE,
+    default_auth_token_path,
+    new_auth_token,
+    prepared_cluster_config,
+    validate_cluster_config,
+)
 
 CLUSTER = REPO / "cluster.yaml"
 SECURITY_GROUP = REPO / "cluster-security-group.yaml"
@@ -39,9 +46,7 @@ def load_cluster() -> dict:
 def prepared_cluster() -> dict:
     """cluster.yaml as `ray up` holds it before it calls AWS: defaults filled in, setup commands
     merged into head_setup_commands and worker_setup_commands."""
-    from ray.autoscaler._private.util import prepare_config
-
-    return prepare_config(load_cluster())
+    return prepared_cluster_config(load_cluster())
 
 
 def kuberay_documents() -> dict[str, dict]:
@@ -75,10 +80,8 @@ def lines_outside_comments(path: Path, text: str) -> list[str]:
 
 
 def test_cluster_yaml_passes_rays_validation() -> None:
-    from ray.autoscaler._private.util import validate_config
-
     prepared = prepared_cluster()
-    validate_config(prepared)
+    validate_cluster_config(prepared)
     assert prepared["provider"]["type"] == "aws"
     assert prepared["head_node_type"] == "head"
     workers = prepared["available_node_types"]["gpu_worker"]
@@ -88,7 +91,7 @@ def test_cluster_yaml_passes_rays_validation() -> None:
 
 @pytest.fixture
 def ray_aws_bootstrap(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
-    """Ray's AWS bootstrap (ray.autoscaler._private.aws.config), the code `ray up` runs before it
+    """Ray's AWS bootstrap (AWS_BOOTSTRAP_MODULE), the code `ray up` runs before it
     launches anything. It imports boto3 and botocore, which only the `aws` extra installs: where
     they are missing, their names get empty stand-ins, enough to import it; the tests replace
     every AWS call it makes. The module is dropped afterwards, so no other test sees it."""
@@ -112,9 +115,9 @@ def ray_aws_bootstrap(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
             module.__dict__.update(attributes)
             monkeypatch.setitem(sys.modules, name, module)
     before = set(sys.modules)
-    yield importlib.import_module("ray.autoscaler._private.aws.config")
+    yield importlib.import_module(AWS_BOOTSTRAP_MODULE)
     for name in set(sys.modules) - before:
-        if name.startswith("ray.autoscaler._private.aws"):
+        if name.startswith(AWS_BOOTSTRAP_MODULE.rpartition(".")[0]):
             del sys.modules[name]
 
 
@@ -283,11 +286,7 @@ def test_each_node_runs_ray_with_token_auth_and_one_bucket(tmp_path: Path) -> No
 def ray_token_shapes() -> list[re.Pattern]:
     """What a token looks like: Ray's own generator (ray get-auth-token --generate) and KubeRay's
     (32 random bytes, base64)."""
-    from ray._private.authentication.authentication_token_generator import (
-        generate_new_authentication_token,
-    )
-
-    sample = generate_new_authentication_token()
+    sample = new_auth_token()
     assert re.fullmatch(r"[0-9a-f]{64}", sample)
     return [re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])"), re.compile(r"[A-Za-z0-9+/]{43}=")]
 
@@ -295,11 +294,9 @@ def ray_token_shapes() -> list[re.Pattern]:
 def test_the_token_reaches_the_nodes_from_your_machine_never_from_a_file_here(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from ray._private.authentication.authentication_token_setup import _get_default_token_path
-
     monkeypatch.setenv("HOME", "/home/ubuntu")  # the nodes' user
     mounts = load_cluster()["file_mounts"]
-    assert mounts[str(_get_default_token_path())] == "~/.ray/auth_token"
+    assert mounts[str(default_auth_token_path())] == "~/.ray/auth_token"
     for path in (CLUSTER, KUBERAY, DOCKERFILE, SECURITY_GROUP):
         text = path.read_text()
         assert "RAY_AUTH_TOKEN" not in text, path.name

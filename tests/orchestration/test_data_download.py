@@ -587,10 +587,9 @@ def test_ray_train_forwards_no_credential_to_its_controller_or_workers(
     runtime_env Ray Train gives the controller and each worker (it propagates only its own
     RAY_TRAIN_* settings)."""
     import ray.cloudpickle
-    from ray.train.v2._internal.constants import get_env_vars_to_propagate
-    from ray.train.v2._internal.execution.worker_group.worker_group import WorkerGroup
 
     from orchestration.training.ray_train import WORKER_START_TIMEOUT_ENV, Scaling, make_trainer
+    from tests.support.ray_internals import train_controller_env, train_worker_runtime_env
 
     monkeypatch.setenv(WORKER_START_TIMEOUT_ENV, "300")  # make_trainer sets it; restored after
     trainer = make_trainer(
@@ -604,9 +603,9 @@ def test_ray_train_forwards_no_credential_to_its_controller_or_workers(
     shipped = {
         "trainer": ray.cloudpickle.dumps(trainer),
         "train_loop_config": ray.cloudpickle.dumps(trainer.train_loop_config),
-        "controller runtime_env": json.dumps(get_env_vars_to_propagate()).encode(),
+        "controller runtime_env": json.dumps(train_controller_env()).encode(),
         "worker runtime_env": json.dumps(
-            WorkerGroup._get_worker_runtime_env(trainer.run_config.worker_runtime_env)
+            train_worker_runtime_env(trainer.run_config.worker_runtime_env)
         ).encode(),
     }
     assert b"300" in shipped["worker runtime_env"]  # the check sees what Ray does forward

@@ -12,6 +12,7 @@ from ganime_core.checkpoint import open_checkpoint
 from ganime_core.families import build_family
 from orchestration.training.ray_train import Scaling, train_on_ray
 from tests.conftest import local_ray_cluster, ray_actors, sample_steps
+from tests.support.ray_internals import session_dir
 from tests.tolerances import AdamRun
 
 ray = pytest.importorskip("ray")
@@ -61,7 +62,7 @@ def train_worker_pids() -> list[int]:
 def failure_decisions() -> list[str]:
     """What this Ray cluster's Train controllers decided at each failure (RETRY or RAISE, the
     count, the error), from their own logs."""
-    session = Path(ray._private.worker._global_node.get_session_dir_path())
+    session = session_dir()
     decisions = []
     for log in sorted((session / "logs" / "train").glob("ray-train-sys-controller-*.log")):
         for line in log.read_text().splitlines():
@@ -92,7 +93,7 @@ def test_a_killed_worker_resumes_from_the_last_checkpoint_and_no_epoch_is_logged
     def run() -> None:
         try:
             # One kill, one failure allowed. (Ray's PlacementGroupCleaner once counted as a
-            # second, removing the live run's workers: GanimeTrainer leaves it out.) The
+            # second, removing the live run's workers: TrainerWithoutCleaner leaves it out.) The
             # controllers' decisions are printed if the run ends anyway.
             outcome["result"] = train_on_ray(config, Scaling(2), max_failures=1).result
         except Exception as exc:  # noqa: BLE001  reported with Ray's own decisions

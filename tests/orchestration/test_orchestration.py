@@ -111,8 +111,8 @@ def test_a_trial_whose_workers_never_start_fails_in_one_line_naming_the_setting(
     """A busy or full cluster: Ray Train gives up starting the worker group after its timeout,
     and the user reads why and which setting waits longer."""
     from ray.train import ControllerError
-    from ray.train.v2._internal.exceptions import WorkerGroupStartupTimeoutError
 
+    from orchestration.ray_internals import WorkerGroupStartupTimeoutError
     from orchestration.training.ray_train import WORKER_START_TIMEOUT_ENV, failure_reason
 
     monkeypatch.setenv(WORKER_START_TIMEOUT_ENV, "300")
@@ -147,14 +147,9 @@ def test_a_train_run_has_no_placement_group_cleaner_to_remove_its_live_workers(t
     removes its live run's placement group (seen in CI); GANime's trainer leaves it out, and
     Ray Data's callback (a DatasetManager actor for a run without datasets), and keeps every
     other callback Ray sets up."""
-    from ray.train.v2._internal.callbacks.datasets import DatasetsCallback
-    from ray.train.v2._internal.callbacks.placement_group_callback import (
-        PlacementGroupCleanerCallback,
-    )
-    from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
-
     from ganime_core.config import load_config
     from orchestration.training.ray_train import Scaling, make_trainer
+    from tests.support.ray_internals import train_callbacks, unwanted_train_callbacks
 
     trainer = make_trainer(
         load_config(REPO / "experiments" / "smoke.yaml"),
@@ -164,9 +159,8 @@ def test_a_train_run_has_no_placement_group_cleaner_to_remove_its_live_workers(t
         tracking_uri="sqlite:////tmp/unused.db",
         run_id="r",
     )
-    ours = trainer._create_default_callbacks()
-    theirs = DataParallelTrainer._create_default_callbacks(trainer)
-    left_out = (PlacementGroupCleanerCallback, DatasetsCallback)
+    ours, theirs = train_callbacks(trainer)
+    left_out = unwanted_train_callbacks()
     assert not any(isinstance(c, left_out) for c in ours)
     assert [type(c) for c in theirs if not isinstance(c, left_out)] == [type(c) for c in ours]
     assert {type(c) for c in theirs} >= set(left_out)  # Ray's has them

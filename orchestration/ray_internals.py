@@ -1,0 +1,89 @@
+"""Every use GANime makes of Ray's private API, in one module: what a Ray upgrade must check.
+
+Each touch point says why Ray's public API does not suffice. They were checked against
+`CHECKED_AGAINST` (the version requirements.lock pins); importing this module under a Ray of
+another release series (pyproject.toml allows 2.60.* only) raises, naming this file, so an
+upgrade cannot change their behaviour silently. After checking each touch point against the
+new Ray's source, update CHECKED_AGAINST, pyproject.toml and the lock together.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ray
+from ray.train.v2._internal.callbacks.datasets import DatasetsCallback
+from ray.train.v2._internal.callbacks.placement_group_callback import (
+    PlacementGroupCleanerCallback,
+)
+from ray.train.v2._internal.exceptions import WorkerGroupStartupTimeoutError
+from ray.train.v2._internal.execution.callback import ControllerCallback
+from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
+
+CHECKED_AGAINST = "2.60.0"
+
+
+def release_series(version: str) -> str:
+    """'2.60.0' -> '2.60': what pyproject.toml pins Ray to."""
+    return ".".join(version.split(".")[:2])
+
+
+if release_series(ray.__version__) != release_series(CHECKED_AGAINST):
+    raise ImportError(
+        f"GANime's uses of Ray's private API (orchestration/ray_internals.py) were checked "
+        f"against Ray {CHECKED_AGAINST}, not the installed {ray.__version__}: install the pinned "
+        f"stack (pip install -c requirements.lock -e .) or check each touch point there"
+    )
+
+__all__ = [
+    "CHECKED_AGAINST",
+    "ControllerCallback",
+    "TrainerWithoutCleaner",
+    "WorkerGroupStartupTimeoutError",
+    "is_worker_startup_timeout",
+    "release_series",
+]
+
+# Touch point 1: ControllerCallback, the base of callbacks that run in the Train controller.
+# The public ray.train.UserCallback has after_report and after_exception only; a sweep trial
+# needs `after_controller_start` to learn its controller's actor handle, so that stopping the
+# trial can abort the controller (sweep/trainable.py, AnnounceController).
+
+
+class TrainerWithoutCleaner(DataParallelTrainer):
+    """Ray's data-parallel trainer without its PlacementGroupCleaner, nor its Ray Data
+    callback (GANime's workers read files through tf.data; the callback starts a
+    DatasetManager actor, one more process, for every run whether it has datasets or not).
+
+    Touch point 2: the override of the private `_create_default_callbacks` and the two
+    private callback classes it leaves out. RunConfig(callbacks=...) can only add callbacks,
+    not remove Ray's defaults, and no setting turns the cleaner off.
+
+    Ray 2.60 starts, beside every Train controller, a detached cleaner that removes the run's
+    placement group once the state API no longer reports the controller; it takes a missing
+    answer for a dead controller (`is_actor_alive`: "not found" is dead; a known flaw, see the
+    review of ray-project/ray#65447). In our CI it removed live runs' groups several times:
+    their workers were destroyed mid-epoch ("Destroying worker since its placement group was
+    removed") while the controller ran. GANime's drivers end their runs' controllers themselves
+    (a stopped sweep trial aborts its controller, which removes the group), and a group whose
+    controller crashed is released when the driver's job ends: a late release, never a killed
+    run."""
+
+    LEFT_OUT = (PlacementGroupCleanerCallback, DatasetsCallback)
+
+    def _create_default_callbacks(self) -> list[Any]:
+        return [
+            callback
+            for callback in super()._create_default_callbacks()
+            if not isinstance(callback, self.LEFT_OUT)
+        ]
+
+
+def is_worker_startup_timeout(error: Exception) -> bool:
+    """Whether a Train run failed because its worker group never started (the cluster had no
+    room for it).
+
+    Touch point 3: WorkerGroupStartupTimeoutError. The public ray.train.ControllerError wraps it
+    as `controller_failure`, but the class is not exported, and its message ("... timed out")
+    does not name the setting that waits longer, which GANime's one-line reason does."""
+    return isinstance(getattr(error, "controller_failure", None), WorkerGroupStartupTimeoutError)
