@@ -1,12 +1,21 @@
-"""Everything around the core, in packages whose imports point one way:
+"""Everything around the core, in parts whose imports point one way:
 
-    cli/       one module per `ganime` command: parse, call one function, print
-    release/   promote (the gate), colorize, evaluate
-    sweep/     the sweep file, its plan, the Tune trainable and callbacks, the driver, the summary
-    training/  where a run trains: this process (local) or Ray Train workers
-    tracking/  MLflow: the only code that imports mlflow
+    cli/              one module per `ganime` command: parse, call one function, print
+    compare/          `ganime compare`: the spec, the driver, the per-method worker, the table
+    sweep/            the sweep file, its plan, the Tune trainable and callbacks, the driver
+    release/          promote (the gate), colorize, evaluate
+    training/         where a run trains: this process (local) or Ray Train workers
+    jobs/             what sweep and compare share: trial resources, run plans, storage
+    tracking/         MLflow: the only code that imports mlflow
+    data/             real data sets: the Kaggle download, unpacked and verified
+    interrupts.py     SIGTERM handled as Ctrl-C, in drivers
+    ray_internals.py  every touch of Ray's private API, checked against one Ray version
 
-cli -> release, sweep -> training -> tracking -> ganime_core. No model math here. TensorFlow is
-imported only where a model runs (a Ray Train worker, a trial actor, a local run); the few lazy
-imports that keep it out of drivers say so where they are.
+cli may import every part; compare: release, training, jobs, tracking, interrupts; sweep:
+training, jobs, tracking, interrupts; release and training: tracking; compare, sweep and
+training may use ray_internals; jobs, tracking, data, interrupts and ray_internals import no
+other part. All build on ganime_core, which imports none of them. tests/test_layering.py enforces
+this (its MAY_IMPORT is the rule) and docs/ARCHITECTURE.md explains it. No model math here.
+TensorFlow is imported only where a model runs (a Ray Train worker, a trial actor, a local
+run); the few lazy imports that keep it out of drivers say so where they are.
 """

@@ -243,8 +243,6 @@ def _record_method_model(
 ) -> None:
     """A method that trains nothing gets the model and sample grid `ganime evaluate` logs, so
     that `ganime promote --run` and `colorize --model` take it as they take a trained run."""
-    from mlflow.tracking import MlflowClient
-
     from ganime_core.data.pipeline import to_uint8
     from ganime_core.samples import sample_grid
     from orchestration.tracking.evaluations import record_method_evaluation
@@ -258,7 +256,7 @@ def _record_method_model(
         to_uint8(samples["reference"][0]).numpy(),
     )
     record_method_evaluation(
-        MlflowClient(work["tracking_uri"]),
+        work["tracking_uri"],
         work["run_id"],
         config,
         summary,

@@ -91,8 +91,8 @@ def log_method_run(
             **({tags.REFERENCE: reference} if reference else {}),
         },
     )
+    record_method_evaluation(uri, run_id, config, summary, metrics, grid, model_files, example)
     client = MlflowClient(uri)
-    record_method_evaluation(client, run_id, config, summary, metrics, grid, model_files, example)
     client.set_terminated(run_id)
     where = f"#/experiments/{client.get_run(run_id).info.experiment_id}/runs/{run_id}"
     log.info("logged to MLflow run %s; browse it: %s", run_id, browse_hint(where))
@@ -100,7 +100,7 @@ def log_method_run(
 
 
 def record_method_evaluation(
-    client: MlflowClient,
+    uri: str,
     run_id: str,
     config: ExperimentConfig,
     summary: dict[str, object],
@@ -110,7 +110,8 @@ def record_method_evaluation(
     example: tuple[np.ndarray, np.ndarray],
 ) -> None:
     """A method that trains nothing, measured, in its run: the metrics, the summary, the sample
-    grid and the method as the pyfunc model `colorizer`."""
+    grid and the method as the pyfunc model `colorizer`, in run `run_id` of the store at `uri`."""
+    client = MlflowClient(uri)
     now = int(time.time() * 1000)
     values = {**metrics, "n": float(summary["n"])}  # type: ignore[arg-type]
     client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in values.items()])

@@ -1,0 +1,203 @@
+"""The layering, enforced: which code may import what (docs/ARCHITECTURE.md describes it).
+
+Read from the source's syntax trees (every import, top-level or inside a function), so the rules
+hold for lazy imports too and the check needs neither TensorFlow nor Ray.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# orchestration's parts, and the parts each may import. A part is a package or a top-level module.
+# cli assembles everything; the drivers (compare, sweep) build on training and the shared job
+# machinery; tracking (MLflow), jobs, data, interrupts and ray_internals stand alone.
+MAY_IMPORT: dict[str, frozenset[str]] = {
+    "cli": frozenset(
+        {"compare", "data", "interrupts", "jobs", "release", "sweep", "tracking", "training"}
+    ),
+    "compare": frozenset(
+        {"interrupts", "jobs", "release", "tracking", "training", "ray_internals"}
+    ),
+    "sweep": frozenset({"interrupts", "jobs", "tracking", "training", "ray_internals"}),
+    "release": frozenset({"tracking"}),
+    "training": frozenset({"tracking", "ray_internals"}),
+    "tracking": frozenset(),
+    "jobs": frozenset(),
+    "data": frozenset(),
+    "interrupts": frozenset(),
+    "ray_internals": frozenset(),
+}
+
+# The one owner of each outside library inside orchestration (None: nobody may).
+OWNERS = {"mlflow": "tracking", "optuna": "sweep"}
+
+# Where Ray's private API may be touched: one module for the product, one for the tests.
+RAY_PRIVATE_OWNERS = {
+    Path("orchestration/ray_internals.py"),
+    Path("tests/support/ray_internals.py"),
+}
+PRIVATE_METHODS = {"_create_default_callbacks"}  # Ray methods GANime overrides or calls
+
+
+@dataclass(frozen=True)
+class Import:
+    """One import in a file: the module named (absolute), and where."""
+
+    module: str
+    line: int
+
+
+def imports_of(source: str, package: str = "") -> Iterator[Import]:
+    """Every module `source` imports, `from x import y` as both x and x.y (y may be a module);
+    relative imports resolved against `package`."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield Import(alias.name, node.lineno)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parent, base] if base else parent)
+            yield Import(base, node.lineno)
+            for alias in node.names:
+                yield Import(f"{base}.{alias.name}", node.lineno)
+
+
+def ray_private_touches(source: str) -> Iterator[tuple[int, str]]:
+    """Every use of Ray's private API in `source`: an import of a `ray` module with a private
+    part (`ray._private`, `ray.train.v2._internal`), an attribute chain from `ray` through a
+    private name (`ray._private.state`), and a call of a private Ray method by name."""
+    for found in imports_of(source):
+        parts = found.module.split(".")
+        if parts[0] == "ray" and any(_private(p) for p in parts):
+            yield found.line, found.module
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute):
+            chain = _attribute_chain(node)
+            if chain and chain[0] == "ray" and any(_private(p) for p in chain):
+                yield node.lineno, ".".join(chain)
+            elif node.attr in PRIVATE_METHODS:
+                yield node.lineno, node.attr
+        elif isinstance(node, ast.FunctionDef) and node.name in PRIVATE_METHODS:
+            yield node.lineno, f"def {node.name}"
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _attribute_chain(node: ast.Attribute) -> list[str]:
+    names = [node.attr]
+    value = node.value
+    while isinstance(value, ast.Attribute):
+        names.append(value.attr)
+        value = value.value
+    return [value.id, *reversed(names)] if isinstance(value, ast.Name) else []
+
+
+def python_files(*folders: str) -> list[Path]:
+    return sorted(p for folder in folders for p in (REPO / folder).rglob("*.py"))
+
+
+def part_of(path: Path) -> str:
+    """orchestration/sweep/driver.py -> 'sweep'; orchestration/interrupts.py -> 'interrupts'."""
+    relative = path.relative_to(REPO / "orchestration")
+    return relative.parts[0] if len(relative.parts) > 1 else relative.stem
+
+
+def module_package(path: Path) -> str:
+    relative = path.relative_to(REPO).with_suffix("")
+    parts = relative.parts if relative.name == "__init__" else relative.parts[:-1]
+    return ".".join(p for p in parts if p != "__init__")
+
+
+def test_ganime_core_imports_nothing_around_it() -> None:
+    """The core is the models and the science: no Ray, MLflow, Optuna, nor orchestration."""
+    forbidden = {"ray", "mlflow", "optuna", "orchestration"}
+    offenders = [
+        f"{path.relative_to(REPO)}:{found.line}: {found.module}"
+        for path in python_files("ganime_core")
+        for found in imports_of(path.read_text(), module_package(path))
+        if found.module.split(".")[0] in forbidden
+    ]
+    assert offenders == []
+
+
+def test_every_orchestration_part_imports_only_the_parts_beneath_it() -> None:
+    files = [p for p in python_files("orchestration") if p != REPO / "orchestration/__init__.py"]
+    parts = {part_of(p) for p in files}
+    assert parts == set(MAY_IMPORT), "a new part of orchestration needs its place in MAY_IMPORT"
+    offenders = []
+    for path in files:
+        own = part_of(path)
+        for found in imports_of(path.read_text(), module_package(path)):
+            names = found.module.split(".")
+            if names[0] != "orchestration" or len(names) < 2:
+                continue
+            if names[1] != own and names[1] not in MAY_IMPORT[own]:
+                offenders.append(f"{path.relative_to(REPO)}:{found.line}: {found.module}")
+    assert offenders == []
+
+
+@pytest.mark.parametrize("library", sorted(OWNERS))
+def test_each_outside_library_has_one_owner_in_orchestration(library: str) -> None:
+    offenders = [
+        f"{path.relative_to(REPO)}:{found.line}: {found.module}"
+        for path in python_files("orchestration")
+        for found in imports_of(path.read_text(), module_package(path))
+        if found.module.split(".")[0] == library and part_of(path) != OWNERS[library]
+    ]
+    assert offenders == []
+
+
+def test_rays_private_api_is_touched_only_in_its_two_modules() -> None:
+    """A Ray upgrade checks orchestration/ray_internals.py and tests/support/ray_internals.py,
+    and nothing else."""
+    offenders = [
+        f"{path.relative_to(REPO)}:{line}: {what}"
+        for path in python_files("orchestration", "ganime_core", "bench", "tests")
+        if path.relative_to(REPO) not in RAY_PRIVATE_OWNERS
+        for line, what in ray_private_touches(path.read_text())
+    ]
+    assert offenders == []
+
+
+def test_the_product_module_asserts_the_ray_version_it_was_checked_against() -> None:
+    source = (REPO / "orchestration" / "ray_internals.py").read_text()
+    pinned = re.search(r'CHECKED_AGAINST = "(\d+\.\d+)\.\d+"', source)
+    assert pinned, "ray_internals.py names the Ray version its touch points were checked against"
+    allowed = re.search(r'"ray\[[^\]]*\]==([\d.]+)\.\*"', (REPO / "pyproject.toml").read_text())
+    assert allowed and allowed.group(1) == pinned.group(1)
+    locked = re.search(r"^ray==([\d.]+)$", (REPO / "requirements.lock").read_text(), re.M)
+    assert locked and locked.group(1).startswith(pinned.group(1) + ".")
+
+
+# The checks themselves: each finds what it is for (a checker that finds nothing passes anything).
+
+
+def test_imports_are_found_inside_functions_and_relative_ones_resolved() -> None:
+    source = "def f():\n    import mlflow.tracking\n    from ..tracking import runs\n"
+    found = [i.module for i in imports_of(source, "orchestration.sweep")]
+    assert found == ["mlflow.tracking", "orchestration.tracking", "orchestration.tracking.runs"]
+
+
+def test_every_kind_of_private_ray_touch_is_found() -> None:
+    source = (
+        "import ray\n"
+        "from ray.train.v2._internal.exceptions import WorkerGroupStartupTimeoutError\n"
+        "def f(trainer):\n"
+        "    ray._private.state.actors()\n"
+        "    trainer._create_default_callbacks()\n"
+        "    return ray.__version__, ray.train.report\n"
+    )
+    lines = sorted({line for line, _ in ray_private_touches(source)})
+    assert lines == [2, 4, 5]
