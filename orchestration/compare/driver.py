@@ -22,16 +22,17 @@ from typing import Any
 
 import ray
 
-from ganime_core.errors import GanimeError
+from ganime_core.errors import GanimeError, last_line
 from ganime_core.metrics import names
 from orchestration.compare import table
 from orchestration.compare.paper import SOURCE as PAPER_SOURCE
 from orchestration.compare.paper import paper_row
 from orchestration.compare.spec import Compare, MethodRun
 from orchestration.compare.table import FAILED, RAN, REUSED, MethodRow, RunOutcome, RunResult
-from orchestration.compare.worker import RunFailure, run_method
+from orchestration.compare.worker import MethodWork, RunFailure, run_method
 from orchestration.interrupts import sigterm_as_sigint
 from orchestration.jobs.plan import runs_at_once
+from orchestration.jobs.spec import TrialResources
 from orchestration.jobs.storage import load_record, save_record, storage_root
 from orchestration.tracking.compares import (
     adopt,
@@ -46,7 +47,6 @@ from orchestration.tracking.compares import (
 from orchestration.tracking.runs import experiment_id, tracking_uri
 from orchestration.training.ray_train import (
     TRAIN_DRIVER_MEMORY,
-    last_line,
     reachable_from_workers,
 )
 
@@ -220,7 +220,7 @@ def _run_all(
 
 def _work(
     compare: Compare, run: MethodRun, root: str, uri: str, parent: str, shards: int
-) -> tuple[str, dict[str, Any]]:
+) -> tuple[str, MethodWork]:
     """The run's MLflow run (opened here: a tracking error stops the driver, not a task) and
     what its task needs."""
     key = run.key(compare.config.evaluation)
@@ -237,24 +237,24 @@ def _work(
     # A 1-worker run checkpoints where the next driver finds it: the storage folder, or (for a
     # URI storage, which TensorFlow's checkpoints do not write to) a folder here.
     local = Path(root) if "://" not in root else Path("runs/compare").resolve()
-    work = {
-        "method": run.method,
-        "seed": run.seed,
-        "key": key,
-        "config": run.config.model_dump(mode="json"),
-        "evaluation": compare.config.evaluation.model_dump(mode="json"),
-        "trial": compare.config.trial.model_dump(mode="json"),
-        "tracking_uri": reachable_from_workers(uri),
-        "run_id": run_id,
-        "output_dir": str(local / compare.name / "runs" / folder),
-        "ray_storage": f"{root}/{compare.name}/ray",
-        "job_name": folder,
-        "shards": shards,
-    }
+    work = MethodWork(
+        method=run.method,
+        seed=run.seed,
+        key=key,
+        config=run.config,
+        evaluation=compare.config.evaluation,
+        trial=compare.config.trial,
+        tracking_uri=reachable_from_workers(uri),
+        run_id=run_id,
+        output_dir=str(local / compare.name / "runs" / folder),
+        ray_storage=f"{root}/{compare.name}/ray",
+        job_name=folder,
+        shards=shards,
+    )
     return run_id, work
 
 
-def _submit(run: MethodRun, trial: Any, work: dict[str, Any]) -> Any:
+def _submit(run: MethodRun, trial: TrialResources, work: MethodWork) -> Any:
     if run.trains and trial.workers > 1:
         # This task only drives a Ray Train run; its workers hold the CPUs and GPUs.
         options: dict[str, Any] = {"num_cpus": 0, "memory": TRAIN_DRIVER_MEMORY}

@@ -30,13 +30,33 @@ from typing import Any
 import numpy as np
 import ray
 
-from ganime_core.config import ExperimentConfig, parse_config
-from ganime_core.errors import GanimeError
+from ganime_core.config import ExperimentConfig
+from ganime_core.errors import GanimeError, last_line
+from orchestration.compare.spec import Evaluation
 from orchestration.compare.table import OBJECTIVES, RunResult
+from orchestration.jobs.spec import TrialResources
 from orchestration.release.shards import ShardResources, measure_on_ray
 from orchestration.tracking.compares import record_failure, record_result
 
 _PROCESS: Any = None  # this worker process's TrialProcess: TensorFlow set up, backbones built
+
+
+@dataclass(frozen=True)
+class MethodWork:
+    """What one run's task needs, from the driver (it crosses to a Ray task)."""
+
+    method: str
+    seed: int
+    key: str  # spec.MethodRun.key: the run's config and the protocol, hashed
+    config: ExperimentConfig  # the method's, at this seed
+    evaluation: Evaluation  # the compare's protocol
+    trial: TrialResources
+    tracking_uri: str  # reachable from the workers
+    run_id: str  # the run's MLflow run, opened by the driver
+    output_dir: str  # a 1-worker run's checkpoints
+    ray_storage: str  # an N-worker run's Ray Train storage
+    job_name: str  # its Ray Train run's name
+    shards: int  # Ray tasks a method that trains nothing is measured in
 
 
 @dataclass(frozen=True)
@@ -68,58 +88,55 @@ def _process(cpus: int) -> Any:
 
 
 @ray.remote(max_retries=0)
-def run_method(work: dict[str, Any]) -> RunResult | RunFailure:
+def run_method(work: MethodWork) -> RunResult | RunFailure:
     """Train (if it trains) and measure one run; returns its result, or why it failed (its
     MLflow run then says so). A cancelled task (an interrupted compare) leaves its run
     RUNNING, to be continued."""
-    config = parse_config(work["config"], source=f"compare {work['method']} seed {work['seed']}")
-    uri, run_id = work["tracking_uri"], work["run_id"]
+    config = work.config
     try:
         cpus = int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1) or 1)
         started = time.perf_counter()
         if not config.model.trainable:
             result = _measure(work, config, None, Training(), _process(cpus))
-        elif work["trial"]["workers"] == 1:
+        elif work.trial.workers == 1:
             process = _process(cpus)
             colorizer, trained = _train_here(work, config, process)
             result = _measure(work, config, colorizer, trained, process)
         else:
             checkpoint, trained = _train_on_ray_train(work, config)
-            trial = work["trial"]
+            trial = work.trial
             measure = measure_checkpoint.options(
-                num_cpus=trial["cpus_per_worker"], num_gpus=trial["gpus_per_worker"]
+                num_cpus=trial.cpus_per_worker, num_gpus=trial.gpus_per_worker
             )
             result = ray.get(measure.remote(work, checkpoint, trained))
         return dataclasses.replace(result, seconds=time.perf_counter() - started)
     except Exception as exc:  # a data error, a NaN loss, missing weights: the run fails alone
         reason = _reason(exc)
-        record_failure(uri, run_id, reason)
+        record_failure(work.tracking_uri, work.run_id, reason)
         return RunFailure(reason)
 
 
 @ray.remote(max_retries=0)
-def measure_checkpoint(work: dict[str, Any], checkpoint: Any, trained: Training) -> RunResult:
+def measure_checkpoint(work: MethodWork, checkpoint: Any, trained: Training) -> RunResult:
     """A Ray Train run's final checkpoint (a ray.train.Checkpoint: a folder, or a URI in cloud
     storage), measured where a worker would run."""
     from ganime_core.checkpoint import open_checkpoint
 
     cpus = int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1) or 1)
     process = _process(cpus)
-    config = parse_config(work["config"], source=f"compare {work['method']} seed {work['seed']}")
+    config = work.config
     with checkpoint.as_directory() as folder:
         _, family, _ = open_checkpoint(Path(folder))
         colorizer = family.colorizer()
     return _measure(work, config, colorizer, trained, process)
 
 
-def _train_here(
-    work: dict[str, Any], config: ExperimentConfig, process: Any
-) -> tuple[Any, Training]:
+def _train_here(work: MethodWork, config: ExperimentConfig, process: Any) -> tuple[Any, Training]:
     from orchestration.training.local import LocalTraining
 
-    config = config.replace({"train.output_dir": work["output_dir"]})
+    config = config.replace({"train.output_dir": work.output_dir})
     training = LocalTraining(
-        config, work["tracking_uri"], work["run_id"], cache=process.evaluations, progress=False
+        config, work.tracking_uri, work.run_id, cache=process.evaluations, progress=False
     )
     try:
         seconds, images_per_second = 0.0, 0.0
@@ -138,20 +155,20 @@ def _train_here(
     return training.run.colorizer, trained
 
 
-def _train_on_ray_train(work: dict[str, Any], config: ExperimentConfig) -> tuple[Any, Training]:
+def _train_on_ray_train(work: MethodWork, config: ExperimentConfig) -> tuple[Any, Training]:
     from ray.train import TrainingFailedError
 
     from orchestration.training.ray_train import Scaling, failure_reason, make_trainer
 
-    trial = work["trial"]
+    trial = work.trial
     trainer = make_trainer(
         config,
-        Scaling(trial["workers"], trial["cpus_per_worker"], trial["gpus_per_worker"]),
-        storage=work["ray_storage"],
-        name=work["job_name"],
-        tracking_uri=work["tracking_uri"],
-        run_id=work["run_id"],
-        max_failures=trial["max_failures"],
+        Scaling(trial.workers, trial.cpus_per_worker, trial.gpus_per_worker),
+        storage=work.ray_storage,
+        name=work.job_name,
+        tracking_uri=work.tracking_uri,
+        run_id=work.run_id,
+        max_failures=trial.max_failures,
         controller_failure_limit=0,  # no workers in time: the run fails, the compare goes on
     )
     try:
@@ -165,7 +182,7 @@ def _train_on_ray_train(work: dict[str, Any], config: ExperimentConfig) -> tuple
 
 
 def _measure(
-    work: dict[str, Any],
+    work: MethodWork,
     config: ExperimentConfig,
     colorizer: Any,
     trained: Training,
@@ -179,18 +196,18 @@ def _measure(
     from ganime_core.metrics import names
     from ganime_core.metrics.bootstrap import RESAMPLE_SEED, bootstrap_replicates
 
-    evaluation = work["evaluation"]
-    keep = evaluation["grid_images"]
-    evaluator = Evaluator(config, split=evaluation["split"], cache=process.evaluations)
+    evaluation = work.evaluation
+    keep = evaluation.grid_images
+    evaluator = Evaluator(config, split=evaluation.split, cache=process.evaluations)
     started = time.perf_counter()
     if colorizer is None:
         colorizer = build_colorizer(config)
-        shards = work["shards"]
+        shards = work.shards
         if shards > 1:
-            trial = work["trial"]
-            resources = ShardResources(trial["cpus_per_worker"], trial["gpus_per_worker"])
+            trial = work.trial
+            resources = ShardResources(trial.cpus_per_worker, trial.gpus_per_worker)
             measured = measure_on_ray(
-                config, evaluation["split"], evaluator.n, shards, resources, keep
+                config, evaluation.split, evaluator.n, shards, resources, keep
             )
         else:
             measured = evaluator.measure(colorizer, keep=keep)
@@ -199,21 +216,21 @@ def _measure(
     scored = evaluator.score(measured, colorizer)
     eval_seconds = time.perf_counter() - started
     replicates = None
-    if evaluation["bootstrap_replicates"]:
+    if evaluation.bootstrap_replicates:
         # Row i of the measured outputs and of the reference is the same test image; the
         # resamples are RESAMPLE_SEED's for every run, so runs pair replicate by replicate.
         replicates = bootstrap_replicates(
             measured.features,
             evaluator.reference.features,
-            evaluation["bootstrap_replicates"],
+            evaluation.bootstrap_replicates,
             RESAMPLE_SEED,
             per_image=measured.per_image(),  # an unmeasured metric is empty: no replicates
             ratios=measured.ratios(),
         )
     result = RunResult(
-        method=work["method"],
-        seed=work["seed"],
-        key=work["key"],
+        method=work.method,
+        seed=work.seed,
+        key=work.key,
         values={objective: scored.value(objective) for objective in OBJECTIVES},
         logged_names={objective: scored.name(objective) for objective in OBJECTIVES},
         metrics=scored.metrics(),
@@ -230,12 +247,12 @@ def _measure(
     logged = {**scored.metrics(), names.EVAL_SECONDS: eval_seconds, "n": float(scored.n)}
     if not config.model.trainable:
         _record_method_model(work, config, scored, colorizer, measured.samples)
-    record_result(work["tracking_uri"], work["run_id"], result.to_record(), logged, samples, step)
+    record_result(work.tracking_uri, work.run_id, result.to_record(), logged, samples, step)
     return result
 
 
 def _record_method_model(
-    work: dict[str, Any],
+    work: MethodWork,
     config: ExperimentConfig,
     scored: Any,
     colorizer: Any,
@@ -250,14 +267,14 @@ def _record_method_model(
     grid = sample_grid(
         samples["sketch"], samples["generated"], samples["color"], samples["reference"]
     )
-    summary = {**scored.summary(), "split": work["evaluation"]["split"], "method": work["method"]}
+    summary = {**scored.summary(), "split": work.evaluation.split, "method": work.method}
     example = (
         to_uint8(samples["sketch"][0]).numpy(),
         to_uint8(samples["reference"][0]).numpy(),
     )
     record_method_evaluation(
-        work["tracking_uri"],
-        work["run_id"],
+        work.tracking_uri,
+        work.run_id,
         config,
         summary,
         {},
@@ -271,6 +288,4 @@ def _reason(exc: Exception) -> str:
     """One line: a GANime error's own message, else the exception's last line and type."""
     if isinstance(exc, GanimeError):
         return str(exc)
-    from orchestration.training.ray_train import last_line
-
     return f"{type(exc).__name__}: {last_line(str(exc))}" if str(exc) else type(exc).__name__

@@ -13,9 +13,10 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from ganime_core.errors import exception_message
 from ganime_core.metrics import names
 from orchestration.sweep.spec import Sweep
-from orchestration.sweep.summary import RUN_ID, last_line, short_value, trial_outcome
+from orchestration.sweep.summary import RUN_ID, short_value, trial_outcome
 from orchestration.sweep.trainable import trial_name, trial_number
 from orchestration.tracking.sweeps import close_trial_run, find_trial_run
 from orchestration.training.ray_train import failure_reason
@@ -62,7 +63,7 @@ def trial_error(trial: Any) -> str:
     if pickled.is_file():
         with pickled.open("rb") as handle:
             return failure_reason(cloudpickle.load(handle))
-    return last_line(str(trial.get_error() or "")) or "error"
+    return exception_message(str(trial.get_error() or "")) or "error"
 
 
 class ProgressTable(Callback):

@@ -32,6 +32,7 @@ from orchestration.sweep.storage import save_sweep, sweep_exists
 from orchestration.sweep.summary import (
     RUN_ID,
     SweepOutcome,
+    TrialRow,
     best_evaluation,
     markdown_table,
     note,
@@ -42,6 +43,7 @@ from orchestration.sweep.summary import (
     write_csv,
 )
 from orchestration.sweep.trainable import (
+    TrialContext,
     trainable,
     trial_dirname,
     trial_name,
@@ -101,22 +103,17 @@ def run_sweep(
             "trial.cpus_per_worker"
         )
     save_sweep(sweep, root, parent_run_id)
-    context = {
-        **sweep.to_record(),
-        "storage": root,
-        "tracking_uri": reachable_from_workers(uri),
-        "parent_run_id": parent_run_id,
-    }
+    context = TrialContext(sweep, root, reachable_from_workers(uri), parent_run_id)
     callbacks: list[Any] = [TrialOutcomes(uri, sweep.name, sweep.config.asha.max_epochs)]
     if progress:
         callbacks.append(ProgressTable(sweep))
     experiment_path = f"{root}/{sweep.name}"
     if resume:
         log.info("resuming sweep %s from %s", sweep.name, experiment_path)
-        tuner = tune.Tuner.restore(experiment_path, trainable=trainable(sweep, context))
+        tuner = tune.Tuner.restore(experiment_path, trainable=trainable(context))
     else:
         tuner = tune.Tuner(
-            trainable(sweep, context),
+            trainable(context),
             param_space=search_space(sweep.config),
             tune_config=tune.TuneConfig(
                 metric=sweep.metric_key,
@@ -220,15 +217,12 @@ def _scheduler(config: SweepConfig) -> ASHAScheduler:
 def _summarize(sweep: Sweep, uri: str, parent_run_id: str, results: list[Any]) -> SweepOutcome:
     """One row per trial from Tune's results; trials an interrupt cut off marked as such; the
     summary on the parent run, which ends only when every trial has."""
-    rows = [_trial_row(sweep, uri, result) for result in results]
-    rows.sort(key=lambda row: row["trial"])
-    interrupted = [row for row in rows if row["ended"] is False]
+    rows = sorted((_trial_row(sweep, uri, result) for result in results), key=lambda r: r.trial)
+    interrupted = [row for row in rows if not row.ended]
     for row in interrupted:
-        if row["run_id"]:
-            close_trial_run(uri, row["run_id"], row["stop_reason"], row["status"])
+        if row.run_id:
+            close_trial_run(uri, row.run_id, row.stop_reason, row.status)
     unfinished = bool(interrupted) or len(rows) < sweep.config.num_samples
-    for row in rows:
-        del row["ended"]
     best = pick_best(sweep, rows)
     with tempfile.TemporaryDirectory(prefix="ganime-sweep-") as folder:
         out = Path(folder)
@@ -243,13 +237,13 @@ def _summarize(sweep: Sweep, uri: str, parent_run_id: str, results: list[Any]) -
             parent_run_id,
             files=files,
             note=note(sweep, rows, best),
-            best_params={key: best[key] for key in sweep.config.search} if best else {},
+            best_params={key: best.params[key] for key in sweep.config.search} if best else {},
             best_metrics={
-                names.best_name(name): best[name]
+                names.best_name(name): best.metrics[name]
                 for name in names.siblings(sweep.metric_key)
-                if best and name in best
+                if best and name in best.metrics
             },
-            best_trial=(best["trial"], best["run_id"]) if best else None,
+            best_trial=(best.trial, best.run_id) if best else None,
             status=None if unfinished else ("FINISHED" if best is not None else "FAILED"),
         )
     outcome = SweepOutcome(
@@ -263,7 +257,7 @@ def _summarize(sweep: Sweep, uri: str, parent_run_id: str, results: list[Any]) -
     return outcome
 
 
-def _trial_row(sweep: Sweep, uri: str, result: Any) -> dict[str, Any]:
+def _trial_row(sweep: Sweep, uri: str, result: Any) -> TrialRow:
     number, trial_id = trial_of_folder(Path(result.path).name)
     history = []
     if result.metrics_dataframe is not None:
@@ -273,15 +267,16 @@ def _trial_row(sweep: Sweep, uri: str, result: Any) -> dict[str, Any]:
     ended = bool(last.get("done")) or error is not None
     epochs = int(last.get(names.EPOCH, 0) or 0)
     reason, status = trial_outcome(epochs, sweep.config.asha.max_epochs, error, ended)
-    row: dict[str, Any] = {
-        "trial": number,
-        "trial_id": trial_id,
-        **{key: result.config.get(key) for key in sweep.config.search},
-        "epochs": epochs,
-        **best_evaluation(history, sweep.metric_key),
-        "status": status,
-        "stop_reason": reason,
-        "run_id": last.get(RUN_ID) or find_trial_run(uri, sweep.name, trial_id) or "",
-        "ended": ended,
-    }
-    return row
+    best_epoch, best_metrics = best_evaluation(history, sweep.metric_key)
+    return TrialRow(
+        trial=number,
+        trial_id=trial_id,
+        params={key: result.config.get(key) for key in sweep.config.search},
+        epochs=epochs,
+        status=status,
+        stop_reason=reason,
+        run_id=last.get(RUN_ID) or find_trial_run(uri, sweep.name, trial_id) or "",
+        best_epoch=best_epoch,
+        metrics=best_metrics,
+        ended=ended,
+    )

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ganime_core.errors import exception_message
 from ganime_core.metrics import names
 from orchestration.sweep.spec import Sweep
 from orchestration.tracking.runs import browse_hint
@@ -21,11 +22,45 @@ INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True)
+class TrialRow:
+    """One trial of a sweep, from Tune's results: a line of trials.csv."""
+
+    trial: int  # its number, in the order trials started
+    trial_id: str  # Tune's
+    params: dict[str, Any]  # the searched values, by config key
+    epochs: int  # trained
+    status: str  # what its MLflow run ends as: FINISHED, KILLED, FAILED
+    stop_reason: str
+    run_id: str  # its MLflow run ("" if it never opened one)
+    best_epoch: int | None = None  # the evaluated epoch with the best metric; None: none was
+    metrics: dict[str, float] = field(default_factory=dict)  # every evaluation at best_epoch
+    ended: bool = True  # False: the driver's interrupt cut it off; it continues on --resume
+
+    def value(self, name: str) -> float | None:
+        """An evaluation metric at the best epoch; None if it was not measured."""
+        return self.metrics.get(name)
+
+    def columns(self) -> dict[str, Any]:
+        """The row as trials.csv and the parent run's table show it."""
+        return {
+            "trial": self.trial,
+            "trial_id": self.trial_id,
+            **self.params,
+            "epochs": self.epochs,
+            **({"best_epoch": self.best_epoch} if self.best_epoch is not None else {}),
+            **self.metrics,
+            "status": self.status,
+            "stop_reason": self.stop_reason,
+            "run_id": self.run_id,
+        }
+
+
+@dataclass(frozen=True)
 class SweepOutcome:
     parent_run_id: str
     experiment_id: str
-    trials: list[dict[str, Any]]  # one row per trial, as in trials.csv
-    best: dict[str, Any] | None  # the best row, None if no trial reported the metric
+    trials: list[TrialRow]  # in trial order
+    best: TrialRow | None  # None if no trial reported the metric
     interrupted: bool = False
 
 
@@ -33,7 +68,7 @@ def trial_outcome(epochs: int, max_epochs: int, error: str | None, ended: bool) 
     """(stop reason, MLflow status) of a trial that trained `epochs` epochs. `ended` is False
     for a trial the driver's interrupt cut off: it continues on `--resume`."""
     if error is not None:
-        return f"failed: {last_line(error) or 'error'}", "FAILED"
+        return f"failed: {exception_message(error) or 'error'}", "FAILED"
     if epochs >= max_epochs:
         return COMPLETED, "FINISHED"
     if not ended:
@@ -41,31 +76,17 @@ def trial_outcome(epochs: int, max_epochs: int, error: str | None, ended: bool) 
     return f"stopped early by ASHA at epoch {epochs}", "KILLED"
 
 
-def last_line(text: str) -> str:
-    """The message of the last non-empty line, where a traceback names its exception:
-    'pkg.TrialFailed: loss became nan' -> 'loss became nan'."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if not lines:
-        return ""
-    head, sep, message = lines[-1].partition(": ")
-    is_exception_name = sep and head.replace(".", "").replace("_", "").isalnum()
-    return message if is_exception_name and head[-1:].isalpha() and " " not in head else lines[-1]
-
-
-def best_evaluation(history: list[dict[str, Any]], key: str) -> dict[str, Any]:
-    """The evaluated result with the best `key` in a trial's results, and every evaluation
-    metric at that epoch (FID, KID, SSIM of the same split and stand-ins as `key`)."""
+def best_evaluation(history: list[dict[str, Any]], key: str) -> tuple[int | None, dict[str, float]]:
+    """The epoch of the evaluated result with the best `key` in a trial's results, and every
+    evaluation metric at that epoch (FID, KID, SSIM of the same split and stand-ins as `key`);
+    (None, {}) if no result has `key`."""
     scored = [r for r in history if _number(r.get(key)) is not None]
     if not scored:
-        return {}
+        return None, {}
     pick = min if names.mode(key) == "min" else max
     best = pick(scored, key=lambda r: r[key])
-    found: dict[str, Any] = {"best_epoch": int(best[names.EPOCH])}
-    for name in names.siblings(key):
-        value = _number(best.get(name))
-        if value is not None:
-            found[name] = value
-    return found
+    found = {name: _number(best.get(name)) for name in names.siblings(key)}
+    return int(best[names.EPOCH]), {name: v for name, v in found.items() if v is not None}
 
 
 def _number(value: Any) -> float | None:
@@ -74,18 +95,18 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def pick_best(sweep: Sweep, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+def pick_best(sweep: Sweep, rows: list[TrialRow]) -> TrialRow | None:
     key = sweep.metric_key
-    scored = [row for row in rows if key in row]
+    scored = [row for row in rows if row.value(key) is not None]
     if not scored:
         return None
     pick = min if sweep.config.objective_mode == "min" else max
-    return pick(scored, key=lambda row: row[key])
+    return pick(scored, key=lambda row: row.metrics[key])
 
 
-def tally(rows: list[dict[str, Any]]) -> str:
+def tally(rows: list[TrialRow]) -> str:
     """'4 completed, 2 stopped early by ASHA' from the rows' stop reasons."""
-    reasons = [row["stop_reason"].partition(":")[0].partition(" at ")[0] for row in rows]
+    reasons = [row.stop_reason.partition(":")[0].partition(" at ")[0] for row in rows]
     return ", ".join(f"{reasons.count(r)} {r}" for r in dict.fromkeys(reasons))
 
 
@@ -96,32 +117,32 @@ def report_lines(sweep: Sweep, outcome: SweepOutcome) -> list[str]:
     if best is None:
         lines.append(f"no trial reported {sweep.metric_key}; see the trials' stop reasons")
     else:
-        params = ", ".join(f"{key}={short_value(best[key])}" for key in sweep.config.search)
+        params = ", ".join(f"{key}={short_value(best.params[key])}" for key in sweep.config.search)
         metrics = ", ".join(
-            f"{name} {best[name]:.4g}"
+            f"{name} {best.metrics[name]:.4g}"
             for name in names.siblings(sweep.metric_key)
-            if name in best and names.parse(name).metric != names.KID_STD
+            if name in best.metrics and names.parse(name).metric != names.KID_STD
         )
         lines += [
-            f"best trial {best['trial']} (MLflow run {best['run_id']}): {params}",
-            f"  at epoch {best['best_epoch']}: {metrics}",
+            f"best trial {best.trial} (MLflow run {best.run_id}): {params}",
+            f"  at epoch {best.best_epoch}: {metrics}",
         ]
     where = f"#/experiments/{outcome.experiment_id}/runs/{outcome.parent_run_id}"
     lines.append(f"browse it: {browse_hint(where)}")
     return lines
 
 
-def note(sweep: Sweep, rows: list[dict[str, Any]], best: dict[str, Any] | None) -> str:
+def note(sweep: Sweep, rows: list[TrialRow], best: TrialRow | None) -> str:
     """The parent run's description (markdown): the best trial, then every trial."""
     lines = [
         f"**Sweep {sweep.name}**: {len(rows)} trials ({tally(rows)}), ranked by "
         f"`{sweep.metric_key}` ({sweep.config.objective_mode})."
     ]
     if best is not None:
-        params = ", ".join(f"`{k}` = {short_value(best[k])}" for k in sweep.config.search)
+        params = ", ".join(f"`{k}` = {short_value(best.params[k])}" for k in sweep.config.search)
         lines.append(
-            f"\n**Best: trial {best['trial']}** ({params}): {sweep.metric_key} "
-            f"{best[sweep.metric_key]:.4g} at epoch {best['best_epoch']}."
+            f"\n**Best: trial {best.trial}** ({params}): {sweep.metric_key} "
+            f"{best.metrics[sweep.metric_key]:.4g} at epoch {best.best_epoch}."
         )
     return "\n".join(lines) + "\n\n" + markdown_table(rows)
 
@@ -132,16 +153,20 @@ def short_value(value: Any) -> str:
     return str(value)
 
 
-def write_csv(rows: list[dict], path: Path) -> None:
-    columns = list(dict.fromkeys(column for row in rows for column in row))
+def write_csv(rows: list[TrialRow], path: Path) -> None:
+    lines = [row.columns() for row in rows]
+    columns = list(dict.fromkeys(column for line in lines for column in line))
     with path.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(lines)
 
 
-def markdown_table(rows: list[dict]) -> str:
-    columns = list(dict.fromkeys(c for row in rows for c in row if c not in ("trial_id", "run_id")))
+def markdown_table(rows: list[TrialRow]) -> str:
+    lines = [row.columns() for row in rows]
+    columns = list(
+        dict.fromkeys(c for line in lines for c in line if c not in ("trial_id", "run_id"))
+    )
 
     def cell(value: Any) -> str:
         return short_value(value) if value is not None else ""
@@ -149,16 +174,16 @@ def markdown_table(rows: list[dict]) -> str:
     lines = [
         "| " + " | ".join(columns) + " |",
         "|" + "|".join("---" for _ in columns) + "|",
-        *("| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows),
+        *("| " + " | ".join(cell(line.get(c)) for c in columns) + " |" for line in lines),
     ]
     return "\n".join(lines) + "\n"
 
 
-def plot_metric(sweep: Sweep, rows: list[dict], path: Path) -> bool:
+def plot_metric(sweep: Sweep, rows: list[TrialRow], path: Path) -> bool:
     """The metric against each searched hyperparameter, one panel each; False if no trial has
     the metric."""
     key = sweep.metric_key
-    scored = [row for row in rows if key in row]
+    scored = [row for row in rows if row.value(key) is not None]
     if not scored:
         return False
     import matplotlib
@@ -169,17 +194,17 @@ def plot_metric(sweep: Sweep, rows: list[dict], path: Path) -> bool:
     search = sweep.config.search
     figure, axes = plt.subplots(1, len(search), figsize=(4 * len(search), 3.4), squeeze=False)
     for axis, (name, dimension) in zip(axes[0], search.items(), strict=True):
-        values = [row[name] for row in scored]
+        values = [row.params[name] for row in scored]
         if dimension.kind == "choice":
             labels = [str(choice) for choice in dimension.extremes()]
             values = [labels.index(str(value)) for value in values]
             axis.set_xticks(range(len(labels)), labels)
         elif dimension.kind == "loguniform":
             axis.set_xscale("log")
-        stopped = [row["status"] != "FINISHED" for row in scored]
+        stopped = [row.status != "FINISHED" for row in scored]
         axis.scatter(
             values,
-            [row[key] for row in scored],
+            [row.metrics[key] for row in scored],
             c=["tab:orange" if s else "tab:blue" for s in stopped],
         )
         axis.set_xlabel(name)

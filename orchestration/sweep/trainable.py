@@ -23,6 +23,7 @@ import shutil
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from ray import tune
 from ray.train import TrainingFailedError, UserCallback
 from ray.util.queue import Empty, Queue
 
-from ganime_core.errors import GanimeError
+from ganime_core.errors import GanimeError, last_line
 from orchestration.ray_internals import ControllerCallback
 from orchestration.sweep.spec import Sweep
 from orchestration.sweep.summary import RUN_ID, short_value
@@ -42,7 +43,6 @@ from orchestration.training.ray_train import (
     TRAIN_DRIVER_MEMORY,
     Scaling,
     failure_reason,
-    last_line,
     make_trainer,
     reported_metrics,
 )
@@ -104,18 +104,28 @@ def trial_run_name(sweep: str, number: int, params: dict[str, Any]) -> str:
     return f"{sweep}-t{number:02d} {shown}"
 
 
-def trial_job(context: dict[str, Any], number: int, params: dict[str, Any]) -> str:
+@dataclass(frozen=True)
+class TrialContext:
+    """What every trial of a sweep shares, from the driver (it crosses to each trial's actor;
+    Tune hands a trial only its searched values besides)."""
+
+    sweep: Sweep
+    storage: str  # the sweep's storage root: trials' checkpoints and Ray Train runs under it
+    tracking_uri: str  # reachable from the workers
+    parent_run_id: str  # the sweep's MLflow run
+
+
+def trial_job(context: TrialContext, number: int, params: dict[str, Any]) -> str:
     """The job a trial's MLflow run is found by again: its number and searched values, not
     Tune's random id. A driver killed before Tune saved a trial it had started gets that trial
     again on resume (its searcher's state is restored: same number, same values) under a new
     id; it must continue the same run."""
     values = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
-    return f"{context['storage']}/{context['sweep']['name']}/trials/t{number:02d}-{values}"
+    return f"{context.storage}/{context.sweep.name}/trials/t{number:02d}-{values}"
 
 
 def open_child_run(
-    context: dict[str, Any],
-    sweep: Sweep,
+    context: TrialContext,
     config: Any,
     trial_id: str,
     name: str,
@@ -124,11 +134,11 @@ def open_child_run(
     number = trial_number(name)
     return open_trial_run(
         config,
-        context["tracking_uri"],
+        context.tracking_uri,
         job=trial_job(context, number, params),
-        run_name=trial_run_name(sweep.name, number, params),
-        parent_run_id=context["parent_run_id"],
-        sweep=sweep.name,
+        run_name=trial_run_name(context.sweep.name, number, params),
+        parent_run_id=context.parent_run_id,
+        sweep=context.sweep.name,
         trial_id=trial_id,
         trial_number=number,
     )
@@ -139,14 +149,14 @@ class InProcessTrial(tune.Trainable):
     (ASHA's rungs and the last) and returns its metrics; the Tune checkpoint after it holds the
     newest epoch checkpoint, so a restored trial continues where it was."""
 
-    def setup(self, config: dict[str, Any], context: dict[str, Any]) -> None:
+    def setup(self, config: dict[str, Any], context: TrialContext) -> None:
         # The lazy seam: the local runner (and with it TensorFlow) is imported here, in the
         # trial's actor, once per actor; the driver imports this module without it.
         from orchestration.training import local
 
         self.local = local
         self.context = context  # reset_config gets only the next trial's params: keep it
-        self.sweep = Sweep.from_record(context)
+        self.sweep = context.sweep
         self.process = local.TrialProcess(self.sweep.config.trial.cpus_per_worker)
         self.scratch = Path(tempfile.mkdtemp(prefix="ganime-trial-"))
         self.training: Any = None  # the LocalTraining of the current trial, begun at its step
@@ -211,12 +221,10 @@ class InProcessTrial(tune.Trainable):
         config = self.sweep.trial_config(params).replace(
             {"train.output_dir": self.scratch / self.trial_id}
         )
-        run_id = open_child_run(
-            self.context, self.sweep, config, self.trial_id, self.trial_name, params
-        )
+        run_id = open_child_run(self.context, config, self.trial_id, self.trial_name, params)
         self.training = self.local.LocalTraining(
             config,
-            self.context["tracking_uri"],
+            self.context.tracking_uri,
             run_id,
             cache=self.process.evaluations,
             progress=False,
@@ -251,9 +259,9 @@ class RayTrainTrial(tune.Trainable):
     Train's own cleaner is left out, see ray_internals.TrainerWithoutCleaner). `cleanup` aborts the
     controller first, which removes the group, so a stopped trial gives its CPUs back at once."""
 
-    def setup(self, config: dict[str, Any], context: dict[str, Any]) -> None:
+    def setup(self, config: dict[str, Any], context: TrialContext) -> None:
         self.context = context
-        self.sweep = Sweep.from_record(context)
+        self.sweep = context.sweep
         # The controller's reports and handle, and fit()'s outcome, in the order they happen.
         self.inbox = Queue(actor_options={"num_cpus": 0})
         # A token per worker for each next step: the workers wait for it after an evaluated
@@ -302,16 +310,14 @@ class RayTrainTrial(tune.Trainable):
     def _begin(self) -> None:
         params = dict(self.config)
         config = self.sweep.trial_config(params)
-        self.run_id = open_child_run(
-            self.context, self.sweep, config, self.trial_id, self.trial_name, params
-        )
+        self.run_id = open_child_run(self.context, config, self.trial_id, self.trial_name, params)
         trial = self.sweep.config.trial
         trainer = make_trainer(
             config,
             Scaling(trial.workers, trial.cpus_per_worker, trial.gpus_per_worker),
-            storage=f"{self.context['storage']}/{self.sweep.name}/trials",
+            storage=f"{self.context.storage}/{self.sweep.name}/trials",
             name=self.trial_id,
-            tracking_uri=self.context["tracking_uri"],
+            tracking_uri=self.context.tracking_uri,
             run_id=self.run_id,
             max_failures=trial.max_failures,
             controller_failure_limit=0,  # no workers in time: the trial fails, the sweep goes on
@@ -386,9 +392,9 @@ class ForwardEvaluations(UserCallback):
             self.inbox.put((REPORT, report))
 
 
-def trainable(sweep: Sweep, context: dict[str, Any]) -> Any:
-    """The Tune trainable of `sweep`'s trials, with the resources each asks for."""
-    trial = sweep.config.trial
+def trainable(context: TrialContext) -> Any:
+    """The Tune trainable of the sweep's trials, with the resources each asks for."""
+    trial = context.sweep.config.trial
     if trial.workers == 1:
         resources = {"cpu": trial.cpus_per_worker, "gpu": trial.gpus_per_worker}
         return tune.with_resources(tune.with_parameters(InProcessTrial, context=context), resources)

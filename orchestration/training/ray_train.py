@@ -28,7 +28,7 @@ from ray.train import (
 )
 
 from ganime_core.config import ExperimentConfig, parse_config
-from ganime_core.errors import GanimeError
+from ganime_core.errors import GanimeError, last_line
 from ganime_core.metrics import names
 from orchestration.ray_internals import TrainerWithoutCleaner, is_worker_startup_timeout
 from orchestration.tracking.runs import RunLogger, open_run, tracking_uri
@@ -183,12 +183,6 @@ def make_trainer(
 def reported_metrics(report: dict[str, Any]) -> dict[str, Any]:
     """A worker's report without the keys that only pace the run."""
     return {key: value for key, value in report.items() if key not in (TRACKED, PAUSED)}
-
-
-def last_line(text: str) -> str:
-    """The last non-empty line: where a traceback names its exception."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else ""
 
 
 def failure_reason(error: Exception) -> str:

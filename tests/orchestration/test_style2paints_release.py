@@ -54,7 +54,7 @@ def test_a_style2paints_sweep_is_promoted_and_colorizes_after_a_reference(
     )
     with local_ray_cluster():
         outcome = run_sweep(load_sweep(sweep), storage=str(tmp_path / "ray"), progress=False)
-    assert [row["stop_reason"] for row in outcome.trials] == ["completed"]
+    assert [row.stop_reason for row in outcome.trials] == ["completed"]
 
     monkeypatch.chdir(tmp_path)
     capsys.readouterr()

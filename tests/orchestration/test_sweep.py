@@ -127,13 +127,13 @@ def test_a_sweep_logs_its_trials_under_one_parent_and_asha_stops_the_worse(
     assert len({step["pid"] for step in steps}) == 1
     assert {step["actor_backbone_builds"] for step in steps} == {1}
 
-    by_rate = {row["optimizer.learning_rate"]: row for row in outcome.trials}
+    by_rate = {row.params["optimizer.learning_rate"]: row for row in outcome.trials}
     assert set(by_rate) == {GOOD, WORSE}
-    assert by_rate[GOOD]["stop_reason"] == "completed" and by_rate[GOOD]["epochs"] == 2
-    assert by_rate[WORSE]["stop_reason"] == "stopped early by ASHA at epoch 1"
-    assert by_rate[WORSE]["epochs"] == 1
-    assert by_rate[WORSE][SELECTION_FID] > by_rate[GOOD][SELECTION_FID]
-    assert outcome.best["optimizer.learning_rate"] == GOOD
+    assert by_rate[GOOD].stop_reason == "completed" and by_rate[GOOD].epochs == 2
+    assert by_rate[WORSE].stop_reason == "stopped early by ASHA at epoch 1"
+    assert by_rate[WORSE].epochs == 1
+    assert by_rate[WORSE].metrics[SELECTION_FID] > by_rate[GOOD].metrics[SELECTION_FID]
+    assert outcome.best.params["optimizer.learning_rate"] == GOOD
 
     client = MlflowClient(mlflow_store)
     parent = client.get_run(outcome.parent_run_id)
@@ -148,7 +148,7 @@ def test_a_sweep_logs_its_trials_under_one_parent_and_asha_stops_the_worse(
     assert "ASHA(time_attr=epoch, grace_period=1, max_t=2" in parent.data.params["scheduler"]
     assert float(parent.data.params["best.optimizer.learning_rate"]) == GOOD
     assert parent.data.metrics["selection_best_fid_untrained_inception"] == pytest.approx(
-        by_rate[GOOD]["selection_fid_untrained_inception"]
+        by_rate[GOOD].metrics["selection_fid_untrained_inception"]
     )
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"trials.csv", "trials.md", f"{SELECTION_FID}_vs_params.png"} <= artifacts
@@ -292,13 +292,13 @@ def test_two_worker_trials_resume_after_an_interrupt_and_release_their_workers(
 
     assert left == [], "an ended trial still holds its workers' placement group"
     assert len(controllers) == 3  # trial 1 interrupted and resumed, trial 2: all Ray Train runs
-    by_rate = {row["optimizer.learning_rate"]: row for row in outcome.trials}
-    assert by_rate[GOOD]["stop_reason"] == "completed" and by_rate[GOOD]["epochs"] == 3
-    assert by_rate[WORSE]["stop_reason"] == "stopped early by ASHA at epoch 1", outcome.trials
-    assert by_rate[GOOD]["run_id"] == first.info.run_id  # resumed in its own MLflow run
+    by_rate = {row.params["optimizer.learning_rate"]: row for row in outcome.trials}
+    assert by_rate[GOOD].stop_reason == "completed" and by_rate[GOOD].epochs == 3
+    assert by_rate[WORSE].stop_reason == "stopped early by ASHA at epoch 1", outcome.trials
+    assert by_rate[GOOD].run_id == first.info.run_id  # resumed in its own MLflow run
     assert len(child_runs(client, outcome.parent_run_id)) == 2
     for rate, epochs in ((GOOD, [1, 2, 3]), (WORSE, [1])):
-        history = client.get_metric_history(by_rate[rate]["run_id"], "epoch")
+        history = client.get_metric_history(by_rate[rate].run_id, "epoch")
         assert [m.step for m in history] == epochs  # none logged twice
     # Trial 1's last report came from a Train run that restored a checkpoint, not epoch 0.
     resumed = [steps[-1] for steps in tune_results(Path(storage) / "tiny").values()]

@@ -181,18 +181,23 @@ def test_dry_run_prints_the_plan_and_starts_nothing(tmp_path) -> None:
 
 
 def test_the_end_of_a_sweep_names_the_best_trial_and_how_to_browse_it(monkeypatch) -> None:
-    from orchestration.sweep.summary import SweepOutcome, report_lines
+    from orchestration.sweep.summary import SweepOutcome, TrialRow, report_lines
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////tmp/somewhere/mlflow.db")
     sweep = load_sweep(QUICKSTART)
     rows = [
-        {"trial": 1, "stop_reason": "completed", "run_id": "r1", "best_epoch": 4,
-         "model.lambda_tv": 1e-4, "model.lambda_l1": 100.0, "model.tv_norm": "l1",
-         "selection_fid_untrained_inception": 5.926,
-         "selection_kid_mean_untrained_inception": 0.0088,
-         "selection_kid_std_untrained_inception": 1e-16, "selection_ssim": 0.3233},
-        {"trial": 2, "stop_reason": "stopped early by ASHA at epoch 1"},
-        {"trial": 3, "stop_reason": "failed: loss gen_total became nan at epoch 1, step 2"},
+        TrialRow(
+            trial=1, trial_id="a", epochs=4, status="FINISHED", stop_reason="completed",
+            run_id="r1", best_epoch=4,
+            params={"model.lambda_tv": 1e-4, "model.lambda_l1": 100.0, "model.tv_norm": "l1"},
+            metrics={"selection_fid_untrained_inception": 5.926,
+                     "selection_kid_mean_untrained_inception": 0.0088,
+                     "selection_kid_std_untrained_inception": 1e-16, "selection_ssim": 0.3233},
+        ),
+        TrialRow(trial=2, trial_id="b", params={}, epochs=1, status="KILLED", run_id="r2",
+                 stop_reason="stopped early by ASHA at epoch 1"),
+        TrialRow(trial=3, trial_id="c", params={}, epochs=1, status="FAILED", run_id="r3",
+                 stop_reason="failed: loss gen_total became nan at epoch 1, step 2"),
     ]  # fmt: skip
     lines = report_lines(sweep, SweepOutcome("parent", "7", rows, rows[0]))
     assert lines[0] == (
@@ -229,3 +234,27 @@ def test_the_live_table_fits_the_metric_in_a_short_heading_and_names_it_in_full(
     screen = console.export_text()
     assert "selection fid" in screen and "0.1124" in screen and "running" in screen
     assert "selection_fid_untrained_inception" in screen  # the caption: what the column holds
+
+
+def test_trials_csv_has_a_column_per_searched_key_and_metric_in_the_rows_order(tmp_path) -> None:
+    """trials.csv: trial, its id, the searched values, epochs, the best epoch and its metrics,
+    then how it ended; a trial with no evaluation leaves those cells empty, and whether the
+    driver's interrupt cut it off is not a column (its stop reason says so)."""
+    import csv
+
+    from orchestration.sweep.summary import TrialRow, write_csv
+
+    rows = [
+        TrialRow(trial=1, trial_id="a", params={"model.lambda_tv": 1e-4}, epochs=2,
+                 status="FINISHED", stop_reason="completed", run_id="r1", best_epoch=2,
+                 metrics={"selection_ssim": 0.5}),
+        TrialRow(trial=2, trial_id="b", params={"model.lambda_tv": 1e-3}, epochs=0,
+                 status="KILLED", stop_reason="interrupted at epoch 0", run_id="", ended=False),
+    ]  # fmt: skip
+    write_csv(rows, tmp_path / "trials.csv")
+    with (tmp_path / "trials.csv").open() as handle:
+        table = list(csv.reader(handle))
+    assert table[0] == ["trial", "trial_id", "model.lambda_tv", "epochs", "best_epoch",
+                        "selection_ssim", "status", "stop_reason", "run_id"]  # fmt: skip
+    assert table[1] == ["1", "a", "0.0001", "2", "2", "0.5", "FINISHED", "completed", "r1"]
+    assert table[2] == ["2", "b", "0.001", "0", "", "", "KILLED", "interrupted at epoch 0", ""]
