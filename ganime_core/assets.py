@@ -596,22 +596,3 @@ def one_line(exc: BaseException) -> str:
     """An exception as one line: its message's whitespace collapsed, its type if it has none."""
     text = " ".join(str(exc).split())
     return text or type(exc).__name__
-
-
-# --- for the code that runs the models ----------------------------------------------------------
-
-
-def vgg19_weights(settings: AssetsConfig | None = None) -> Path:
-    """Keras' VGG19 weights with the top, for `keras.applications.VGG19(weights=str(path))`:
-    verified, fetched first if missing and allowed."""
-    return ensure_asset(VGG19.name, settings)
-
-
-def fast_nst_model_dir(settings: AssetsConfig | None = None) -> Path:
-    """The magenta model's SavedModel folder, verified against its first-fetch digest, fetched
-    first if missing and allowed: `hub.load(str(path))`, or `hub.load(FAST_NST.handle)`, which
-    TF Hub resolves to the same folder without the network.
-
-    Called as `outputs = model(content, style)`: float32 [1, h, w, 3] content and [1, 256, 256,
-    3] style images in [0, 1]; `outputs[0]` is the stylized image."""
-    return ensure_asset(FAST_NST.name, settings)

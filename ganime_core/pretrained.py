@@ -146,7 +146,11 @@ def vgg19_weights(
 
 def fast_nst_handle(settings: FastNSTSettings, assets: AssetsConfig | None = None) -> str:
     """What Fast NST hands TF Hub's loader: the configured handle (a URL or a folder, resolved
-    by TF Hub and its cache), else the magenta model of the assets table, verified or fetched."""
+    by TF Hub and its cache), else the magenta model of the assets table, verified against its
+    first-fetch digest or fetched: its SavedModel folder.
+
+    The model is called as `outputs = model(content, style)`: float32 [1, h, w, 3] content and
+    [1, 256, 256, 3] style images in [0, 1]; `outputs[0]` is the stylized image."""
     if settings.handle:
         return settings.handle
     return str(ensure_asset(FAST_NST.name, assets))

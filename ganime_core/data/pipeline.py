@@ -124,14 +124,6 @@ def jitter_size(size: int) -> int:
     return round(size * JITTER_SCALE)
 
 
-def random_jitter(
-    sketch: tf.Tensor, color: tf.Tensor, size: int, seed: tf.Tensor
-) -> tuple[tf.Tensor, tf.Tensor]:
-    """Resize both to 286/256 of `size`, then one random crop and one coin-flip mirror for both."""
-    big = jitter_size(size)
-    return crop_and_flip(resize(sketch, big), resize(color, big), size, seed)
-
-
 def resize(image: tf.Tensor, side: int) -> tf.Tensor:
     """Nearest-neighbour resize to side x side; uint8 stays uint8."""
     return tf.image.resize(image, [side, side], method="nearest")

@@ -324,9 +324,9 @@ def test_without_auto_fetch_a_run_names_the_command_and_downloads_nothing(
     serve_keras_stand_in(asset_server, monkeypatch, "vgg19")
     off = AssetsConfig(mirror=asset_server.url, auto_fetch=False)
     with pytest.raises(AssetError, match="assets.auto_fetch is off; run `ganime assets fetch"):
-        assets.vgg19_weights(off)
+        assets.ensure_asset(assets.VGG19.name, off)
     assert asset_server.requests == {}
-    assert assets.vgg19_weights(AssetsConfig(mirror=asset_server.url)).is_file()
+    assert assets.ensure_asset(assets.VGG19.name, AssetsConfig(mirror=asset_server.url)).is_file()
 
 
 def test_the_untrained_stand_in_never_touches_the_network(
@@ -387,7 +387,7 @@ def test_the_hub_model_comes_from_the_mirror_into_tf_hubs_cache_and_is_recorded(
     assert assets.digest_record(FAST_NST).read_text().strip() == status.digest
 
     assert fetch_asset("fast_nst", mirror=asset_server.url).action == "present"
-    assert assets.fast_nst_model_dir() == module_dir
+    assert assets.ensure_asset(assets.FAST_NST.name) == module_dir
     assert asset_server.requests[HUB_ARCHIVE] == 1
 
 
@@ -434,13 +434,14 @@ def test_a_changed_hub_model_is_caught_and_fetched_again(
     model = fake_saved_model(tmp_path / "model")
     asset_server.serve(HUB_ARCHIVE, tar_gz(model))
     settings = AssetsConfig(mirror=asset_server.url)
-    module_dir = assets.fast_nst_model_dir(settings)
+    module_dir = assets.ensure_asset(assets.FAST_NST.name, settings)
     (module_dir / "saved_model.pb").write_bytes(b"damaged")
     assert inspect_asset("fast_nst").state == "corrupt"
     off = AssetsConfig(mirror=asset_server.url, auto_fetch=False)
     with pytest.raises(AssetError, match="does not match its sha256:"):
-        assets.fast_nst_model_dir(off)
-    assert assets.fast_nst_model_dir(settings) == module_dir  # fetched again, verified
+        assets.ensure_asset(assets.FAST_NST.name, off)
+    # fetched again, verified
+    assert assets.ensure_asset(assets.FAST_NST.name, settings) == module_dir
     assert inspect_asset("fast_nst").state == "ok"
     assert asset_server.requests[HUB_ARCHIVE] == 2
 
@@ -450,7 +451,7 @@ def test_a_changed_hub_model_is_caught_and_fetched_again(
     (other / "saved_model.pb").write_bytes(b"another model")
     asset_server.serve(HUB_ARCHIVE, tar_gz(other))
     with pytest.raises(AssetError, match="differ from those first fetched"):
-        assets.fast_nst_model_dir(settings)
+        assets.ensure_asset(assets.FAST_NST.name, settings)
     assert not module_dir.exists()
 
 
@@ -485,7 +486,7 @@ def test_a_stylization_model_served_as_tar_gz_resolves_through_tf_hubs_cache(
 
     model = stylization_saved_model(tmp_path / "model")
     asset_server.serve(HUB_ARCHIVE, tar_gz(model))
-    module_dir = assets.fast_nst_model_dir(AssetsConfig(mirror=asset_server.url))
+    module_dir = assets.ensure_asset(assets.FAST_NST.name, AssetsConfig(mirror=asset_server.url))
     assert hub.resolve(FAST_NST.handle) == str(module_dir)
 
     stylize = hub.load(FAST_NST.handle)

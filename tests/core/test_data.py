@@ -17,9 +17,11 @@ from ganime_core.data.pipeline import (
     RIGHT,
     WHOLE,
     TrainingData,
+    crop_and_flip,
     data_root,
     decode_rgb,
-    random_jitter,
+    jitter_size,
+    resize,
     take_part,
     to_float,
     to_uint8,
@@ -111,6 +113,15 @@ def test_uint8_float_round_trip() -> None:
 
 
 # --- jitter -----------------------------------------------------------------------------------
+
+
+def random_jitter(
+    sketch: tf.Tensor, color: tf.Tensor, size: int, seed: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """The pipeline's jitter of one pair: both loaded at jitter_size (286 for 256), then one
+    random crop and one coin-flip mirror for both."""
+    big = jitter_size(size)
+    return crop_and_flip(resize(sketch, big), resize(color, big), size, seed)
 
 
 def test_jitter_applies_the_same_crop_and_flip_to_both_halves() -> None:
