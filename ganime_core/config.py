@@ -329,7 +329,7 @@ class Style2paintsSettings(Section):
         "addition); film_mid = a per-channel scale and shift predicted from the hint after "
         "each mid-level normalization; film_all = also after each decoder normalization, the "
         "default: it followed references best with every hint (experiments/"
-        "compare_reference.yaml, README)",
+        "compare_reference.yaml, docs/SCIENCE.md)",
     )
     allow_untrained_vgg: bool = Field(
         False,

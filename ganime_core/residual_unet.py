@@ -35,7 +35,7 @@ How the hint enters (`hint_injection`):
 FiLM keeps the additive entry: film modes are add plus FiLM layers (one change, so an A/B of
 hint_injection measures FiLM alone), and Fig. 2's "mid_hinted" layer exists in every mode.
 film_all is the default: it followed references best with every hint encoder
-(experiments/compare_reference.yaml; the README has the numbers).
+(experiments/compare_reference.yaml; docs/SCIENCE.md has the numbers).
 """
 
 from __future__ import annotations

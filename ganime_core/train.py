@@ -125,7 +125,7 @@ def configure_process(cpus: int) -> None:
     call in the same process changes only the input pipelines it builds afterwards.
 
     The inter-op pool keeps 2 threads even on 1 CPU: a GAN step runs the generator's and the
-    discriminator's ops side by side (README, Performance).
+    discriminator's ops side by side (docs/PERFORMANCE.md).
     """
     set_input_threads(cpus)
     try:

@@ -39,7 +39,7 @@ def test_every_block_has_the_shape_the_papers_figure_draws() -> None:
     model = residual_unet(256, 16, hint_injection="add")
     shapes = {name: tuple(model.get_layer(name).output.shape[1:]) for name in FIGURE_2}
     assert shapes == FIGURE_2
-    assert model.count_params() == 35_686_263  # the figure's (add): the README's 35.7M
+    assert model.count_params() == 35_686_263  # the figure's (add): docs/SCIENCE.md's 35.7M
 
 
 def test_the_generator_defaults_to_the_injection_the_config_defaults_to() -> None:
