@@ -19,3 +19,11 @@ this (its MAY_IMPORT is the rule) and docs/ARCHITECTURE.md explains it. No model
 TensorFlow is imported only where a model runs (a Ray Train worker, a trial actor, a local
 run); the few lazy imports that keep it out of drivers say so where they are.
 """
+
+from ganime_core import quiet_tensorflow
+
+# Every process that runs GANime's orchestration code imports this package first: the CLI, and
+# each Ray worker that unpickles a trial, a Train loop or a compare task. Its first `import
+# tensorflow` then prints TensorFlow's C++ start-up lines at the user's TF_CPP_MIN_LOG_LEVEL,
+# warnings and errors by default (ganime_core/quiet_tensorflow.py says why this is needed).
+quiet_tensorflow.quiet_first_import()

@@ -52,9 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # TensorFlow's C++ start-up chatter, and MLflow's progress bars for each small artifact it
-    # reads back, bury the lines a user needs; errors and warnings still show.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # MLflow's progress bars for each small artifact it reads back bury the lines a user needs
+    # (TensorFlow's C++ start-up lines are quieted where orchestration is imported).
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
     for ours in ("ganime_core", "orchestration"):

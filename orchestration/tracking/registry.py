@@ -84,11 +84,17 @@ class Registry:
         first, with `description`, if it does not exist. Returns the new version."""
         try:
             self.client.get_registered_model(name)
+            new = False
         except MlflowException:
-            self.client.create_registered_model(name, description=description)
-        # The fluent register_model resolves a models:/<model id> URI; it reads the process's URI.
+            new = True
+        # The fluent register_model resolves a models:/<model id> URI and links the version to
+        # its logged model; it reads the process's URI. It creates the registered model when
+        # there is none (and says so: creating it first here made it print "already exists").
         mlflow.set_tracking_uri(self.uri)
-        return str(mlflow.register_model(model_uri, name).version)
+        version = str(mlflow.register_model(model_uri, name).version)
+        if new:
+            self.client.update_registered_model(name, description=description)
+        return version
 
     def set_version_tags(self, name: str, version: str, version_tags: dict[str, str]) -> None:
         for key, value in version_tags.items():

@@ -140,8 +140,10 @@ def test_promote_picks_the_sweeps_best_trial_and_tags_its_lineage(store, config,
     assert store.search_registered_models() == []  # the dry run changed nothing
 
     assert main(["promote", "--sweep", "tiny-sweep", *HOLDOUT]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "register ganime-pix2pix v1; move @champion to it: there is no champion yet" in out
+    assert "already exists" not in out + err  # a fresh store: the model is new, and says so
+    assert store.get_registered_model("ganime-pix2pix").description  # what it is, in the UI
     assert "#/models/ganime-pix2pix" in out  # where to see it in the UI
     version = store.get_model_version("ganime-pix2pix", champion(store))
     # The version's page in the UI says why the gate moved champion, and on what.
@@ -226,6 +228,17 @@ def unet_model(store, config):
         store, run_id, family.generator, config, "best_generator", (example, None)
     )
     return info.model_id, family
+
+
+def test_a_model_logged_under_the_pyfunc_class_s_old_name_unpickles_into_it() -> None:
+    """Before it was ColorizerModel the class was `Colorizer`; MLflow pickled the logged model
+    by that name (module and class), which must still find the class."""
+    import pickle
+
+    from orchestration.tracking.model import ColorizerModel
+
+    old = b"corchestration.tracking.model\nColorizer\n."  # pickle protocol 0: a global by name
+    assert pickle.loads(old) is ColorizerModel
 
 
 @pytest.mark.slow
