@@ -33,7 +33,7 @@ from ganime_core.data.synth import PALETTE_PARTS, PALETTES_FILE
 from ganime_core.errors import DataError, GanimeError
 from ganime_core.precision import FLOAT32
 from ganime_core.pretrained import vgg19_weights
-from ganime_core.vgg import FC1_FEATURES, UNTRAINED_SEED, vgg19_fc1
+from ganime_core.vgg import FC1_FEATURES, VGG19_STANDIN_SEED, vgg19_fc1
 
 # 8x8 cells: coarse enough that a painting's layout barely shows, fine enough that a palette's
 # few colours each fill some cells (a 32-256 px reference: 4-32 px per cell).
@@ -99,7 +99,7 @@ def encoder_identity(settings: Style2paintsSettings, weights: Path | None) -> st
     if settings.hint == "colour_thumbnail":
         return f"{settings.hint} {THUMBNAIL_SIZE}"
     if weights is None:
-        return f"{settings.hint} standin seed {UNTRAINED_SEED}"
+        return f"{settings.hint} standin seed {VGG19_STANDIN_SEED}"
     stat = weights.stat()
     return f"{settings.hint} {weights.resolve()} {stat.st_size} {stat.st_mtime_ns}"
 

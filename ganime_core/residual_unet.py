@@ -51,7 +51,7 @@ from keras import KerasTensor, layers
 from ganime_core.networks import Norm, kernel_init, normalization
 from ganime_core.precision import FLOAT32
 
-HINT_FEATURES = 4096  # VGG19 fc1, taken before its ReLU: the paper's hint, the default width
+DEFAULT_HINT_WIDTH = 4096  # VGG19 fc1, taken before its ReLU: the paper's hint, the default width
 HintNorm = Literal["layer", "none"]
 HintInjection = Literal["add", "film_mid", "film_all"]
 NormLayer = Callable[..., layers.Layer]  # normalization(kind, synchronized), given a name
@@ -180,7 +180,7 @@ def residual_unet(
     hint_norm: HintNorm = "layer",
     synchronized: bool = False,
     hint_injection: HintInjection = "film_all",
-    hint_features: int = HINT_FEATURES,
+    hint_features: int = DEFAULT_HINT_WIDTH,
 ) -> keras.Model:
     """Inputs: a sketch (S, S, 3) in [-1, 1] and the reference's hint (hint_features,): VGG19
     fc1's 4096 values, or the hint encoder's other width (ganime_core/hints.py). Outputs: the

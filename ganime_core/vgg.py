@@ -15,7 +15,7 @@ import numpy as np
 from ganime_core.assets import VGG19
 from ganime_core.errors import GanimeError
 
-UNTRAINED_SEED = 0
+VGG19_STANDIN_SEED = 0
 FC1_FEATURES = 4096
 FC1_INPUT_SIZE = 224  # the top's fixed input
 FC1_FLAT = 7 * 7 * 512  # the trunk's output at 224 px, flattened: fc1's input
@@ -48,7 +48,7 @@ def he_uniform(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def vgg19_features(
-    layers: tuple[str, ...], weights: Path | None, seed: int = UNTRAINED_SEED
+    layers: tuple[str, ...], weights: Path | None, seed: int = VGG19_STANDIN_SEED
 ) -> keras.Model:
     """VGG19 without its top, any input size, frozen, returning `layers`' outputs in order.
 
@@ -70,7 +70,7 @@ def vgg19_features(
     return keras.Model(trunk.input, outputs, name="vgg19_features")
 
 
-def vgg19_fc1(weights: Path | None, seed: int = UNTRAINED_SEED) -> keras.Model:
+def vgg19_fc1(weights: Path | None, seed: int = VGG19_STANDIN_SEED) -> keras.Model:
     """Images (n, h, w, 3) in [-1, 1] -> VGG19's fc1 (n, 4096) before its ReLU, frozen.
 
     The images are resized (bilinear) to the top's 224x224 and given Keras' VGG19

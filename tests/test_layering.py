@@ -201,3 +201,35 @@ def test_every_kind_of_private_ray_touch_is_found() -> None:
     )
     lines = sorted({line for line, _ in ray_private_touches(source)})
     assert lines == [2, 4, 5]
+
+
+# Names several modules define on purpose, each for its own part of one protocol.
+SHARED_NAMES = {
+    "register": "each CLI command module's: adds its subcommand (orchestration/cli/__main__.py)",
+    "run": "each CLI command module's: runs its subcommand",
+    "RUNNER": "each runner's own name (training/local.py, training/ray_train.py), and tags.py's "
+    "key of the tag it is recorded under",
+    "VGG19": "assets.py's weights file and metrics/names.py's network name (names.VGG19 in a "
+    "metric's name); both are always read qualified",
+}
+
+
+def test_a_public_name_has_one_meaning() -> None:
+    """A top-level public name is defined by one module of the product, so that a reader who
+    meets it knows which thing it is (SHARED_NAMES: the few shared on purpose)."""
+    owners: dict[str, list[str]] = {}
+    for path in python_files("ganime_core", "orchestration"):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef | ast.ClassDef):
+                defined = [node.name]
+            elif isinstance(node, ast.Assign):
+                defined = [t.id for t in node.targets if isinstance(t, ast.Name)]
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                defined = [node.target.id]
+            else:
+                continue
+            for name in defined:
+                if not name.startswith("_") and name not in ("log", "__all__"):
+                    owners.setdefault(name, []).append(str(path.relative_to(REPO)))
+    shared = {name: paths for name, paths in owners.items() if len(paths) > 1}
+    assert set(shared) == set(SHARED_NAMES), shared

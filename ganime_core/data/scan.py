@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from ganime_core.errors import DataError
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
+DATA_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})  # the images a data folder holds
 # A half upscaled more than 4x to the training size holds no detail worth learning from.
 MAX_UPSCALE = 4
 _CACHE_VERSION = 1
@@ -65,8 +65,8 @@ def index_split(folder: Path, *, paired: bool, image_size: int, cache_dir: Path)
     folder = folder.resolve()
     entries = sorted(os.scandir(folder), key=lambda e: e.name)
     files_here = [e for e in entries if e.is_file()]
-    candidates = [e for e in files_here if Path(e.name).suffix.lower() in IMAGE_SUFFIXES]
-    ignored = tuple(e.name for e in files_here if Path(e.name).suffix.lower() not in IMAGE_SUFFIXES)
+    candidates = [e for e in files_here if Path(e.name).suffix.lower() in DATA_SUFFIXES]
+    ignored = tuple(e.name for e in files_here if Path(e.name).suffix.lower() not in DATA_SUFFIXES)
 
     cache_file = (
         cache_dir / "index" / f"{hashlib.sha256(str(folder).encode()).hexdigest()[:24]}.json"

@@ -27,7 +27,7 @@ from ganime_core.errors import MetricsError
 from ganime_core.pretrained import inception_standin, inception_weights
 
 FEATURE_DIM = 2048
-UNTRAINED_SEED = 0
+INCEPTION_STANDIN_SEED = 0
 
 
 class Backbone:
@@ -39,7 +39,7 @@ class Backbone:
         self.pretrained = pretrained
         # Identifies the exact weights, for cache keys (the file's content hash, or the seed).
         self.weights_id = weights_id
-        kind = "imagenet" if pretrained else f"untrained-seed{UNTRAINED_SEED}"
+        kind = "imagenet" if pretrained else f"untrained-seed{INCEPTION_STANDIN_SEED}"
         self.name = f"inception_v3/{kind}@{self.input_size}px"
         signature = [tf.TensorSpec([None, self.input_size, self.input_size, 3], tf.float32)]
         self._extract = tf.function(self._pool_features, input_signature=signature)
@@ -65,8 +65,8 @@ def load_backbone(settings: MetricsConfig, assets: AssetsConfig | None = None) -
     default does), or a one-line MetricsError saying how to get them."""
     if inception_standin(settings, assets):  # the same decision a driver took
         return Backbone(
-            untrained_inception_v3(settings.backbone_size, UNTRAINED_SEED),
-            weights_id=f"untrained-seed{UNTRAINED_SEED}",
+            untrained_inception_v3(settings.backbone_size, INCEPTION_STANDIN_SEED),
+            weights_id=f"untrained-seed{INCEPTION_STANDIN_SEED}",
             pretrained=False,
         )
     path = inception_weights(settings, assets)

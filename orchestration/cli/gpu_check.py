@@ -18,7 +18,7 @@ from ganime_core.config import Precision, load_config
 from ganime_core.errors import GanimeError
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
-FAMILIES = {"pix2pix": "pix2pix.yaml", "cyclegan": "cyclegan.yaml"}
+FAMILY_EXPERIMENTS = {"pix2pix": "pix2pix.yaml", "cyclegan": "cyclegan.yaml"}
 PRECISIONS = get_args(Precision)  # config.py owns the names
 # (families, image size, global batch, timed steps, warm-up steps) where nothing is given: on a
 # CPU, Pix2Pix alone and small, so that the check takes a minute.
@@ -57,7 +57,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.families is not None:
-        _choices(args.families, FAMILIES, "--families")
+        _choices(args.families, FAMILY_EXPERIMENTS, "--families")
     precisions = _choices(args.precisions, PRECISIONS, "--precisions")
     xla = {"both": (False, True), "on": (True,), "off": (False,)}[args.xla]
     # Imported once the arguments are valid: TensorFlow.
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
     device = this_device(args.peak_tflops)
     families, size, batch, steps, warmup = GPU_DEFAULTS if device.kind == "GPU" else CPU_DEFAULTS
-    families = _choices(args.families or families, FAMILIES, "--families")
+    families = _choices(args.families or families, FAMILY_EXPERIMENTS, "--families")
     size, batch = args.size or size, args.batch or batch
     steps, warmup = args.steps or steps, args.warmup if args.warmup is not None else warmup
     print("devices TensorFlow sees:")
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         for precision in precisions:
             for jit in xla:
                 config = load_config(
-                    EXPERIMENTS / FAMILIES[family],
+                    EXPERIMENTS / FAMILY_EXPERIMENTS[family],
                     [
                         f"data.image_size={size}",
                         f"train.batch_size={batch}",

@@ -25,8 +25,7 @@ import ray
 from ganime_core.errors import GanimeError, last_line
 from ganime_core.metrics import names
 from orchestration.compare import table
-from orchestration.compare.paper import SOURCE as PAPER_SOURCE
-from orchestration.compare.paper import paper_row
+from orchestration.compare.paper import PAPER_SOURCE, paper_row
 from orchestration.compare.spec import Compare, MethodRun
 from orchestration.compare.table import FAILED, RAN, REUSED, MethodRow, RunOutcome, RunResult
 from orchestration.compare.worker import MethodWork, RunFailure, run_method
@@ -87,7 +86,7 @@ def run_compare(
     root = storage_root(storage)
     uri = tracking_uri()
     parent = open_compare_run(  # fails before Ray starts if the server is unreachable
-        uri, compare.name, job=compare_job(compare), params=parent_params(compare)
+        uri, compare.name, job=compare_job(compare), params=_parent_params(compare)
     )
     save_record(root, compare.name, COMPARE_FILE, {**compare.to_record(), "parent_run_id": parent})
     reused, to_run = [], []
@@ -129,7 +128,7 @@ def compare_job(compare: Compare) -> str:
     return f"compare {compare.name} {digest}"
 
 
-def parent_params(compare: Compare) -> dict[str, Any]:
+def _parent_params(compare: Compare) -> dict[str, Any]:
     config = compare.config
     evaluation = config.evaluation
     params: dict[str, Any] = {
@@ -310,7 +309,7 @@ def _summarize(
         (out / "compare.md").write_text(description)
         files = [
             out / "compare.md",
-            table.write_csv(rows, baseline, out / "compare.csv"),
+            table.write_table_csv(rows, baseline, out / "compare.csv"),
             table.write_runs_csv(outcomes, out / "compare_runs.csv"),
             table.write_pairs_csv(rows, out / "compare_pairs.csv"),
         ]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ganime_core.config import ExperimentConfig
 
-SOURCE = "GANime paper (arXiv:2508.09207), 256 px, 3,545 test images, one run each"
+PAPER_SOURCE = "GANime paper (arXiv:2508.09207), 256 px, 3,545 test images, one run each"
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,11 @@ class Method(Section):
     overrides: dict[str, Any] = Field(default_factory=dict)
 
 
-class Evaluation(Section):
+class EvaluationProtocol(Section):
+    """How every method of a compare is measured (the compare file's `evaluation:`): the same
+    split, images, references, bootstrap and grid for all. Not ganime_core.evaluation's
+    Evaluation, which is one measurement's result."""
+
     split: Literal["test", "selection"] = Field(
         "test", description="test: the held-out folder nothing is chosen on (the paper's test)"
     )
@@ -91,7 +95,7 @@ class CompareConfig(Section):
     epochs: int | None = Field(
         None, ge=1, description="train.epochs of every method that trains; unset = its own"
     )
-    evaluation: Evaluation = Evaluation()
+    evaluation: EvaluationProtocol = EvaluationProtocol()
     baseline: str | None = Field(
         None, description="the method FID reductions are against; unset = the first NST method"
     )
@@ -142,7 +146,7 @@ class MethodRun:
     def trains(self) -> bool:
         return self.config.model.trainable
 
-    def key(self, evaluation: Evaluation) -> str:
+    def key(self, evaluation: EvaluationProtocol) -> str:
         """What the run's result depends on: its config (but where its files go) and how it
         is measured. A finished run of the same key is reused, not run again."""
         config = self.config.model_dump(

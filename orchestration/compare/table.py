@@ -453,7 +453,7 @@ def pair_notes(rows: list[MethodRow]) -> list[str]:
     return lines
 
 
-def write_csv(rows: list[MethodRow], baseline: str | None, path: Path) -> Path:
+def write_table_csv(rows: list[MethodRow], baseline: str | None, path: Path) -> Path:
     """One line per method: means, stds, intervals, the runs and the paper's numbers."""
     base = next((row for row in rows if row.method == baseline), None)
     measured = ("mean", "std", "ci_low", "ci_high", "ci_df", "ci_covers")

@@ -32,7 +32,7 @@ import ray
 
 from ganime_core.config import ExperimentConfig
 from ganime_core.errors import GanimeError, last_line
-from orchestration.compare.spec import Evaluation
+from orchestration.compare.spec import EvaluationProtocol
 from orchestration.compare.table import OBJECTIVES, RunResult
 from orchestration.jobs.spec import TrialResources
 from orchestration.release.shards import ShardResources, measure_on_ray
@@ -49,7 +49,7 @@ class MethodWork:
     seed: int
     key: str  # spec.MethodRun.key: the run's config and the protocol, hashed
     config: ExperimentConfig  # the method's, at this seed
-    evaluation: Evaluation  # the compare's protocol
+    evaluation: EvaluationProtocol  # the compare's protocol
     trial: TrialResources
     tracking_uri: str  # reachable from the workers
     run_id: str  # the run's MLflow run, opened by the driver

@@ -17,7 +17,9 @@ from ganime_core.errors import GanimeError
 from ganime_core.inference import UnreadableImageError, colorize_images, read_image
 from orchestration.tracking.model import IMAGE_COLUMN, load_colorizer, sketch_frame
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+# What `ganime colorize` reads as sketches and references: what PIL decodes (read_image), a
+# wider set than a data folder's (ganime_core.data.scan.DATA_SUFFIXES, what tf.io decodes).
+INPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 # uint8 (h_i, w_i, 3) sketches, and a reference per sketch or None -> uint8 colour images
 ColorizeBatch = Callable[[list[np.ndarray], list[np.ndarray] | None], list[np.ndarray]]
 
@@ -79,7 +81,7 @@ def gather(inputs: list[Path]) -> tuple[list[tuple[Path, Path]], list[tuple[Path
     for source in inputs:
         if source.is_dir():
             files = sorted(
-                p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES
             )
             pairs = [(p, p.relative_to(source)) for p in files]
         elif source.is_file():
@@ -117,7 +119,7 @@ def find_reference(reference: Path, relative: Path) -> Path:
     `reference` at the sketch's relative path, any image suffix (paired by file name)."""
     if reference.is_file():
         return reference
-    for suffix in IMAGE_SUFFIXES:
+    for suffix in INPUT_SUFFIXES:
         candidate = reference / relative.with_suffix(suffix)
         if candidate.is_file():
             return candidate

@@ -16,7 +16,7 @@ from rich.table import Table
 from ganime_core.errors import exception_message
 from ganime_core.metrics import names
 from orchestration.sweep.spec import Sweep
-from orchestration.sweep.summary import RUN_ID, short_value, trial_outcome
+from orchestration.sweep.summary import RESULT_RUN_ID, short_value, trial_outcome
 from orchestration.sweep.trainable import trial_name, trial_number
 from orchestration.tracking.sweeps import close_trial_run, find_trial_run
 from orchestration.training.ray_train import failure_reason
@@ -45,7 +45,7 @@ class TrialOutcomes(Callback):
 
     def _close(self, trial: Any, error: str | None) -> None:
         result = trial.last_result or {}
-        run_id = result.get(RUN_ID) or find_trial_run(self.uri, self.sweep, trial.trial_id)
+        run_id = result.get(RESULT_RUN_ID) or find_trial_run(self.uri, self.sweep, trial.trial_id)
         if run_id is None:
             return  # it failed before it opened its run
         seconds = None

@@ -30,7 +30,7 @@ from orchestration.sweep.plan import plan_sweep
 from orchestration.sweep.spec import Sweep, SweepConfig
 from orchestration.sweep.storage import save_sweep, sweep_exists
 from orchestration.sweep.summary import (
-    RUN_ID,
+    RESULT_RUN_ID,
     SweepOutcome,
     TrialRow,
     best_evaluation,
@@ -40,7 +40,7 @@ from orchestration.sweep.summary import (
     plot_metric,
     tally,
     trial_outcome,
-    write_csv,
+    write_trials_csv,
 )
 from orchestration.sweep.trainable import (
     TrialContext,
@@ -89,7 +89,7 @@ def run_sweep(
         sweep.name,
         job=f"{root}/{sweep.name}",
         family=sweep.base.model.family,
-        params=parent_params(sweep),
+        params=_parent_params(sweep),
         source="ganime sweep",
     )
     if not ray.is_initialized():
@@ -149,7 +149,7 @@ def run_sweep(
     return _summarize(sweep, uri, parent_run_id, list(results))
 
 
-def parent_params(sweep: Sweep) -> dict[str, Any]:
+def _parent_params(sweep: Sweep) -> dict[str, Any]:
     """What the parent run shows of the sweep: search space, sampler, scheduler, resources."""
     config = sweep.config
     params: dict[str, Any] = {
@@ -226,7 +226,7 @@ def _summarize(sweep: Sweep, uri: str, parent_run_id: str, results: list[Any]) -
     best = pick_best(sweep, rows)
     with tempfile.TemporaryDirectory(prefix="ganime-sweep-") as folder:
         out = Path(folder)
-        write_csv(rows, out / "trials.csv")
+        write_trials_csv(rows, out / "trials.csv")
         (out / "trials.md").write_text(markdown_table(rows))
         files = [out / "trials.csv", out / "trials.md"]
         plot = out / f"{sweep.metric_key}_vs_params.png"
@@ -275,7 +275,7 @@ def _trial_row(sweep: Sweep, uri: str, result: Any) -> TrialRow:
         epochs=epochs,
         status=status,
         stop_reason=reason,
-        run_id=last.get(RUN_ID) or find_trial_run(uri, sweep.name, trial_id) or "",
+        run_id=last.get(RESULT_RUN_ID) or find_trial_run(uri, sweep.name, trial_id) or "",
         best_epoch=best_epoch,
         metrics=best_metrics,
         ended=ended,

@@ -14,8 +14,9 @@ from ganime_core.metrics import names
 from orchestration.sweep.spec import Sweep
 from orchestration.tracking.runs import browse_hint
 
-# What every trial result carries besides its metrics (sweep/trainable.py puts it there).
-RUN_ID = "mlflow_run_id"
+# The key of a trial's MLflow run in each Tune result it reports (sweep/trainable.py puts it
+# there beside the metrics; Tune's results are dicts).
+RESULT_RUN_ID = "mlflow_run_id"
 
 COMPLETED = "completed"
 INTERRUPTED = "interrupted"
@@ -153,7 +154,7 @@ def short_value(value: Any) -> str:
     return str(value)
 
 
-def write_csv(rows: list[TrialRow], path: Path) -> None:
+def write_trials_csv(rows: list[TrialRow], path: Path) -> None:
     lines = [row.columns() for row in rows]
     columns = list(dict.fromkeys(column for line in lines for column in line))
     with path.open("w", newline="") as handle:

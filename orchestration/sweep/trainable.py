@@ -36,7 +36,7 @@ from ray.util.queue import Empty, Queue
 from ganime_core.errors import GanimeError, last_line
 from orchestration.ray_internals import ControllerCallback
 from orchestration.sweep.spec import Sweep
-from orchestration.sweep.summary import RUN_ID, short_value
+from orchestration.sweep.summary import RESULT_RUN_ID, short_value
 from orchestration.tracking.sweeps import open_trial_run
 from orchestration.training.ray_train import (
     PAUSED,
@@ -176,7 +176,7 @@ class InProcessTrial(tune.Trainable):
             return {**self.last_result, "done": True}
         result = {
             **self.training.metrics(),
-            RUN_ID: self.training.sink.run_id,
+            RESULT_RUN_ID: self.training.sink.run_id,
             # With Tune's `pid`, shows what the actor's trials share (the benchmark reads it).
             BACKBONE_BUILDS: self.process.evaluations.backbone_builds,
             ACTOR_RSS_MB: rss_mb(),
@@ -365,7 +365,7 @@ class RayTrainTrial(tune.Trainable):
     def _result(self, report: dict[str, Any]) -> dict[str, Any]:
         """What Tune gets of a report: its metrics and the trial's MLflow run (as an
         in-process trial's result)."""
-        return {**reported_metrics(report), RUN_ID: self.run_id}
+        return {**reported_metrics(report), RESULT_RUN_ID: self.run_id}
 
 
 class AnnounceController(ControllerCallback):

@@ -23,7 +23,7 @@ from orchestration.tracking.runs import RunLogger, find_or_create_run, git_commi
 
 RESULT_FILE = "compare/result.json"
 SAMPLES_FILE = "compare/samples.npz"
-SOURCE = "ganime compare"
+COMPARE_SOURCE = "ganime compare"
 
 
 def open_compare_run(uri: str, compare: str, job: str, params: dict[str, Any]) -> str:
@@ -33,7 +33,11 @@ def open_compare_run(uri: str, compare: str, job: str, params: dict[str, Any]) -
         compare,
         job,
         params=params,
-        run_tags={tags.COMPARE: compare, tags.GIT_COMMIT: git_commit(), tags.SOURCE_NAME: SOURCE},
+        run_tags={
+            tags.COMPARE: compare,
+            tags.GIT_COMMIT: git_commit(),
+            tags.SOURCE_NAME: COMPARE_SOURCE,
+        },
         run_name=f"{compare}-compare-{time.strftime('%Y%m%d-%H%M%S')}",
     )
 
@@ -67,7 +71,7 @@ def open_method_run(
             tags.RUN_KEY: key,
             tags.FAMILY: config.model.family,
             tags.GIT_COMMIT: git_commit(),
-            tags.SOURCE_NAME: SOURCE,
+            tags.SOURCE_NAME: COMPARE_SOURCE,
         },
         run_name=f"{method} seed {seed}",
         parent_run_id=parent_run_id,

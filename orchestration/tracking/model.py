@@ -27,7 +27,7 @@ from mlflow.types import ColSpec, Schema
 from mlflow.types.schema import AnyType
 
 GENERATOR_FILE = "generator.keras"
-CONFIG_FILE = "config.yaml"
+MODEL_CONFIG_FILE = "config.yaml"
 # What loading the model imports, pinned to the versions it was logged with.
 REQUIREMENTS = (
     "tensorflow",
@@ -82,10 +82,10 @@ def decode_cell(cell: Any) -> np.ndarray:
     return read_image(cell)
 
 
-class Colorizer(mlflow.pyfunc.PythonModel):
-    """Colorizes sketches of any size (ganime_core.inference) with the logged method: resized to
-    the size it runs at, colorized, restored to each input's size. (The class keeps its name:
-    models logged before reference methods existed unpickle into it.)"""
+class ColorizerModel(mlflow.pyfunc.PythonModel):
+    """The pyfunc model GANime logs: colorizes sketches of any size (ganime_core.inference) with
+    the logged method (a ganime_core Colorizer): resized to the size it runs at, colorized,
+    restored to each input's size."""
 
     def load_context(self, context: Any) -> None:
         import yaml
@@ -113,6 +113,14 @@ class Colorizer(mlflow.pyfunc.PythonModel):
             references=references,
         )
         return pd.DataFrame({IMAGE_COLUMN: colour})
+
+
+def __getattr__(name: str) -> Any:
+    """Models logged before the pyfunc class was named ColorizerModel pickled it as
+    `Colorizer`: they unpickle into it (pickle looks the name up on this module)."""
+    if name == "Colorizer":
+        return ColorizerModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def decode_column(frame: pd.DataFrame, column: str) -> list[np.ndarray]:
@@ -170,13 +178,13 @@ def load_colorizer(uri: str, what: str = "model") -> Any:
 def pyfunc_colorizer(model: Any) -> Any:
     """A loaded model as a ganime_core Colorizer (float [-1, 1] batches in and out), for
     evaluation: sketches and references go through its pyfunc `predict`, as a user's would."""
-    from ganime_core.colorizers import Colorizer as CoreColorizer
+    from ganime_core.colorizers import Colorizer
     from ganime_core.config import GeneratorMode
     from ganime_core.data.pipeline import to_float, to_uint8
 
     inner = model.unwrap_python_model().colorizer
 
-    class ThroughPredict(CoreColorizer):
+    class ThroughPredict(Colorizer):
         def colorize(self, sketch: Any, reference: Any) -> Any:
             references = None if reference is None else to_uint8(reference).numpy()
             frame = sketch_frame(to_uint8(sketch).numpy(), references)
@@ -240,7 +248,7 @@ def _log_model(
     from ganime_core.checkpoint import config_yaml
 
     with tempfile.TemporaryDirectory(prefix="ganime-model-") as folder:
-        config_path = Path(folder) / CONFIG_FILE
+        config_path = Path(folder) / MODEL_CONFIG_FILE
         config_path.write_text(config_yaml(config))
         mlflow.set_tracking_uri(client.tracking_uri)
         # pyfunc.log_model logs into the active fluent run only. Leaving that run would mark it
@@ -248,7 +256,7 @@ def _log_model(
         with mlflow.start_run(run_id=run_id):
             logged = mlflow.pyfunc.log_model(
                 name=name,
-                python_model=Colorizer(),
+                python_model=ColorizerModel(),
                 artifacts={**artifacts, "config": str(config_path)},
                 code_paths=[str(path) for path in PACKAGE_DIRS],
                 signature=image_signature(),

@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 
 from ganime_core.config import Style2paintsSettings
-from ganime_core.residual_unet import FIGURE_LAYERS, HINT_FEATURES, figure_shapes, residual_unet
+from ganime_core.residual_unet import (
+    DEFAULT_HINT_WIDTH,
+    FIGURE_LAYERS,
+    figure_shapes,
+    residual_unet,
+)
 from tests.tolerances import U32, gamma
 
 INJECTIONS = ("add", "film_mid", "film_all")
@@ -71,7 +76,7 @@ def test_small_sizes_run_the_same_code_and_every_output_is_in_minus_1_1(size: in
     model = residual_unet(size, 4, mid_blocks=1)
     rng = np.random.default_rng(0)
     sketch = rng.uniform(-1, 1, (2, size, size, 3)).astype(np.float32)
-    hint = rng.normal(0, 1, (2, HINT_FEATURES)).astype(np.float32)
+    hint = rng.normal(0, 1, (2, DEFAULT_HINT_WIDTH)).astype(np.float32)
     painting, guide1, guide2 = (np.asarray(o) for o in model([sketch, hint], training=False))
     assert painting.shape == (2, size, size, 3) and guide2.shape == (2, size, size, 3)
     assert guide1.shape == (2, size, size, 1)  # the grayscale target T(y)
@@ -83,10 +88,10 @@ def test_another_hint_width_changes_only_the_hint_input_and_its_dense() -> None:
     """hint_features: the hint encoder's width (192 for colour_thumbnail), which only the
     hint's Dense reads; the default is fc1's 4096."""
     default, narrow = residual_unet(32, 4), residual_unet(32, 4, hint_features=192)
-    assert default.get_layer("hint").output.shape[-1] == HINT_FEATURES
+    assert default.get_layer("hint").output.shape[-1] == DEFAULT_HINT_WIDTH
     assert narrow.get_layer("hint").output.shape[-1] == 192
     dense = default.get_layer("hint_dense").units
-    assert default.count_params() - narrow.count_params() == (HINT_FEATURES - 192) * dense
+    assert default.count_params() - narrow.count_params() == (DEFAULT_HINT_WIDTH - 192) * dense
     assert figure_shapes(narrow) == figure_shapes(default)
 
 
@@ -96,7 +101,7 @@ def test_the_hint_changes_the_painting_and_guide_2_but_not_guide_1(injection: st
     model = residual_unet(32, 4, mid_blocks=1, hint_injection=injection)
     rng = np.random.default_rng(1)
     sketch = np.repeat(rng.uniform(-1, 1, (1, 32, 32, 3)).astype(np.float32), 2, axis=0)
-    hints = rng.normal(0, 1, (2, HINT_FEATURES)).astype(np.float32)  # two references
+    hints = rng.normal(0, 1, (2, DEFAULT_HINT_WIDTH)).astype(np.float32)  # two references
     painting, guide1, guide2 = (np.asarray(o) for o in model([sketch, hints], training=False))
     assert not np.allclose(painting[0], painting[1])
     assert not np.allclose(guide2[0], guide2[1])
@@ -115,7 +120,7 @@ def test_under_add_the_next_instance_norm_removes_the_hint_exactly() -> None:
     probe = keras.Model(model.inputs, [model.get_layer(name).output for name in names])
     rng = np.random.default_rng(2)
     sketch = np.repeat(rng.uniform(-1, 1, (1, 64, 64, 3)).astype(np.float32), 2, axis=0)
-    hints = rng.normal(0, 1, (2, HINT_FEATURES)).astype(np.float32)  # two references
+    hints = rng.normal(0, 1, (2, DEFAULT_HINT_WIDTH)).astype(np.float32)  # two references
     hinted, reduced, normed = (np.asarray(out, np.float64) for out in probe([sketch, hints]))
 
     # The hint is there: the two rows differ by a per-channel constant (the two normalized

@@ -298,7 +298,7 @@ def test_a_result_round_trips_through_its_record() -> None:
 
 
 def test_the_files_hold_the_numbers(rows, tmp_path) -> None:
-    table.write_csv(rows, "nst", tmp_path / "compare.csv")
+    table.write_table_csv(rows, "nst", tmp_path / "compare.csv")
     with (tmp_path / "compare.csv").open() as handle:
         written = {line["method"]: line for line in csv.DictReader(handle)}
     assert float(written["tv"]["fid_mean"]) == pytest.approx(200.0)

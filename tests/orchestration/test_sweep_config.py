@@ -242,7 +242,7 @@ def test_trials_csv_has_a_column_per_searched_key_and_metric_in_the_rows_order(t
     driver's interrupt cut it off is not a column (its stop reason says so)."""
     import csv
 
-    from orchestration.sweep.summary import TrialRow, write_csv
+    from orchestration.sweep.summary import TrialRow, write_trials_csv
 
     rows = [
         TrialRow(trial=1, trial_id="a", params={"model.lambda_tv": 1e-4}, epochs=2,
@@ -251,7 +251,7 @@ def test_trials_csv_has_a_column_per_searched_key_and_metric_in_the_rows_order(t
         TrialRow(trial=2, trial_id="b", params={"model.lambda_tv": 1e-3}, epochs=0,
                  status="KILLED", stop_reason="interrupted at epoch 0", run_id="", ended=False),
     ]  # fmt: skip
-    write_csv(rows, tmp_path / "trials.csv")
+    write_trials_csv(rows, tmp_path / "trials.csv")
     with (tmp_path / "trials.csv").open() as handle:
         table = list(csv.reader(handle))
     assert table[0] == ["trial", "trial_id", "model.lambda_tv", "epochs", "best_epoch",
