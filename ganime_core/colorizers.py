@@ -167,12 +167,3 @@ def fast_nst_colorizer(
     handle = weights if weights is not None else fast_nst_handle(settings, config.assets)
     transfer = style_transfer.FastStyleTransfer(settings, handle)
     return StyleTransferColorizer(settings.family, transfer, pretrained=True)
-
-
-def style_transfer_colorizer(
-    config: ExperimentConfig, weights: Path | None = None, stand_in: bool = False
-) -> Colorizer:
-    """NST or Fast NST: `families.build_colorizer`, under the name its older callers use."""
-    from ganime_core.families import build_colorizer  # the registry imports this module
-
-    return build_colorizer(config, weights, stand_in)

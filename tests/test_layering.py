@@ -10,6 +10,7 @@ import ast
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -233,3 +234,120 @@ def test_a_public_name_has_one_meaning() -> None:
                     owners.setdefault(name, []).append(str(path.relative_to(REPO)))
     shared = {name: paths for name, paths in owners.items() if len(paths) > 1}
     assert set(shared) == set(SHARED_NAMES), shared
+
+
+# --- lazy imports -------------------------------------------------------------------------------
+
+# What a function-local import may keep out of a module: libraries that take seconds or hundreds
+# of MB to import. GANime's lazy seams keep TensorFlow out of drivers, the CLI's --help and the
+# Train controller; matplotlib, TF Hub and Kaggle out of the runs that do not use them.
+HEAVY_LIBRARIES = frozenset(
+    {"tensorflow", "keras", "tensorflow_hub", "matplotlib", "kaggle", "ray", "mlflow", "optuna"}
+)
+
+
+def product_modules() -> dict[str, Path]:
+    modules = {}
+    for path in python_files("ganime_core", "orchestration"):
+        parts = path.relative_to(REPO).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return modules
+
+
+def top_level_imports(tree: ast.Module) -> list[str]:
+    """The modules a module imports when it is imported (not inside functions, not for type
+    checkers), `from x import y` as both x and x.y."""
+    found: list[str] = []
+
+    def visit(body: list[ast.stmt]) -> None:
+        for node in body:
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                found.extend(i.module for i in imports_of(ast.unparse(node)))
+            elif isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+                continue
+            elif isinstance(node, ast.If | ast.Try | ast.With):
+                for block in ("body", "orelse", "finalbody"):
+                    visit(getattr(node, block, []))
+                for handler in getattr(node, "handlers", []):
+                    visit(handler.body)
+
+    visit(tree.body)
+    return found
+
+
+class HeavyImports:
+    """Which heavy libraries importing a module loads, through its top-level imports and its
+    packages' (transitively, within the product)."""
+
+    def __init__(self) -> None:
+        self.files = product_modules()
+        self.trees = {name: ast.parse(path.read_text()) for name, path in self.files.items()}
+        self.direct = {name: top_level_imports(tree) for name, tree in self.trees.items()}
+        self.memo: dict[str, frozenset[str]] = {}
+
+    def ours(self, name: str) -> str | None:
+        parts = name.split(".")
+        for end in range(len(parts), 0, -1):
+            if ".".join(parts[:end]) in self.files:
+                return ".".join(parts[:end])
+        return None
+
+    def of_module(self, module: str, seen: frozenset[str] = frozenset()) -> frozenset[str]:
+        if module in self.memo:
+            return self.memo[module]
+        parts = module.split(".")
+        imported = [".".join(parts[:end]) for end in range(1, len(parts))] + self.direct[module]
+        found: set[str] = set()
+        for name in imported:
+            if name.split(".")[0] in HEAVY_LIBRARIES:
+                found.add(name.split(".")[0])
+            inner = self.ours(name)
+            if inner and inner != module and inner not in seen:
+                found |= self.of_module(inner, seen | {module})
+        self.memo[module] = frozenset(found)
+        return self.memo[module]
+
+    def of_name(self, name: str) -> frozenset[str]:
+        if name.split(".")[0] in HEAVY_LIBRARIES:
+            return frozenset({name.split(".")[0]})
+        inner = self.ours(name)
+        return self.of_module(inner) if inner else frozenset()
+
+    def lazy_imports_that_save_nothing(self, module: str) -> list[tuple[int, str]]:
+        loaded = self.of_module(module)
+        wasted = []
+        for function in ast.walk(self.trees[module]):
+            if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for node in ast.walk(function):
+                if isinstance(node, ast.Import | ast.ImportFrom):
+                    names = [i.module for i in imports_of(ast.unparse(node))]
+                    if not set().union(*map(self.of_name, names)) - loaded:
+                        wasted.append((node.lineno, names[0]))
+        return wasted
+
+
+@cache
+def heavy_imports() -> HeavyImports:
+    return HeavyImports()
+
+
+def test_a_lazy_import_keeps_a_heavy_library_out_of_its_module() -> None:
+    """A function-local import is a seam only if it defers a heavy library its module does not
+    load anyway; any other belongs at the top, where a reader looks for a module's imports."""
+    heavy = heavy_imports()
+    offenders = [
+        f"{heavy.files[module].relative_to(REPO)}:{line}: {name}"
+        for module in heavy.files
+        for line, name in heavy.lazy_imports_that_save_nothing(module)
+    ]
+    assert offenders == []
+
+
+def test_the_lazy_import_check_tells_a_seam_from_a_wasted_one() -> None:
+    heavy = heavy_imports()
+    # The Ray Train worker loop's TensorFlow is a seam: the driver imports its module.
+    assert "tensorflow" not in heavy.of_module("orchestration.training.ray_train")
+    assert heavy.of_name("ganime_core.train") >= {"tensorflow"}
+    # ganime_core.families is a registry of lazy paths: importing it loads nothing heavy.
+    assert heavy.of_module("ganime_core.families") == frozenset()

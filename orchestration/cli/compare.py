@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from ganime_core.errors import GanimeError
 from orchestration.cli.options import add_overrides, add_ray_address
 from orchestration.compare.spec import Compare, MethodRun, load_compare
+from orchestration.compare.table import text_table
 
 if TYPE_CHECKING:
     from orchestration.compare.driver import CompareOutcome
@@ -65,8 +66,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def table_text(outcome: CompareOutcome) -> str:
-    from orchestration.compare.table import text_table
-
     return "\n".join([text_table(outcome.cells), "", *outcome.notes])
 
 

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from ganime_core.config import load_config
+from ganime_core.describe import describe
 from orchestration.cli.options import add_experiment
 
 
@@ -19,8 +20,5 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.experiment, args.overrides)
-    # Imported once the config is valid: building the networks loads TensorFlow.
-    from ganime_core.describe import describe
-
     print(json.dumps(describe(config), indent=2))
     return 0

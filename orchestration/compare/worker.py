@@ -29,14 +29,20 @@ from typing import Any
 
 import numpy as np
 import ray
+from ray.train import TrainingFailedError
 
 from ganime_core.config import ExperimentConfig
 from ganime_core.errors import GanimeError, last_line
+from ganime_core.families import build_colorizer
+from ganime_core.metrics import names
+from ganime_core.metrics.bootstrap import RESAMPLE_SEED, bootstrap_replicates
 from orchestration.compare.spec import EvaluationProtocol
 from orchestration.compare.table import OBJECTIVES, RunResult
 from orchestration.jobs.spec import TrialResources
 from orchestration.release.shards import ShardResources, measure_on_ray
 from orchestration.tracking.compares import record_failure, record_result
+from orchestration.tracking.evaluations import record_method_evaluation
+from orchestration.training.ray_train import Scaling, failure_reason, make_trainer
 
 _PROCESS: Any = None  # this worker process's TrialProcess: TensorFlow set up, backbones built
 
@@ -156,10 +162,6 @@ def _train_here(work: MethodWork, config: ExperimentConfig, process: Any) -> tup
 
 
 def _train_on_ray_train(work: MethodWork, config: ExperimentConfig) -> tuple[Any, Training]:
-    from ray.train import TrainingFailedError
-
-    from orchestration.training.ray_train import Scaling, failure_reason, make_trainer
-
     trial = work.trial
     trainer = make_trainer(
         config,
@@ -192,9 +194,6 @@ def _measure(
     protocol's split, bootstrap the metrics over its images, and record the result in the run."""
     from ganime_core.data.pipeline import to_uint8
     from ganime_core.evaluation import Evaluator
-    from ganime_core.families import build_colorizer
-    from ganime_core.metrics import names
-    from ganime_core.metrics.bootstrap import RESAMPLE_SEED, bootstrap_replicates
 
     evaluation = work.evaluation
     keep = evaluation.grid_images
@@ -262,7 +261,6 @@ def _record_method_model(
     that `ganime promote --run` and `colorize --model` take it as they take a trained run."""
     from ganime_core.data.pipeline import to_uint8
     from ganime_core.samples import sample_grid
-    from orchestration.tracking.evaluations import record_method_evaluation
 
     grid = sample_grid(
         samples["sketch"], samples["generated"], samples["color"], samples["reference"]

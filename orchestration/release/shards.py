@@ -14,6 +14,7 @@ from typing import Any
 import ray
 
 from ganime_core.config import ExperimentConfig, parse_config
+from ganime_core.families import build_colorizer
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,6 @@ def measure_on_ray(
 def measure_shard(raw: dict[str, Any], split: str, start: int, stop: int, keep: int) -> Any:
     """One shard, in its task: the method built here (its weights from this node's assets)."""
     from ganime_core.evaluation import Evaluator
-    from ganime_core.families import build_colorizer
     from ganime_core.train import configure_process
 
     config = parse_config(raw, source="shard config")

@@ -22,9 +22,14 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
+import yaml
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 from mlflow.types.schema import AnyType
+
+from ganime_core.config import GeneratorMode, parse_config
+from ganime_core.errors import GanimeError
+from ganime_core.families import build_colorizer
 
 GENERATOR_FILE = "generator.keras"
 MODEL_CONFIG_FILE = "config.yaml"
@@ -88,10 +93,6 @@ class ColorizerModel(mlflow.pyfunc.PythonModel):
     restored to each input's size."""
 
     def load_context(self, context: Any) -> None:
-        import yaml
-
-        from ganime_core.config import parse_config
-
         raw = yaml.safe_load(Path(context.artifacts["config"]).read_text())
         self.config = parse_config(raw, source="model config")
         self.colorizer = method_colorizer(self.config, context.artifacts)
@@ -142,7 +143,6 @@ def method_colorizer(config: Any, artifacts: dict[str, str]) -> Any:
     stand-in VGG19, which the model's config allowed, or a hint that reads none
     (colour_thumbnail)."""
     from ganime_core.colorizers import GeneratorColorizer, HintedGeneratorColorizer
-    from ganime_core.families import build_colorizer
 
     weights = Path(artifacts["weights"]) if "weights" in artifacts else None
     if not config.model.trainable:
@@ -166,8 +166,6 @@ def method_colorizer(config: Any, artifacts: dict[str, str]) -> Any:
 def load_colorizer(uri: str, what: str = "model") -> Any:
     """The pyfunc model at `uri` (runs:/, models:/NAME@ALIAS, a folder); one-line GanimeError if
     it cannot be loaded."""
-    from ganime_core.errors import GanimeError
-
     try:
         return mlflow.pyfunc.load_model(uri)
     except Exception as exc:  # MlflowException, OSError, ...: all mean "not loadable"
@@ -179,7 +177,6 @@ def pyfunc_colorizer(model: Any) -> Any:
     """A loaded model as a ganime_core Colorizer (float [-1, 1] batches in and out), for
     evaluation: sketches and references go through its pyfunc `predict`, as a user's would."""
     from ganime_core.colorizers import Colorizer
-    from ganime_core.config import GeneratorMode
     from ganime_core.data.pipeline import to_float, to_uint8
 
     inner = model.unwrap_python_model().colorizer

@@ -32,6 +32,7 @@ from ganime_core.errors import GanimeError, last_line
 from ganime_core.metrics import names
 from orchestration.ray_internals import TrainerWithoutCleaner, is_worker_startup_timeout
 from orchestration.tracking.runs import RunLogger, open_run, tracking_uri
+from orchestration.tracking.sink import MlflowSink
 from orchestration.training.summary import run_summary
 from orchestration.training.tf_backend import TensorflowBackendConfig
 
@@ -235,7 +236,6 @@ def worker_loop(loop_config: dict[str, Any]) -> None:
     import tensorflow as tf
 
     from ganime_core.train import TrainingRun, configure_process
-    from orchestration.tracking.sink import MlflowSink
 
     # Ray pins OMP threads only; TensorFlow's own pools would otherwise take every core of the
     # node, and workers sharing a node would fight over them.
