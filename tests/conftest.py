@@ -1,21 +1,17 @@
-"""Shared fixtures. Every test that trains uses experiments/smoke.yaml, overridden as needed."""
+"""Shared fixtures (helpers that are not fixtures are in tests/support/). Every test that trains
+uses experiments/smoke.yaml, overridden as needed."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.paths import SMOKE, STYLE2PAINTS_SMOKE
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-REPO = Path(__file__).resolve().parent.parent
-EXPERIMENTS = REPO / "experiments"
-SMOKE = EXPERIMENTS / "smoke.yaml"
-STYLE2PAINTS_SMOKE = EXPERIMENTS / "style2paints_smoke.yaml"
-
 
 # `make test` runs the files on two pytest-xdist processes, one file at a time each, in this
 # order: the files that take minutes start first, so neither process is left alone at the end
@@ -43,18 +39,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: files keep order
 
 
-def _kind(path: Path) -> str:
-    import yaml
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """This process's Ray cluster, if a test started it, stops with the session."""
+    from tests.support.ray_cluster import stop_shared_cluster
 
-    raw = yaml.safe_load(path.read_text()) or {}
-    return "compare" if "methods" in raw else "sweep" if "experiment" in raw else "experiment"
-
-
-# experiments/ holds three kinds: a sweep file names its base experiment, a compare file its
-# methods.
-SWEEP_FILES = sorted(p for p in EXPERIMENTS.glob("*.yaml") if _kind(p) == "sweep")
-COMPARE_FILES = sorted(p for p in EXPERIMENTS.glob("*.yaml") if _kind(p) == "compare")
-EXPERIMENT_FILES = sorted(p for p in EXPERIMENTS.glob("*.yaml") if _kind(p) == "experiment")
+    stop_shared_cluster()
 
 
 @pytest.fixture(autouse=True)
@@ -88,53 +77,6 @@ def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     return uri
-
-
-def sample_steps(client, run_id: str) -> list[int]:
-    """The epochs of a run's sample grids, logged as MLflow images with key `samples`."""
-    names = [a.path.rpartition("/")[2] for a in client.list_artifacts(run_id, "images")]
-    return sorted(int(n.split("+")[2]) for n in names if n.startswith("samples+") and ".png" in n)
-
-
-@contextlib.contextmanager
-def local_ray_cluster():
-    """A private local Ray cluster (2 CPUs, no dashboard) that its own processes can find.
-
-    Ray Train's PlacementGroupCleaner asks the state API whether its controller is alive and,
-    with no RAY_ADDRESS, looks for "the" local cluster. With two test processes each running a
-    cluster, it once found the other one, which did not know the controller, and removed a
-    healthy run's placement group (its workers died mid-epoch; CI, 2026-11-23). So the GCS
-    port is chosen here and RAY_ADDRESS names it for every process the cluster starts.
-    """
-    import socket
-
-    import ray
-
-    with socket.socket() as probe:  # a free port for the GCS
-        probe.bind(("", 0))
-        port = probe.getsockname()[1]
-    address = f"{ray.util.get_node_ip_address()}:{port}"
-    saved = {key: os.environ.get(key) for key in ("RAY_GCS_SERVER_PORT", "RAY_ADDRESS")}
-    os.environ["RAY_GCS_SERVER_PORT"] = str(port)
-    os.environ["RAY_ADDRESS"] = address
-    try:
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-        yield
-    finally:
-        ray.shutdown()
-        for key, value in saved.items():  # later `ganime` runs start or find their own
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def ray_actors(class_name: str) -> list[dict]:
-    """The actors of class `class_name` the connected Ray cluster has ever had (dead ones too),
-    from its own actor table: no dashboard needed."""
-    from tests.support.ray_internals import actor_table
-
-    return [actor for actor in actor_table() if actor["ActorClassName"] == class_name]
 
 
 @pytest.fixture
@@ -172,38 +114,3 @@ def style2paints_config(tmp_path: Path, cache_dir: Path):
         )
 
     return load
-
-
-TWO_LOGICAL_CPUS = """
-import tensorflow as tf
-
-# Two replicas on one machine: the CPU split into two logical devices, which TensorFlow allows
-# only before it starts (hence a fresh process).
-tf.config.set_logical_device_configuration(
-    tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2
-)
-"""
-
-
-def run_on_two_cpus(script: str, *args: str, folder: Path) -> str:
-    """Run `script` (Python source) in a fresh interpreter whose CPU is two logical devices, for
-    a tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]); its stdout, or AssertionError with
-    its stderr's end."""
-    import subprocess
-
-    path = folder / "on_two_cpus.py"
-    path.write_text(TWO_LOGICAL_CPUS + script)
-    done = subprocess.run(
-        [sys.executable, str(path), *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
-
-
-def ganime_command() -> list[str]:
-    """The installed console script's interpreter and module, for subprocess tests."""
-    return [sys.executable, "-m", "orchestration.cli"]

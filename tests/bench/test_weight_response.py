@@ -22,7 +22,7 @@ from bench.weight_response import (
 )
 from ganime_core.metrics import names
 from orchestration.tracking import tags
-from tests.conftest import EXPERIMENTS, REPO
+from tests.support.paths import EXPERIMENTS, REPO
 
 TINY = [
     "data.image_size=32",

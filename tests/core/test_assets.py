@@ -34,7 +34,7 @@ from ganime_core.assets import (
 from ganime_core.config import AssetsConfig, MetricsConfig, parse_config
 from ganime_core.errors import ConfigError, MetricsError
 from ganime_core.pretrained import inception_standin, inception_weights
-from tests.asset_server import (
+from tests.support.asset_server import (
     AssetServer,
     Caches,
     closed_port_url,
@@ -45,7 +45,7 @@ from tests.asset_server import (
     tar_gz,
 )
 
-pytest_plugins = ["tests.asset_server"]  # its fixtures: asset_caches, asset_server
+pytest_plugins = ["tests.support.asset_server"]  # its fixtures: asset_caches, asset_server
 
 HUB_ARCHIVE = f"/{FAST_NST.archive_name}.tar.gz"
 

@@ -6,7 +6,7 @@ import pytest
 
 from ganime_core.config import apply_overrides, load_config, parse_config
 from ganime_core.errors import ConfigError
-from tests.conftest import EXPERIMENT_FILES, EXPERIMENTS, SMOKE
+from tests.support.paths import EXPERIMENT_FILES, EXPERIMENTS, SMOKE
 
 
 def minimal(**sections) -> dict:

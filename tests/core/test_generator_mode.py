@@ -56,6 +56,7 @@ def test_training_mode_draws_dropout_and_batch_statistics_and_leaves_the_model_a
     assert_unchanged(generator, before)
 
 
+@pytest.mark.slow  # over 4 s: `make test`, not the fast lane
 def test_the_evaluator_measures_in_the_configured_mode_and_inference_is_the_default(
     smoke_config,
 ) -> None:
@@ -77,6 +78,7 @@ def test_the_evaluator_measures_in_the_configured_mode_and_inference_is_the_defa
     np.testing.assert_array_equal(again, features["inference"])
 
 
+@pytest.mark.slow  # over 4 s: `make test`, not the fast lane
 def test_style2paints_paints_on_batch_statistics_in_training_mode_with_its_hint_frozen(
     style2paints_config,
 ) -> None:

@@ -19,7 +19,7 @@ from ganime_core.losses import (
     pix2pix_discriminator_loss,
     total_variation_loss,
 )
-from tests.conftest import run_on_two_cpus
+from tests.support.processes import run_on_two_cpus
 
 # One 3x3 single-channel image, values chosen so every difference is distinct.
 IMAGE = np.array([[0.0, 1.0, 3.0], [2.0, 2.0, 0.0], [1.0, 4.0, 4.0]], np.float32)
@@ -143,6 +143,7 @@ TWO_REPLICAS_TV = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # over 4 s: `make test`, not the fast lane
 def test_tv_l2_batch_is_exact_over_two_replicas(tmp_path: Path) -> None:
     """Two replicas of two examples each give the one-process loss of all four and its
     gradients: with respect to the images (each replica's rows) and to a weight (summed over the

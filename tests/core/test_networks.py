@@ -13,7 +13,7 @@ from ganime_core.networks import (
     patchgan_discriminator,
     unet_generator,
 )
-from tests.tolerances import gamma
+from tests.support.tolerances import gamma
 
 # (block, output shape at 256x256 input) from the seed's U-Net tables.
 ENCODER = [

@@ -20,8 +20,9 @@ from ganime_core.families import build_family
 from ganime_core.families.pix2pix import Pix2Pix
 from ganime_core.precision import float32_model
 from ganime_core.train import TrainingRun, XlaUnsupportedError, distributed_step
-from tests.conftest import EXPERIMENTS, run_on_two_cpus
-from tests.tolerances import UBF16, AdamRun, forward_rtol
+from tests.support.paths import EXPERIMENTS
+from tests.support.processes import run_on_two_cpus
+from tests.support.tolerances import UBF16, AdamRun, forward_rtol
 
 MIXED = ("mixed_bfloat16", "mixed_float16")
 # A loss that falls within 10 steps on one fixed batch, and the learning rate it falls at:
@@ -177,8 +178,8 @@ def test_xla_and_plain_steps_agree_from_the_same_weights(small) -> None:
         losses = [{k: float(v) for k, v in step(fixed_batch(seed=s)).items()} for s in range(3)]
         results[jit] = losses, family.generator.get_weights()
     (plain_losses, plain_weights), (xla_losses, xla_weights) = results[False], results[True]
-    # XLA fuses the same sums in another order (tests/tolerances.py). The first step's losses
-    # come from equal weights: one forward pass of G then D, nonnegative means. The later
+    # XLA fuses the same sums in another order (tests/support/tolerances.py). The first step's
+    # losses come from equal weights: one forward pass of G then D, nonnegative means. The later
     # steps' losses follow from the weights, which are compared after the 3 steps.
     kernels = [w for net in family.networks().values() for w in net.weights if w.ndim == 4]
     fan_in = max(int(np.prod(k.shape[:-1])) for k in kernels)  # 4 x 4 x 64 here

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from ganime_core.quiet_tensorflow import shown
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 # What `import tensorflow` and the first device query print on a CPU machine (TF 2.20).
 START_UP = [

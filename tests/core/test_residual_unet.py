@@ -15,7 +15,7 @@ from ganime_core.residual_unet import (
     figure_shapes,
     residual_unet,
 )
-from tests.tolerances import U32, gamma
+from tests.support.tolerances import U32, gamma
 
 INJECTIONS = ("add", "film_mid", "film_all")
 

@@ -28,8 +28,9 @@ from ganime_core.hints import (
 from ganime_core.metrics import names
 from ganime_core.pretrained import standins
 from ganime_core.train import TrainingRun, train
-from tests.conftest import STYLE2PAINTS_SMOKE, run_on_two_cpus
-from tests.tolerances import assert_close_in_norm, forward_rtol
+from tests.support.paths import STYLE2PAINTS_SMOKE
+from tests.support.processes import run_on_two_cpus
+from tests.support.tolerances import assert_close_in_norm, forward_rtol
 
 pytestmark = pytest.mark.usefixtures("cache_dir")
 
@@ -104,6 +105,7 @@ def test_training_lowers_the_l1_evaluates_under_both_references_and_resumes_exac
             np.testing.assert_array_equal(x, y)
 
 
+@pytest.mark.slow  # over 4 s: `make test`, not the fast lane
 def test_vgg19_is_frozen_in_no_optimizer_or_checkpoint_and_unchanged_by_training(
     style2paints_config,
 ) -> None:
@@ -126,6 +128,7 @@ def _variables(item) -> list:
     return list(getattr(item, "variables", []))
 
 
+@pytest.mark.slow  # over 4 s: `make test`, not the fast lane
 def test_one_sketch_after_two_references_gives_two_paintings_after_a_few_steps(
     style2paints_config,
 ) -> None:
@@ -143,6 +146,7 @@ def test_one_sketch_after_two_references_gives_two_paintings_after_a_few_steps(
         colorizer(sketch)
 
 
+@pytest.mark.slow  # over 4 s: `make test`, not the fast lane
 def test_the_mid_level_gets_gradient_with_the_guide_decoders(style2paints_config) -> None:
     config = style2paints_config()
     family = build_family(config)
@@ -162,7 +166,7 @@ REPLICAS_AGREE = textwrap.dedent(
     from ganime_core.checkpoint import open_checkpoint
     from ganime_core.config import load_config
     from ganime_core.train import train
-    from tests.tolerances import AdamRun
+    from tests.support.tolerances import AdamRun
 
     source, folder, *overrides = sys.argv[1:]
 
@@ -176,7 +180,7 @@ REPLICAS_AGREE = textwrap.dedent(
     two = trained("two", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
     # Two replicas sum each gradient in another order than one: how far that can take the
     # weights follows from the steps taken and the longest float32 sum of a step, VGG19's fc1
-    # (7 x 7 x 512 terms) computing the hint (tests/tolerances.py).
+    # (7 x 7 x 512 terms) computing the hint (tests/support/tolerances.py).
     steps = int(one.optimizers()["generator_optimizer"].iterations)
     run = AdamRun.of(one.config.optimizer, steps=steps, terms=7 * 7 * 512)
     for name in ("generator", "discriminator"):
@@ -190,7 +194,7 @@ REPLICAS_AGREE = textwrap.dedent(
 def test_two_replicas_reach_the_weights_of_one_with_the_global_batch(tmp_path) -> None:
     """Style2paints' frozen VGG19 hint, per-example AC-GAN loss and InstanceNorm split over two
     replicas as over one (the Ray Train path, which only adds workers and shards their input,
-    is proven for Pix2Pix in tests/orchestration/test_distributed.py)."""
+    is proven for Pix2Pix in tests/orchestration/training/test_distributed.py)."""
     overrides = (
         "data.synthetic.count=10",  # 8 train images: 2 steps of 4
         "train.deterministic=true",
@@ -202,6 +206,7 @@ def test_two_replicas_reach_the_weights_of_one_with_the_global_batch(tmp_path) -
     assert stdout.splitlines()[-1] == "AGREE"
 
 
+@pytest.mark.slow  # over 4 s: `make test`, not the fast lane
 @pytest.mark.parametrize("discriminator", ["acgan", "dcgan"])
 def test_both_discriminators_train_and_only_the_acgan_regresses_onto_fc1(
     style2paints_config, discriminator: str
@@ -216,6 +221,7 @@ def test_both_discriminators_train_and_only_the_acgan_regresses_onto_fc1(
     assert not np.array_equal(family.discriminator.get_weights()[0], before)
 
 
+@pytest.mark.slow  # over 4 s: `make test`, not the fast lane
 def test_a_jittered_reference_trains_with_the_acgan_target_taken_from_the_colour_image(
     style2paints_config, monkeypatch
 ) -> None:
@@ -256,6 +262,7 @@ def test_the_training_reference_is_the_colour_or_a_moved_copy_of_it(style2paints
 HALF_AN_8_BIT_LEVEL = 1 / 255
 
 
+@pytest.mark.slow  # over 4 s: `make test`, not the fast lane
 @pytest.mark.parametrize(
     ("hint", "injection"),
     [
@@ -299,6 +306,7 @@ def _count_calls(monkeypatch, family) -> list[tf.Tensor]:
     return seen
 
 
+@pytest.mark.slow  # over 4 s: `make test`, not the fast lane
 @pytest.mark.parametrize("reference", ["own", "same_palette"])
 def test_cached_hints_are_vgg19_of_the_batchs_references_without_running_it(
     style2paints_config, monkeypatch, reference: str
@@ -354,6 +362,7 @@ def test_cached_hints_are_vgg19_of_the_batchs_references_without_running_it(
         assert_close_in_norm(cached[name], value, rtol, name)
 
 
+@pytest.mark.slow  # over 4 s: `make test`, not the fast lane
 def test_the_hint_table_is_read_from_disk_by_the_next_run(
     style2paints_config, monkeypatch, cache_dir
 ) -> None:
@@ -383,6 +392,7 @@ def test_the_hint_table_is_read_from_disk_by_the_next_run(
     )
 
 
+@pytest.mark.slow  # over 4 s: `make test`, not the fast lane
 def test_a_jittered_reference_is_encoded_every_step(style2paints_config, monkeypatch) -> None:
     """A new crop, mirror and hue every epoch: nothing to cache, VGG19 runs on the batch."""
     config = style2paints_config("model.training_reference=jittered")
@@ -421,6 +431,7 @@ def test_the_colour_thumbnail_is_each_cells_mean_colour(size: int) -> None:
     np.testing.assert_allclose(right, np.broadcast_to(BLUE, right.shape), atol=1e-6)
 
 
+@pytest.mark.slow  # over 4 s: `make test`, not the fast lane
 def test_a_colour_thumbnail_style2paints_never_asks_for_vgg19_and_carries_no_vgg19_mark(
     style2paints_config, monkeypatch
 ) -> None:

@@ -33,6 +33,7 @@ def test_grayscale_is_the_luminance_and_stays_in_minus_1_1() -> None:
     np.testing.assert_allclose(gray, [0.2989 - 0.587 - 0.114, 1.0], atol=1e-3)
 
 
+@pytest.mark.slow  # over 4 s: `make test`, not the fast lane
 def test_the_fc1_hint_is_4096_wide_before_relu_frozen_and_seeded() -> None:
     hint = vgg19_fc1(None)
     rng = np.random.default_rng(0)

@@ -21,7 +21,6 @@ from ganime_core.colorizers import (
     GeneratorColorizer,
     ReferenceMissing,
     StyleTransferColorizer,
-    style_transfer_colorizer,
 )
 from ganime_core.config import (
     ExperimentConfig,
@@ -31,6 +30,7 @@ from ganime_core.config import (
 )
 from ganime_core.data.pipeline import LEFT, TrainingData
 from ganime_core.errors import GanimeError
+from ganime_core.families import build_colorizer
 from ganime_core.style_transfer import (
     FastStyleTransfer,
     NeuralStyleTransfer,
@@ -39,7 +39,7 @@ from ganime_core.style_transfer import (
     style_loss,
 )
 from ganime_core.vgg import vgg19_features
-from tests.tolerances import AdamRun, gamma
+from tests.support.tolerances import AdamRun, gamma
 
 SIZE = 32
 STYLE_SIZE = 16  # Fast NST's references are resized to this square
@@ -110,6 +110,7 @@ def test_content_loss_is_the_weight_over_the_layers_times_the_summed_map_mses_pe
 # --- NST --------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # over 4 s: `make test`, not the fast lane
 def test_nst_lowers_its_loss_and_moves_the_image_away_from_the_sketch_within_0_1() -> None:
     # A smooth sketch-like content and a busy reference, as a sketch and a colour image are
     # (on white noise for both, the untrained stand-in's content term, zero at the start, outgrows
@@ -134,6 +135,7 @@ def test_nst_lowers_its_loss_and_moves_the_image_away_from_the_sketch_within_0_1
     assert len(nst.losses) == 3
 
 
+@pytest.mark.slow  # over 4 s: `make test`, not the fast lane
 def test_nst_of_a_batch_equals_nst_of_each_pair_alone() -> None:
     rng = np.random.default_rng(2)
     content = rng.uniform(0, 1, (3, SIZE, SIZE, 3)).astype(np.float32)
@@ -151,8 +153,8 @@ def test_nst_of_a_batch_equals_nst_of_each_pair_alone() -> None:
 
     # A batch may sum in another order than one image (oneDNN picks kernels by batch size):
     # how far 6 Adam steps on the pixels can then drift apart, VGG19's widest sum being
-    # 3 x 3 x 512 terms, is AdamRun's bound (tests/tolerances.py; styles paired with the wrong
-    # images land 5 times beyond it, the same order lands on the same bits here).
+    # 3 x 3 x 512 terms, is AdamRun's bound (tests/support/tolerances.py; styles paired with the
+    # wrong images land 5 times beyond it, the same order lands on the same bits here).
     run = AdamRun.of(batched.settings, steps=6, terms=3 * 3 * 512)
     moved = np.sqrt(np.mean((together - content) ** 2))
     assert moved > 2 * run.tolerance(np.zeros(1)), moved  # beyond what the bound lets differ
@@ -193,7 +195,7 @@ def magenta_like_saved_model(folder: Path) -> Path:
     """A SavedModel called like magenta's arbitrary-image-stylization-v1-256 (same input names,
     any batch and sizes, a list of one image out) computing `stand_in_formula` unclipped.
 
-    tests/asset_server.stylization_saved_model fixes the batch at 1 and the style at 256 px,
+    tests/support/asset_server.stylization_saved_model fixes the batch at 1 and the style at 256 px,
     so it cannot take the batch of 2 and the 16 px style used here."""
 
     class Stylization(tf.Module):
@@ -326,7 +328,7 @@ def test_a_style_transfer_colorizer_takes_and_gives_images_in_minus_1_1(
     assert result.min() < -0.5  # the [0, 1] stylization's low end came back to [-1, 1]'s
 
 
-# --- style_transfer_colorizer: the VGG19 weights ----------------------------------------------
+# --- build_colorizer: NST's VGG19 weights -----------------------------------------------------
 
 
 def nst_config(allow_untrained_vgg: bool, auto_fetch: bool) -> ExperimentConfig:
@@ -361,7 +363,7 @@ def no_vgg19_and_no_fetch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> li
 def test_nst_without_vgg19_weights_runs_on_the_stand_in_where_allowed_and_fetches_nothing(
     no_vgg19_and_no_fetch: list[str],
 ) -> None:
-    colorizer = style_transfer_colorizer(nst_config(allow_untrained_vgg=True, auto_fetch=True))
+    colorizer = build_colorizer(nst_config(allow_untrained_vgg=True, auto_fetch=True))
 
     assert colorizer.method == "nst" and colorizer.needs_reference
     assert colorizer.pretrained is False
@@ -376,7 +378,7 @@ def test_nst_without_vgg19_weights_or_the_stand_in_or_fetching_is_one_line_namin
     no_vgg19_and_no_fetch: list[str],
 ) -> None:
     with pytest.raises(AssetError) as caught:
-        style_transfer_colorizer(nst_config(allow_untrained_vgg=False, auto_fetch=False))
+        build_colorizer(nst_config(allow_untrained_vgg=False, auto_fetch=False))
 
     message = str(caught.value)
     assert isinstance(caught.value, GanimeError)

@@ -26,7 +26,8 @@ from ganime_core.losses import (
     total_variation_loss,
 )
 from ganime_core.train import NonFiniteLossError, train
-from tests.conftest import EXPERIMENTS, REPO, SMOKE, ganime_command
+from tests.support.paths import EXPERIMENTS, REPO, SMOKE
+from tests.support.processes import ganime_command
 
 pytestmark = pytest.mark.slow  # trains models: not in make test-fast
 

@@ -19,7 +19,7 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.support.paths import REPO
 from tests.support.ray_internals import (
     AWS_BOOTSTRAP_MODULE,
     default_auth_token_path,

@@ -21,7 +21,7 @@ from PIL import Image
 
 from ganime_core.config import FAMILY_NAMES, ExperimentConfig, ModelConfig, load_config
 from ganime_core.errors import ConfigError, GanimeError
-from tests.conftest import EXPERIMENTS, REPO, SMOKE, STYLE2PAINTS_SMOKE
+from tests.support.paths import EXPERIMENTS, REPO, SMOKE, STYLE2PAINTS_SMOKE
 
 # Each method's experiment file; the test shrinks it (TINY, and TRAINED for one that trains).
 EXPERIMENT_FILES = {
@@ -106,13 +106,13 @@ def test_every_family_through_every_path(
     from mlflow.tracking import MlflowClient
 
     from orchestration.tracking.model import IMAGE_COLUMN, sketch_frame
-    from tests.orchestration.test_reference_methods import ganime, sketches_and_references
+    from tests.support.commands import ganime, sketches_and_references
 
     monkeypatch.chdir(tmp_path)
     experiment = EXPERIMENT_FILES[family]
     sets = [*TINY, *OWN.get(family, ()), f"name=every-{family}", f"train.output_dir={tmp_path}"]
     if family == "fast_nst":  # the one method whose weights the test makes (no stand-in)
-        from tests.asset_server import stylization_saved_model
+        from tests.support.asset_server import stylization_saved_model
 
         sets.append(f"model.handle={stylization_saved_model(tmp_path / 'stylization')}")
     config: ExperimentConfig = load_config(experiment, sets)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.conftest import REPO
+import pytest
+
+from tests.support.paths import REPO
 
 
 def test_the_driver_and_the_train_controller_do_not_import_tensorflow() -> None:
@@ -166,6 +168,7 @@ def test_a_train_run_has_no_placement_group_cleaner_to_remove_its_live_workers(t
     assert {type(c) for c in theirs} >= set(left_out)  # Ray's has them
 
 
+@pytest.mark.slow  # over 4 s: `make test`, not the fast lane
 def test_a_run_killed_between_its_checkpoint_and_its_record_logs_that_epoch_on_resume(
     smoke_config, mlflow_store
 ) -> None:
@@ -180,7 +183,7 @@ def test_a_run_killed_between_its_checkpoint_and_its_record_logs_that_epoch_on_r
     from orchestration.tracking.runs import open_run
     from orchestration.tracking.sink import BEST_GENERATOR, FINAL_GENERATOR
     from orchestration.training.local import LocalTraining
-    from tests.conftest import sample_steps
+    from tests.support.mlflow_records import sample_steps
 
     config = smoke_config("train.epochs=2", "train.eval_epochs=[2]", "train.checkpoint_every=1")
     run_id = open_run(config, mlflow_store, job="killed")

@@ -4,7 +4,7 @@ maps and palettes built by hand.
 
 Tolerances: a part's mean colour sums at most PIXELS float64 Lab values of magnitude under 128
 (|L*| <= 100, |a*|, |b*| < 128 in sRGB's gamut), so each mean is within gamma(PIXELS) * 128 of
-the exact value (Higham's bound, tests/tolerances.py, with float64's unit roundoff). ΔE is
+the exact value (Higham's bound, tests/support/tolerances.py, with float64's unit roundoff). ΔE is
 1-Lipschitz in each argument in the Euclidean norm, so a ΔE between two such means is off by at
 most 2 * sqrt(3) times that, plus its own few roundings: ATOL below.
 """
@@ -27,7 +27,7 @@ from ganime_core.metrics.colour import (
     swap_ratio,
     swap_terms,
 )
-from tests.tolerances import gamma
+from tests.support.tolerances import gamma
 
 U64 = 2.0**-53  # float64's unit roundoff
 SIZE = 8

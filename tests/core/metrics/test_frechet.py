@@ -61,7 +61,12 @@ def d_by_d_tolerance(n: int, d: int, scale: float) -> float:
 
 @pytest.mark.parametrize(
     ("m", "n", "d"),
-    [(24, 24, 512), (80, 24, 512), (80, 600, 512), (24, 40, 2048)],
+    [
+        (24, 24, 512),
+        (80, 24, 512),
+        (80, 600, 512),
+        pytest.param(24, 40, 2048, marks=pytest.mark.slow),  # 2048-d: over 4 s
+    ],
 )
 def test_a_reference_of_fewer_images_than_dimensions_agrees_with_the_d_by_d_route(m, n, d) -> None:
     """Both routes of FrechetReference.distance: n <= d (the n x n eigvalsh) and n > d."""

@@ -22,8 +22,8 @@ from ganime_core.metrics import (
 )
 from ganime_core.metrics.backbone import untrained_inception_v3
 from ganime_core.pretrained import INCEPTION_WEIGHTS_ENV, inception_standin
-from tests.asset_server import pin_stand_in
-from tests.tolerances import assert_close_in_norm, forward_rtol
+from tests.support.asset_server import pin_stand_in
+from tests.support.tolerances import assert_close_in_norm, forward_rtol
 
 # --- Fréchet distance ----------------------------------------------------------------------------
 
@@ -91,6 +91,7 @@ def test_singular_covariances_give_the_distance_of_their_subspace() -> None:
     assert a.distance(a) == pytest.approx(0.0, abs=1e-6)
 
 
+@pytest.mark.slow  # over 4 s: `make test`, not the fast lane
 def test_fewer_samples_than_dimensions_is_finite_and_zero_against_itself() -> None:
     rng = np.random.default_rng(4)
     a = FeatureStatistics.of(random_features(rng, 50, 2048))
@@ -99,6 +100,7 @@ def test_fewer_samples_than_dimensions_is_finite_and_zero_against_itself() -> No
     assert a.distance(a) == pytest.approx(0.0, abs=1e-6 * np.trace(a.covariance))
 
 
+@pytest.mark.slow  # over 4 s: `make test`, not the fast lane
 @pytest.mark.parametrize(("generated", "dim"), [(40, 2048), (300, 64)])
 def test_a_fixed_reference_gives_the_distance_of_the_two_sets_statistics(generated, dim) -> None:
     """Training evaluations keep the reference's root; fewer images than dimensions take the
@@ -248,6 +250,7 @@ def test_a_named_weights_file_that_does_not_exist_is_an_error(no_weights, monkey
         load_backbone(settings)
 
 
+@pytest.mark.slow  # over 4 s: `make test`, not the fast lane
 def test_untrained_backbone_is_seeded_and_named_apart(no_weights) -> None:
     settings = no_weights.model_copy(update={"allow_untrained_backbone": True})
     images = np.random.default_rng(9).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
@@ -259,6 +262,7 @@ def test_untrained_backbone_is_seeded_and_named_apart(no_weights) -> None:
     assert not first.pretrained
 
 
+@pytest.mark.slow  # over 4 s: `make test`, not the fast lane
 def test_weights_are_found_in_the_keras_cache_and_in_an_explicit_file(
     no_weights, tmp_path, monkeypatch
 ) -> None:

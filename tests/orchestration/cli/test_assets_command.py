@@ -12,7 +12,7 @@ import pytest
 from ganime_core import assets
 from ganime_core.assets import FAST_NST, INCEPTION_V3, VGG19, hub_module_dir
 from orchestration.cli import main
-from tests.asset_server import (
+from tests.support.asset_server import (
     AssetServer,
     Caches,
     closed_port_url,
@@ -21,9 +21,9 @@ from tests.asset_server import (
     stand_in_bytes,
     tar_gz,
 )
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
-pytest_plugins = ["tests.asset_server"]  # its fixtures: asset_caches, asset_server
+pytest_plugins = ["tests.support.asset_server"]  # its fixtures: asset_caches, asset_server
 
 
 def run(capsys, *argv: str) -> tuple[int, list[str], list[str]]:

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from orchestration.cli import main
-from tests.conftest import EXPERIMENTS, REPO, ganime_command
+from tests.support.paths import EXPERIMENTS, REPO
+from tests.support.processes import ganime_command
 
 
 def run_main(capsys, *argv: str) -> tuple[int, str, str]:
@@ -47,6 +48,7 @@ def test_describe_follows_overrides_and_family(capsys) -> None:
     assert networks["discriminator_y"]["output_shapes"] == [[None, 6, 6, 1]]
 
 
+@pytest.mark.slow  # over 4 s: `make test`, not the fast lane
 def test_describe_prints_style2paints_figure_2_without_vgg19_weights(capsys) -> None:
     """At the paper's settings, without the 550 MB VGG19 file: shapes need no weights."""
     code, out, _ = run_main(capsys, "describe", str(EXPERIMENTS / "style2paints.yaml"))

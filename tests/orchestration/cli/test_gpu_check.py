@@ -42,7 +42,7 @@ def test_the_flop_count_of_the_papers_networks_matches_tensorflows_profiler(
 def test_a_train_step_counts_three_forward_passes_of_each_trained_network() -> None:
     from ganime_core.config import load_config
     from ganime_core.families import build_family
-    from tests.conftest import EXPERIMENTS
+    from tests.support.paths import EXPERIMENTS
 
     config = load_config(EXPERIMENTS / "smoke.yaml", ["model.base_filters=4"])
     family = build_family(config)

@@ -11,61 +11,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from ganime_core.config import load_config
 from ganime_core.metrics import names
 from ganime_core.splits import TEST
 from orchestration.cli import main
 from orchestration.tracking import tags
-from tests.conftest import EXPERIMENTS, local_ray_cluster
+from tests.support.compares import CYCLEGAN, NST, PIX2PIX_TV, children, tiny_compare
+from tests.support.ray_cluster import local_ray_cluster
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("cache_dir")]
 from mlflow.tracking import MlflowClient  # noqa: E402
 
-# What every method is measured with: a compare file must say where their files differ.
-TINY_METRICS = {
-    "allow_untrained_backbone": True,
-    "backbone_size": 75,
-    "batch_size": 8,
-    "kid_subsets": 10,
-    "kid_subset_size": 3,
-}
-
-
-def tiny_compare(folder: Path, name: str, methods: list[dict], **changes) -> Path:
-    path = folder / f"{name}.yaml"
-    raw = {
-        "name": name,
-        "data": {"image_size": 32, "synthetic": {"count": 30, "seed": 0}},  # 24 train, 6 val
-        "metrics": TINY_METRICS,
-        "seeds": 2,
-        "epochs": 1,
-        "evaluation": {"max_images": 6, "grid_images": 2},
-        "methods": methods,
-        **changes,
-    }
-    path.write_text(yaml.safe_dump(raw))
-    return path
-
-
-PIX2PIX_TV = {
-    "name": "pix2pix_tv",
-    "experiment": str(EXPERIMENTS / "smoke.yaml"),
-    "overrides": {"model.base_filters": 4, "train.sample_images": 2},
-}
-CYCLEGAN = {
-    "name": "cyclegan",
-    "experiment": str(EXPERIMENTS / "cyclegan.yaml"),
-    "overrides": {
-        "model.base_filters": 4,
-        "train.batch_size": 8,
-        "train.checkpoint_every": 1,
-        "train.sample_images": 2,
-    },
-}
-NST = {"name": "nst", "experiment": str(EXPERIMENTS / "nst_smoke.yaml")}
 # What measured each method here: the stand-in InceptionV3, and NST's stand-in VGG19.
 STANDINS = {"nst": (names.INCEPTION, names.VGG19)}
 
@@ -80,14 +38,6 @@ def local_ray():
     imported and InceptionV3 built, serve the second compare too."""
     with local_ray_cluster():
         yield
-
-
-def children(client: MlflowClient, experiment: str) -> list:
-    found = client.get_experiment_by_name(experiment)
-    if found is None:  # the compare has not opened its runs yet
-        return []
-    runs = client.search_runs([found.experiment_id], max_results=100)
-    return [run for run in runs if tags.METHOD in run.data.tags]
 
 
 def test_a_compare_writes_the_table_from_its_children_and_a_rerun_reuses_them(

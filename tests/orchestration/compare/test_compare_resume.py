@@ -16,8 +16,10 @@ import pytest
 
 from orchestration.cli import main
 from orchestration.tracking import tags
-from tests.conftest import EXPERIMENTS, ganime_command, local_ray_cluster
-from tests.orchestration.test_compare import PIX2PIX_TV, children, tiny_compare
+from tests.support.compares import PIX2PIX_TV, children, tiny_compare
+from tests.support.paths import EXPERIMENTS
+from tests.support.processes import ganime_command
+from tests.support.ray_cluster import local_ray_cluster
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("cache_dir")]

@@ -9,7 +9,7 @@ import yaml
 
 from ganime_core.errors import ConfigError
 from orchestration.compare.spec import load_compare
-from tests.conftest import COMPARE_FILES, EXPERIMENTS
+from tests.support.paths import COMPARE_FILES, EXPERIMENTS
 
 
 def compare_file(tmp_path: Path, **changes) -> Path:

@@ -9,7 +9,7 @@ import mlflow
 import numpy as np
 import pytest
 
-from tests.asset_server import closed_port_url
+from tests.support.asset_server import closed_port_url
 
 pytestmark = pytest.mark.slow  # trains models: not in make test-fast
 

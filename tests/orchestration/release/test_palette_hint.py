@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import STYLE2PAINTS_SMOKE
-from tests.orchestration.test_reference_methods import ganime
+from tests.support.commands import ganime
+from tests.support.paths import STYLE2PAINTS_SMOKE
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("cache_dir")]
 

@@ -5,45 +5,21 @@ logs them like a training run's evaluation, their logged model colorizes with `-
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from orchestration.cli import main
 from orchestration.release.evaluate import evaluate_experiment
 from orchestration.release.shards import shard_bounds
 from orchestration.tracking import tags
-from tests.asset_server import stylization_saved_model
-from tests.conftest import EXPERIMENTS, local_ray_cluster
+from tests.support.asset_server import stylization_saved_model
+from tests.support.commands import ganime, sketches_and_references
+from tests.support.paths import EXPERIMENTS
+from tests.support.ray_cluster import local_ray_cluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("cache_dir")]
 from mlflow.tracking import MlflowClient  # noqa: E402
-
-
-def ganime(capsys, *args: str) -> tuple[int, str, str]:
-    """`ganime ARGS` in this process (the command's own code path, without a fresh
-    interpreter's TensorFlow import): exit code, stdout, stderr."""
-    capsys.readouterr()
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def sketches_and_references(tmp_path: Path) -> tuple[Path, Path]:
-    """Three sketches and, in another folder under the same names, their colour images."""
-    rng = np.random.default_rng(0)
-    sketches, references = tmp_path / "sketches", tmp_path / "references"
-    for folder in (sketches, references):
-        folder.mkdir()
-    for i in range(3):
-        line = np.full((40, 48, 3), 255, np.uint8)
-        line[10 + i * 5, :] = 0
-        Image.fromarray(line).save(sketches / f"s{i}.png")
-        colour = rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)
-        Image.fromarray(colour).save(references / f"s{i}.jpg")
-    return sketches, references
 
 
 def test_nst_is_evaluated_logged_colorizes_after_references_and_is_promoted(
@@ -117,7 +93,7 @@ def test_nst_is_evaluated_logged_colorizes_after_references_and_is_promoted(
         "test_ssim_untrained_vgg19",
     ):
         # Same images, same references; NST's batches differ (8 vs 4 images), so its pixels
-        # may drift apart within AdamRun's bound (tests/tolerances.py) and round to other
+        # may drift apart within AdamRun's bound (tests/support/tolerances.py) and round to other
         # uint8 levels. How far FID, KID and SSIM then move has no float32 bound: this
         # allowance is empirical, not derived.
         assert spread[name] == pytest.approx(summary[name], rel=1e-3, abs=1e-6), name

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from tests.conftest import SMOKE
+from tests.support.paths import SMOKE
 
 # Untrained-backbone FIDs of these 1x1-conv "generators" on smoke.yaml's first 16 val images at
 # a 75 px backbone: identity (the sketch itself) ~1.9, black ~13, grey ~32.

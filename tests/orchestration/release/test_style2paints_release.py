@@ -15,8 +15,9 @@ from PIL import Image
 from orchestration.cli import main
 from orchestration.sweep.driver import run_sweep
 from orchestration.sweep.spec import load_sweep
-from tests.conftest import STYLE2PAINTS_SMOKE, local_ray_cluster
-from tests.orchestration.test_reference_methods import sketches_and_references
+from tests.support.commands import sketches_and_references
+from tests.support.paths import STYLE2PAINTS_SMOKE
+from tests.support.ray_cluster import local_ray_cluster
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("cache_dir")]

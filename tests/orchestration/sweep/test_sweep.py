@@ -25,7 +25,10 @@ from orchestration.tracking import tags
 from orchestration.tracking.tags import STOP_REASON as STOP_TAG
 from orchestration.tracking.tags import SWEEP as SWEEP_TAG
 from orchestration.tracking.tags import TRIAL_ID as TRIAL_TAG
-from tests.conftest import EXPERIMENTS, ganime_command, local_ray_cluster, ray_actors, sample_steps
+from tests.support.mlflow_records import sample_steps
+from tests.support.paths import EXPERIMENTS
+from tests.support.processes import ganime_command
+from tests.support.ray_cluster import local_ray_cluster, ray_actors
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("cache_dir")]

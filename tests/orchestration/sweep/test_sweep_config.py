@@ -12,7 +12,8 @@ from ganime_core.errors import ConfigError, MetricsError
 from orchestration.sweep.plan import plan_sweep
 from orchestration.sweep.spec import AshaSettings, load_sweep
 from orchestration.sweep.trainable import trial_name, trial_number, trial_run_name
-from tests.conftest import EXPERIMENTS, SWEEP_FILES, ganime_command
+from tests.support.paths import EXPERIMENTS, SWEEP_FILES
+from tests.support.processes import ganime_command
 
 QUICKSTART = EXPERIMENTS / "quickstart.yaml"
 

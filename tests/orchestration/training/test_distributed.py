@@ -11,9 +11,10 @@ import pytest
 from ganime_core.checkpoint import open_checkpoint
 from ganime_core.families import build_family
 from orchestration.training.ray_train import Scaling, train_on_ray
-from tests.conftest import local_ray_cluster, ray_actors, sample_steps
+from tests.support.mlflow_records import sample_steps
+from tests.support.ray_cluster import local_ray_cluster, ray_actors
 from tests.support.ray_internals import session_dir
-from tests.tolerances import AdamRun
+from tests.support.tolerances import AdamRun
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("cache_dir")]
@@ -34,7 +35,7 @@ def test_an_unreachable_tracking_server_is_one_line_before_any_worker_starts(
     import socket
 
     from orchestration.cli import main
-    from tests.conftest import SMOKE
+    from tests.support.paths import SMOKE
 
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
@@ -143,7 +144,7 @@ def test_ganime_train_with_workers_logs_what_a_local_run_logs_and_resumes_its_ch
     from orchestration.cli import main
     from orchestration.tracking.model import sketch_frame
     from orchestration.training.local import train_locally
-    from tests.conftest import SMOKE
+    from tests.support.paths import SMOKE
 
     monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "1")  # MLflow's own setting
     common = (
@@ -172,7 +173,8 @@ def test_ganime_train_with_workers_logs_what_a_local_run_logs_and_resumes_its_ch
     assert epochs == 2
     # Two workers sum each gradient and batch statistic in another order than one: how far
     # that can take the weights follows from the steps taken and the longest float32 sum of a
-    # step, a kernel's gradient over the global batch's 8 x 32 x 32 pixels (tests/tolerances.py).
+    # step, a kernel's gradient over the global batch's 8 x 32 x 32 pixels
+    # (tests/support/tolerances.py).
     steps = int(reference.optimizers()["generator_optimizer"].iterations)
     run = AdamRun.of(reference.config.optimizer, steps=steps, terms=8 * 32 * 32)
     run.assert_networks_alike(
