@@ -6,8 +6,8 @@ before absl::InitializeLog() is called are written to STDERR"): `import tensorfl
 its oneDNN, CUDA-stub and CPU-feature INFO lines twice, and the first device query on a machine
 without a GPU driver prints `E0000 ... failed call to cuInit`, which reads like a failure.
 
-`quiet_first_import()` wraps the process's first `import tensorflow`: the import and the first device
-query (where cuInit runs) write to a temporary file instead of stderr, and the lines are
+`quiet_first_import()` wraps the process's first `import tensorflow`: the import and the first
+device query (where cuInit runs) write to a temporary file instead of stderr, and the lines are
 replayed filtered by the level (default 1: warnings and errors; 0 shows everything). On a
 machine TensorFlow found no CUDA driver on, the cuInit error is an expected consequence, shown
 at level 0 only. Later messages are TensorFlow's own business, filtered by the same variable.
