@@ -11,25 +11,7 @@ import numpy as np
 import pytest
 
 from ganime_core.metrics.frechet import FeatureStatistics, FrechetReference
-
-EPS = np.finfo(np.float64).eps
-# A margin over the backward-error constants of the BLAS sums and LAPACK's eigh and SVD, which
-# the bounds below take as (number of terms) x EPS.
-C = 10.0
-
-
-def random_features(rng: np.random.Generator, n: int, d: int, shift: float = 0.0) -> np.ndarray:
-    """Correlated, non-negative-ish features like pooled ReLU activations."""
-    mixing = rng.normal(size=(d, d)) / np.sqrt(d)
-    return np.abs(rng.normal(size=(n, d)) @ mixing + 0.5) + shift
-
-
-def fid_scale(generated: np.ndarray, real: np.ndarray) -> float:
-    """S = |mu_x - mu_y|^2 + tr C_x + tr C_y: every term of FID is at most S (the trace term is
-    at most sqrt(tr C_x tr C_y) <= S / 2), so rounding errors are relative to S, not to FID."""
-    x, y = FeatureStatistics.of(generated), FeatureStatistics.of(real)
-    gap = x.mean - y.mean
-    return float(gap @ gap + np.trace(x.covariance) + np.trace(y.covariance))
+from tests.support.features import EPS, C, fid_scale, random_features
 
 
 def low_rank_tolerance(n: int, m: int, d: int, scale: float) -> float:
