@@ -63,8 +63,29 @@ def rss_mb() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
-# What a Ray Train trial's inbox carries, from its controller and its fit() thread.
-CONTROLLER, REPORT, FAILED, FINISHED = "controller", "report", "failed", "finished"
+# What a Ray Train trial's inbox carries, in the order it happens: from its Train controller
+# (its handle, each evaluated epoch) and from its fit() thread (how the run ended).
+@dataclass(frozen=True)
+class ControllerStarted:
+    controller: Any  # the Train controller's actor handle, so the trial can abort it
+
+
+@dataclass(frozen=True)
+class EpochEvaluated:
+    report: dict[str, Any]  # rank 0's report, once MLflow holds the epoch
+
+
+@dataclass(frozen=True)
+class FitFailed:
+    reason: str  # one line
+
+
+@dataclass(frozen=True)
+class FitFinished:
+    metrics: dict[str, Any]  # fit()'s result: the last epoch's report
+
+
+InboxMessage = ControllerStarted | EpochEvaluated | FitFailed | FitFinished
 CONTROLLER_WAIT_S = 60  # how long a stopped trial waits for its controller to start or end
 
 
@@ -278,19 +299,20 @@ class RayTrainTrial(tune.Trainable):
         elif self.last_result:
             self.pace.put_nowait_batch([True] * self.sweep.config.trial.workers)
         while True:
-            kind, payload = self.inbox.get()
-            if kind == CONTROLLER:
-                self.controller = payload
-            elif kind == REPORT:
-                self.last_result = self._result(payload)
-                return self.last_result
-            elif kind == FAILED:
-                raise TrialFailed(payload)
-            elif kind == FINISHED:
-                # The last epoch comes from fit()'s result: the run has released its workers.
-                if self.sweep.metric_key in payload:
-                    self.last_result = self._result(payload)
-                return {**self.last_result, "done": True}
+            message: InboxMessage = self.inbox.get()
+            match message:
+                case ControllerStarted(controller):
+                    self.controller = controller
+                case EpochEvaluated(report):
+                    self.last_result = self._result(report)
+                    return self.last_result
+                case FitFailed(reason):
+                    raise TrialFailed(reason)
+                case FitFinished(metrics):
+                    # The last epoch comes from fit()'s result: the run has released its workers.
+                    if self.sweep.metric_key in metrics:
+                        self.last_result = self._result(metrics)
+                    return {**self.last_result, "done": True}
 
     def save_checkpoint(self, checkpoint_dir: str) -> str:
         """Ray Train persists the run's own checkpoints; Tune's holds the last result."""
@@ -336,11 +358,11 @@ class RayTrainTrial(tune.Trainable):
         try:
             result = trainer.fit()
         except TrainingFailedError as exc:
-            self.inbox.put((FAILED, failure_reason(exc)))
+            self.inbox.put(FitFailed(failure_reason(exc)))
         except Exception as exc:  # the controller aborted or died: say why, in one line
-            self.inbox.put((FAILED, last_line(str(exc)) or type(exc).__name__))
+            self.inbox.put(FitFailed(last_line(str(exc)) or type(exc).__name__))
         else:
-            self.inbox.put((FINISHED, result.metrics))
+            self.inbox.put(FitFinished(result.metrics))
 
     def _abort(self) -> None:
         """Abort the Train run (its workers and their placement group go with it) and wait
@@ -349,12 +371,12 @@ class RayTrainTrial(tune.Trainable):
             deadline = time.monotonic() + CONTROLLER_WAIT_S
             while self.controller is None and time.monotonic() < deadline:
                 try:
-                    kind, payload = self.inbox.get(timeout=1)
+                    message: InboxMessage = self.inbox.get(timeout=1)
                 except Empty:
                     continue
-                if kind == CONTROLLER:
-                    self.controller = payload
-                elif kind in (FAILED, FINISHED):
+                if isinstance(message, ControllerStarted):
+                    self.controller = message.controller
+                elif isinstance(message, FitFailed | FitFinished):
                     return
         if self.controller is not None:
             # abort ends the controller's process: an actor error is its expected answer.
@@ -375,7 +397,7 @@ class AnnounceController(ControllerCallback):
         self.inbox = inbox
 
     def after_controller_start(self, train_run_context: Any) -> None:
-        self.inbox.put((CONTROLLER, ray.get_runtime_context().current_actor))
+        self.inbox.put(ControllerStarted(ray.get_runtime_context().current_actor))
 
 
 class ForwardEvaluations(UserCallback):
@@ -389,7 +411,7 @@ class ForwardEvaluations(UserCallback):
     def after_report(self, run_context: Any, metrics: list[dict], checkpoint: Any) -> None:
         report = metrics[0] if metrics else {}
         if report.get(PAUSED):
-            self.inbox.put((REPORT, report))
+            self.inbox.put(EpochEvaluated(report))
 
 
 def trainable(context: TrialContext) -> Any:

@@ -27,7 +27,7 @@ from ray.train import (
     TrainingFailedError,
 )
 
-from ganime_core.config import ExperimentConfig, parse_config
+from ganime_core.config import ExperimentConfig
 from ganime_core.errors import GanimeError, last_line
 from ganime_core.metrics import names
 from orchestration.ray_internals import TrainerWithoutCleaner, is_worker_startup_timeout
@@ -48,6 +48,7 @@ WORKER_START_TIMEOUT_S = 300
 # for: the memory it uses and no CPU, so a run's CPUs and GPUs are exactly its workers' (Ray
 # refuses an empty request).
 TRAIN_DRIVER_MEMORY = 512 * 1024**2
+WORK = "work"  # train_loop_config's one key: the run's WorkerWork
 TRACKED = "tracked"  # set in the report made after rank 0 logged the epoch to MLflow
 PAUSED = "paused"  # set in that report when the workers now wait for `pace` (see make_trainer)
 
@@ -59,6 +60,18 @@ class Scaling:
     workers: int = 1
     cpus_per_worker: int = 1
     gpus_per_worker: int = 0
+
+
+@dataclass(frozen=True)
+class WorkerWork:
+    """What every Ray Train worker of a run gets from the driver (pickled with the trainer)."""
+
+    config: ExperimentConfig
+    cpus_per_worker: int
+    gpus_per_worker: int
+    tracking_uri: str  # reachable from the workers (reachable_from_workers)
+    run_id: str  # the MLflow run rank 0 records the epochs in
+    pace: Any = None  # a sweep trial's ray.util.queue.Queue of step tokens (see make_trainer)
 
 
 @dataclass(frozen=True)
@@ -156,13 +169,16 @@ def make_trainer(
     return TrainerWithoutCleaner(
         worker_loop,
         backend_config=TensorflowBackendConfig(),
+        # Ray Train takes a dict; its one value is typed.
         train_loop_config={
-            "config": config.model_dump(mode="json"),
-            "cpus_per_worker": scaling.cpus_per_worker,
-            "gpus_per_worker": scaling.gpus_per_worker,
-            "tracking_uri": tracking_uri,
-            "run_id": run_id,
-            "pace": pace,
+            WORK: WorkerWork(
+                config=config,
+                cpus_per_worker=scaling.cpus_per_worker,
+                gpus_per_worker=scaling.gpus_per_worker,
+                tracking_uri=tracking_uri,
+                run_id=run_id,
+                pace=pace,
+            )
         },
         scaling_config=ScalingConfig(
             num_workers=scaling.workers,
@@ -229,7 +245,7 @@ def communication_options(gpus_per_worker: int) -> Any:
     )
 
 
-def worker_loop(loop_config: dict[str, Any]) -> None:
+def worker_loop(loop_config: dict[str, WorkerWork]) -> None:
     """One Ray Train worker: ganime_core's TrainingRun under MultiWorkerMirroredStrategy."""
     # The lazy seam of this module: the driver and the Train controller import it to build and
     # unpickle the trainer, and must not pay for TensorFlow (tested); only workers train.
@@ -239,18 +255,17 @@ def worker_loop(loop_config: dict[str, Any]) -> None:
 
     # Ray pins OMP threads only; TensorFlow's own pools would otherwise take every core of the
     # node, and workers sharing a node would fight over them.
-    configure_process(int(loop_config["cpus_per_worker"]))
+    work = loop_config[WORK]
+    configure_process(work.cpus_per_worker)
 
     rank = ray.train.get_context().get_world_rank()
-    pace = loop_config.get("pace")
+    pace = work.pace
     # Each worker writes its own copy of the run locally; rank 0's checkpoints reach storage
     # through ray.train.report.
     local = Path(tempfile.mkdtemp(prefix=f"ganime-rank{rank}-"))
-    config = parse_config(loop_config["config"], source="worker config").replace(
-        {"train.output_dir": local}, source="worker config"
-    )
+    config = work.config.replace({"train.output_dir": local}, source="worker config")
     strategy = tf.distribute.MultiWorkerMirroredStrategy(
-        communication_options=communication_options(int(loop_config["gpus_per_worker"]))
+        communication_options=communication_options(work.gpus_per_worker)
     )
     resume_from = None
     restored = ray.train.get_checkpoint()
@@ -262,7 +277,7 @@ def worker_loop(loop_config: dict[str, Any]) -> None:
     )
     sink = None
     if rank == 0:
-        sink = MlflowSink(config, loop_config["tracking_uri"], loop_config["run_id"], RUNNER)
+        sink = MlflowSink(config, work.tracking_uri, work.run_id, RUNNER)
         sink.start(run.data, run.input_example())
         sink.catch_up(run.restored_epochs, run.family)
     try:
