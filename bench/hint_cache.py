@@ -74,12 +74,14 @@ class Result:
     steps: int
 
 
-def measure(case: Case, rounds: int, steps: int, overrides: list[str], cache: Path) -> Result:
+def measure(
+    case: Case, rounds: int, steps: int, overrides: list[str], cache: Path, count: int = 100
+) -> Result:
     config = load_config(
         EXPERIMENT,
         [
             f"data.image_size={case.image_size}",
-            "data.synthetic.count=100",  # 80 train files: the table's rows
+            f"data.synthetic.count={count}",  # 80% are train files: the table's rows
             "data.jitter=false",
             f"data.cache_dir={cache}",
             f"model.base_filters={case.base_filters}",
@@ -122,13 +124,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", type=Case.parse, nargs="+", default=None)
     parser.add_argument("--rounds", type=positive_int, default=5)
     parser.add_argument("--steps", type=positive_int, default=5, help="timed steps per round")
+    parser.add_argument(
+        "--count", type=positive_int, default=100, help="generated images (80%% train files)"
+    )
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--json", type=Path, help="write the report here as well")
     args = parser.parse_args(argv)
     cases = args.cases or [Case.parse(text) for text in DEFAULT_CASES]
     configure_process(usable_cpus())
     with tempfile.TemporaryDirectory(prefix="ganime-hint-bench-") as cache:
-        results = [measure(c, args.rounds, args.steps, args.set, Path(cache)) for c in cases]
+        results = [
+            measure(c, args.rounds, args.steps, args.set, Path(cache), args.count) for c in cases
+        ]
     print(f"{'case':<10} {'encoder every step':>19} {'hints cached':>13} {'speedup':>8}")
     for r in results:
         print(f"{r.case:<10} {r.uncached_ms:>16.0f} ms {r.cached_ms:>10.0f} ms {r.speedup:>7.1f}x")

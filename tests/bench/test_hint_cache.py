@@ -8,12 +8,13 @@ import pytest
 
 from bench.hint_cache import main
 
-pytestmark = pytest.mark.slow  # builds VGG19 and encodes 80 references at 224 px
+pytestmark = pytest.mark.slow  # builds VGG19 and encodes 8 references at 224 px
 
 
 def test_the_bench_times_both_feeds_and_writes_its_report(tmp_path, capsys) -> None:
     out = tmp_path / "hints.json"
-    assert main(["--cases", "32x4x4", "--rounds", "2", "--steps", "1", "--json", str(out)]) == 0
+    arguments = ["--cases", "32x4x4", "--rounds", "2", "--steps", "1", "--count", "10"]
+    assert main([*arguments, "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     assert report["command"].endswith(f"--json {out}")
     (result,) = report["results"]
