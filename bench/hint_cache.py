@@ -75,7 +75,7 @@ class Result:
 
 
 def measure(
-    case: Case, rounds: int, steps: int, overrides: list[str], cache: Path, count: int = 100
+    case: Case, rounds: int, steps: int, overrides: list[str], cache: Path, count: int
 ) -> Result:
     config = load_config(
         EXPERIMENT,

@@ -72,8 +72,8 @@ class AdamRun:
     3. So, over a tensor of N elements: ||a - b|| <= 2 * travel * sqrt(k), k the number of
        unsettled elements, f * N on average. Which elements are unsettled is chance: k is
        taken as Poisson(f * N)'s quantile at 1 - 1e-6 (unsettled_elements), so a tensor of
-       expected f * N = 0.19 may still hold one (measured: one bias element of 512 on an AMD
-       EPYC without AVX-512 moved 1.8 learning rates apart, 2x the mean-only bound). A dense
+       expected f * N = 0.19 may still hold one (measured: one element of a FiLM bias on an
+       AMD EPYC without AVX-512 moved 1.8 learning rates apart, 2x the mean-only bound). A dense
        layer's kernel (fan_in, units) is the exception to independent elements: its gradient
        is x^T delta over a batch of similar inputs (Style2paints' FiLM layers read hints of
        one reference style), so a unit whose delta is within rounding of zero may flip its
@@ -153,7 +153,6 @@ class AdamRun:
     def tolerance(self, desired: np.ndarray, start: np.ndarray | None = None) -> float:
         """The bound on ||actual - desired|| (2-norm over the tensor): a trained tensor's, or,
         given its `start`, a moving statistic's."""
-        f = self.unsettled_fraction
         if start is None:
             # A dense kernel's columns flip together (point 3); any other tensor's elements alone.
             units, fan_in = (
@@ -161,7 +160,7 @@ class AdamRun:
             )
             return 2.0 * self.travel * math.sqrt(self.unsettled_elements(units) * fan_in)
         averaged = desired - self.batch_norm_momentum**self.steps * start
-        return 2.0 * math.sqrt(f) * float(np.linalg.norm(averaged))
+        return 2.0 * math.sqrt(self.unsettled_fraction) * float(np.linalg.norm(averaged))
 
     def assert_alike(
         self,
