@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -261,7 +262,8 @@ def worker_loop(loop_config: dict[str, WorkerWork]) -> None:
     rank = ray.train.get_context().get_world_rank()
     pace = work.pace
     # Each worker writes its own copy of the run locally; rank 0's checkpoints reach storage
-    # through ray.train.report.
+    # through ray.train.report (which uploads before it returns), so the copy is removed when
+    # the worker ends: a node's disk would otherwise keep every run's checkpoints.
     local = Path(tempfile.mkdtemp(prefix=f"ganime-rank{rank}-"))
     config = work.config.replace({"train.output_dir": local}, source="worker config")
     strategy = tf.distribute.MultiWorkerMirroredStrategy(
@@ -306,3 +308,4 @@ def worker_loop(loop_config: dict[str, WorkerWork]) -> None:
     finally:
         if sink:
             sink.close(None)  # the driver ends the run
+        shutil.rmtree(local, ignore_errors=True)
