@@ -177,14 +177,24 @@ def test_a_sweep_logs_its_trials_under_one_parent_and_asha_stops_the_worse(
         promote(mlflow_store, sweep="tiny", limit=8)
 
 
+@pytest.fixture
+def joined_cluster():
+    """This process's Ray cluster, which the `ganime` drivers the test starts join
+    (RAY_ADDRESS), as drivers on a cluster's head node do."""
+    with local_ray_cluster():
+        yield
+
+
 def test_a_stopped_or_killed_driver_resumes_its_sweep_and_a_nan_trial_fails_alone(
-    tmp_path, mlflow_store
+    tmp_path, mlflow_store, joined_cluster
 ) -> None:
     """One sweep through a driver's life. SIGTERM (a scheduler's stop; the driver takes Ctrl-C's
     path) mid-trial: it exits 130 with the line that resumes it, the trial it cut off is recorded
     as interrupted (not an ASHA stop, not a failure) and the parent run stays open. The resume is
     then killed outright (SIGKILL, no clean-up) once that trial completed; a second resume keeps
-    the finished trial, runs the NaN trial, which fails alone, and finishes the parent run."""
+    the finished trial, runs the NaN trial, which fails alone, and finishes the parent run.
+    The drivers join the test's Ray cluster: a killed driver's job, its trial actor with it,
+    ends without it. (A driver killed with the local Ray it started: test_compare_resume.)"""
     path = tiny_sweep(tmp_path, [GOOD, NAN], asha={"grace_period": 1, "max_epochs": 3})
     command = [*ganime_command(), "sweep", "--storage", str(tmp_path / "ray"), "--no-progress"]
     client = MlflowClient(mlflow_store)
@@ -196,7 +206,7 @@ def test_a_stopped_or_killed_driver_resumes_its_sweep_and_a_nan_trial_fails_alon
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
-            start_new_session=True,  # its own process group: the local Ray it starts is its own
+            start_new_session=True,  # its own process group, which SIGKILL ends whole
         )
 
     def wait_for(driver: subprocess.Popen, find, what: str):
