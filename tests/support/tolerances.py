@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
+import scipy.stats
 
 U32 = 2.0**-24  # float32's unit roundoff
 UBF16 = 2.0**-8  # bfloat16's: 8 significant bits
@@ -139,16 +140,8 @@ class AdamRun:
     def unsettled_elements(self, size: int, miss: float = 1e-6) -> int:
         """k: at most this many of `size` elements are unsettled, but with probability `miss`
         (Poisson(f * size)'s upper quantile; never more than `size`)."""
-        mean = self.unsettled_fraction * size
-        if mean > 100:  # exp(-mean) would underflow; Poisson is Normal here, 1e-6 at 4.8 sigma
-            return min(size, math.ceil(mean + 5 * math.sqrt(mean)))
-        k, pmf = 0, math.exp(-mean)
-        below = pmf  # P(K <= k)
-        while 1.0 - below > miss and k < size:
-            k += 1
-            pmf *= mean / k
-            below += pmf
-        return k
+        quantile = scipy.stats.poisson.ppf(1.0 - miss, self.unsettled_fraction * size)
+        return min(size, int(quantile))
 
     def tolerance(self, desired: np.ndarray, start: np.ndarray | None = None) -> float:
         """The bound on ||actual - desired|| (2-norm over the tensor): a trained tensor's, or,
