@@ -8,6 +8,7 @@ picked up. The same directory is what Ray Train uploads with `ray.train.report(c
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -69,6 +70,21 @@ class CheckpointState:
     # The epochs since the previous checkpoint, this one's last: what its sinks may not have
     # recorded yet (empty in checkpoints written before runs kept them).
     epochs: tuple[EpochRecord, ...] = ()
+    # sha256 of every variable the checkpoint holds as saved ("" in checkpoints written
+    # before runs kept it): what a run that inherits it is checked against, bit for bit.
+    digest: str = ""
+
+
+@dataclass(frozen=True)
+class Inheritance:
+    """Another run's checkpoint for this run to go on from (a PBT exploit): its networks,
+    optimizer slots, dropout RNG and epoch, taken under this run's config, which may differ
+    from the one that wrote it in schedulable keys only (ExperimentConfig.schedulable_keys:
+    loss weights, the optimizer's step). This run keeps `best`, its own best evaluation so far:
+    the evaluations, and the generators logged with them, are this run's record."""
+
+    checkpoint: Path
+    best: Best | None
 
 
 class Checkpointer:
@@ -81,7 +97,9 @@ class Checkpointer:
         self.config = config
         self.fingerprint = config.fingerprint()
         self.keep = keep
-        self._checkpoint = tf.train.Checkpoint(**family.checkpoint_items())
+        self._items = family.checkpoint_items()
+        self._optimizers = family.optimizers()
+        self._checkpoint = tf.train.Checkpoint(**self._items)
         scales = family.loss_scale_variables()
         self._loss_scale = tf.train.Checkpoint(scales=scales) if scales else None
 
@@ -110,6 +128,7 @@ class Checkpointer:
             "fingerprint": self.fingerprint,
             "best": asdict(best) if best else None,
             "epochs": [asdict(record) for record in epochs],
+            "digest": self.digest(),
         }
         (tmp / CONFIG_FILE).write_text(config_yaml(self.config))
         (tmp / STATE_FILE).write_text(json.dumps(state))
@@ -119,6 +138,45 @@ class Checkpointer:
         for old in complete_checkpoints(self.directory)[: -self.keep]:
             shutil.rmtree(old, ignore_errors=True)
         return final
+
+    def variables(self) -> list[tf.Variable]:
+        """Every variable a checkpoint holds, in a fixed order (build order within each item)."""
+        found = []
+        for name in sorted(self._items):
+            item = self._items[name]
+            found.extend(item if isinstance(item, list) else item.variables)
+        return found
+
+    def digest(self) -> str:
+        """sha256 of every variable a checkpoint holds, in a fixed order: equal digests are
+        equal states, bit for bit (Keras' layer names are not part of it: they count up per
+        process)."""
+        hashed = hashlib.sha256()
+        for variable in self.variables():
+            value = variable.numpy()
+            hashed.update(f"{value.shape}{value.dtype}".encode())
+            hashed.update(value.tobytes())
+        return hashed.hexdigest()
+
+    def inherit(self, inheritance: Inheritance) -> CheckpointState:
+        """Load another run's checkpoint (Inheritance) into the family under this config; its
+        state is checked bit for bit against the digest it was saved with, then the
+        optimizers take this config's learning rate (a checkpoint holds the donor's)."""
+        path = inheritance.checkpoint
+        donor = read_checkpoint_config(path)
+        changeable = self.config.schedulable_keys()
+        if donor.fingerprint(excluding=changeable) != self.config.fingerprint(excluding=changeable):
+            raise CheckpointError(
+                f"{path}: its run differs from this one in more than the schedulable keys "
+                f"({', '.join(sorted(changeable))}); only those may change between the runs"
+            )
+        state = self._read(path)
+        if state.digest and self.digest() != state.digest:
+            raise CheckpointError(f"{path}: the state read differs from the state it saved")
+        for optimizer in self._optimizers.values():
+            optimizer.learning_rate = self.config.optimizer.learning_rate
+        # The donor's epochs are its record, not this run's.
+        return CheckpointState(state.epochs_completed, inheritance.best, (), state.digest)
 
     def restore(self, path: Path) -> CheckpointState:
         """Load `path` into the family; return what it recorded besides the weights."""
@@ -134,6 +192,10 @@ class Checkpointer:
                 f"{path} was written by a different configuration (model, data, optimizer, seed or "
                 "batch size changed); start a new run with another name or train.output_dir"
             )
+        return self._read(path)
+
+    def _read(self, path: Path) -> CheckpointState:
+        state = json.loads((path / STATE_FILE).read_text())
         self._checkpoint.read(str(path / _PREFIX)).assert_existing_objects_matched()
         if self._loss_scale is not None and (path / f"{LOSS_SCALE}.index").is_file():
             self._loss_scale.read(str(path / LOSS_SCALE)).assert_existing_objects_matched()
@@ -142,6 +204,7 @@ class Checkpointer:
             int(state["epochs_completed"]),
             Best(**best) if best else None,
             tuple(EpochRecord(**record) for record in state.get("epochs", [])),
+            state.get("digest", ""),
         )
 
 
@@ -177,13 +240,8 @@ def find_checkpoint(path: Path) -> Path:
     )
 
 
-def open_checkpoint(path: Path) -> tuple[ExperimentConfig, ModelFamily, int]:
-    """Rebuild a checkpoint's model family from its own configuration, computing in float32,
-    and restore it.
-
-    Returns the configuration, the family and the epochs it had completed.
-    """
-    checkpoint = find_checkpoint(path)
+def read_checkpoint_config(checkpoint: Path) -> ExperimentConfig:
+    """The configuration a checkpoint folder was written under."""
     try:
         raw = yaml.safe_load((checkpoint / CONFIG_FILE).read_text())
     except OSError:
@@ -191,7 +249,17 @@ def open_checkpoint(path: Path) -> tuple[ExperimentConfig, ModelFamily, int]:
             f"{checkpoint} has no {CONFIG_FILE} (written by an older GANime?); it cannot be "
             "rebuilt on its own"
         ) from None
-    config = parse_config(raw, source=str(checkpoint / CONFIG_FILE))
+    return parse_config(raw, source=str(checkpoint / CONFIG_FILE))
+
+
+def open_checkpoint(path: Path) -> tuple[ExperimentConfig, ModelFamily, int]:
+    """Rebuild a checkpoint's model family from its own configuration, computing in float32,
+    and restore it.
+
+    Returns the configuration, the family and the epochs it had completed.
+    """
+    checkpoint = find_checkpoint(path)
+    config = read_checkpoint_config(checkpoint)
     # Opened to colorize or measure with: in float32 whatever it trained in, as a logged model
     # runs (precision.py); the weights are the same float32 variables.
     family = build_family(config.replace({"train.precision": "float32"}, source="checkpoint"))

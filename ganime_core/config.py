@@ -57,6 +57,17 @@ class Section(BaseModel):
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
+# A field marked schedulable weighs a loss or sets the optimizer's step and shapes no variable:
+# a run may change it between epochs and go on from its checkpoint (a PBT explore,
+# ExperimentConfig.schedulable_keys). Every other field is fixed for a run's life.
+SCHEDULABLE = {"schedulable": True}
+
+
+def schedulable(default: Any, **kwargs: Any) -> Any:
+    """A pydantic Field a running training may change between epochs (see SCHEDULABLE)."""
+    return Field(default, json_schema_extra=SCHEDULABLE, **kwargs)
+
+
 class SyntheticData(Section):
     """Generated sketch/colour pairs, used when `data.path` is not set."""
 
@@ -157,9 +168,9 @@ class _NetworkSettings(Section):
 class Pix2PixSettings(_NetworkSettings):
     family: Literal["pix2pix"]
     norm: Literal["batch", "instance"] = "batch"
-    lambda_l1: float = Field(100.0, ge=0.0)
-    lambda_tv: float = Field(1e-4, ge=0.0, description="0 = vanilla Pix2Pix")
-    tv_norm: Literal["l1", "l2", "l2_batch"] = Field(
+    lambda_l1: float = schedulable(100.0, ge=0.0)
+    lambda_tv: float = schedulable(1e-4, ge=0.0, description="0 = vanilla Pix2Pix")
+    tv_norm: Literal["l1", "l2", "l2_batch"] = schedulable(
         "l1",
         description="l1: anisotropic, l2: isotropic (both per-pixel means); l2_batch: the "
         "authors' code: one L2 norm of all the batch's differences, ~10^3-10^4x larger at the "
@@ -180,8 +191,10 @@ class Pix2PixSettings(_NetworkSettings):
 class CycleGANSettings(_NetworkSettings):
     family: Literal["cyclegan"]
     norm: Literal["batch", "instance"] = "instance"
-    lambda_cycle: float = Field(10.0, ge=0.0, description="weight of each of the two cycle losses")
-    lambda_identity: float = Field(5.0, ge=0.0)
+    lambda_cycle: float = schedulable(
+        10.0, ge=0.0, description="weight of each of the two cycle losses"
+    )
+    lambda_identity: float = schedulable(5.0, ge=0.0)
 
     @property
     def paired(self) -> bool:
@@ -292,9 +305,11 @@ class Style2paintsSettings(Section):
         description="the paper's undefined 'global normalization' of the Dense(2048) hint: "
         "layer = zero mean, unit variance over its 2048 values (no learned affine); none = off",
     )
-    alpha: float = Field(0.3, ge=0.0, description="guide decoder 1's grayscale L1 (paper: 0.3)")
-    beta: float = Field(0.9, ge=0.0, description="guide decoder 2's colour L1 (paper: 0.9)")
-    lambda_l1: float = Field(
+    alpha: float = schedulable(
+        0.3, ge=0.0, description="guide decoder 1's grayscale L1 (paper: 0.3)"
+    )
+    beta: float = schedulable(0.9, ge=0.0, description="guide decoder 2's colour L1 (paper: 0.9)")
+    lambda_l1: float = schedulable(
         100.0,
         ge=0.0,
         description="weight of the guided L1 against the adversarial loss; the paper gives none: "
@@ -369,9 +384,9 @@ FAMILY_NAMES = tuple(FAMILIES)
 
 
 class OptimizerConfig(Section):
-    learning_rate: float = Field(2e-4, gt=0.0)
-    beta_1: float = Field(0.5, ge=0.0, lt=1.0)
-    beta_2: float = Field(0.999, ge=0.0, lt=1.0)
+    learning_rate: float = schedulable(2e-4, gt=0.0)
+    beta_1: float = schedulable(0.5, ge=0.0, lt=1.0)
+    beta_2: float = schedulable(0.999, ge=0.0, lt=1.0)
 
 
 class TrainConfig(Section):
@@ -551,12 +566,13 @@ class ExperimentConfig(Section):
     def run_dir(self) -> Path:
         return self.train.output_dir / self.name
 
-    def fingerprint(self) -> str:
+    def fingerprint(self, excluding: frozenset[str] = frozenset()) -> str:
         """Hash of everything that shapes the weights; a run resumes only under the same one.
 
         The epoch budget and where outputs go are left out, so a run may be extended or moved;
         so are precision and XLA, under which the same float32 weights train (a run prototyped
-        in float32 resumes in mixed precision on a GPU).
+        in float32 resumes in mixed precision on a GPU). `excluding` leaves out more dotted
+        keys: the schedulable ones a run takes another's state under (a PBT exploit).
         """
         shaping = self.model_dump(
             mode="json",
@@ -578,7 +594,21 @@ class ExperimentConfig(Section):
                 },
             },
         )
-        return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
+        flat = {key: value for key, value in flatten(shaping).items() if key not in excluding}
+        if not excluding:  # the hash every checkpoint written so far holds
+            flat = shaping
+        return hashlib.sha256(json.dumps(flat, sort_keys=True).encode()).hexdigest()[:16]
+
+    def schedulable_keys(self) -> frozenset[str]:
+        """The dotted keys of this config a run may change between epochs (SCHEDULABLE)."""
+        keys = set()
+        for section_name in type(self).model_fields:
+            section = getattr(self, section_name)
+            if isinstance(section, BaseModel):
+                for name, field in type(section).model_fields.items():
+                    if (field.json_schema_extra or {}) == SCHEDULABLE:
+                        keys.add(f"{section_name}.{name}")
+        return frozenset(keys)
 
     def flat(self) -> dict[str, Any]:
         """Every value under its dotted name, e.g. {"model.lambda_tv": 0.0001}."""

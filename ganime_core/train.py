@@ -28,6 +28,7 @@ from ganime_core.checkpoint import (
     Checkpointer,
     CheckpointState,
     EpochRecord,
+    Inheritance,
     checkpoint_name,
     config_yaml,
 )
@@ -141,8 +142,9 @@ def configure_process(cpus: int) -> None:
 
 class TrainingRun:
     """One run of `config`, resumed from the newest checkpoint of its run dir (or
-    `resume_from`), advanced an epoch at a time. Only the chief writes samples, evaluates and
-    keeps checkpoints. `cache` lets a process that trains many runs build InceptionV3 once.
+    `resume_from`, or another run's state: `inherit`), advanced an epoch at a time. Only the
+    chief writes samples, evaluates and keeps checkpoints. `cache` lets a process that trains
+    many runs build InceptionV3 once.
     """
 
     def __init__(
@@ -151,6 +153,7 @@ class TrainingRun:
         *,
         strategy: tf.distribute.Strategy | None = None,
         resume_from: Path | None = None,
+        inherit: Inheritance | None = None,
         is_chief: bool = True,
         progress: bool = True,
         cache: EvaluationCache | None = None,
@@ -172,12 +175,17 @@ class TrainingRun:
             config,
             keep=config.train.keep_checkpoints,
         )
-        start = resume_from or self.checkpointer.latest()
-        state = self.checkpointer.restore(start) if start else CheckpointState(0)
-        if start:
-            log.info("resumed from %s (%d epochs done)", start, state.epochs_completed)
+        if inherit is not None:
+            state = self.checkpointer.inherit(inherit)
+            log.info("inherited %s (%d epochs done)", inherit.checkpoint, state.epochs_completed)
+        else:
+            start = resume_from or self.checkpointer.latest()
+            state = self.checkpointer.restore(start) if start else CheckpointState(0)
+            if start:
+                log.info("resumed from %s (%d epochs done)", start, state.epochs_completed)
         self.epochs_done = self.resumed_from = state.epochs_completed
         self.best = state.best
+        self.start_digest = state.digest  # of the state it started from ("" if fresh)
         # The starting checkpoint's epochs, for sinks to record any a killed run did not.
         self.restored_epochs = state.epochs
         self._uncheckpointed: list[EpochRecord] = []  # epochs since the last checkpoint

@@ -150,3 +150,18 @@ def test_replace_is_the_one_validated_way_to_change_a_config() -> None:
         config.replace({"model.lambda_tv": -1.0})
     with pytest.raises(ConfigError, match="unknown key"):
         config.replace({"train.epochz": 3})
+
+
+def test_schedulable_keys_are_the_loss_weights_and_the_optimizer_step_of_the_family() -> None:
+    """What a PBT exploit may change under a checkpoint: loss weights and the optimizer's
+    hyperparameters, never a key that shapes a variable; and only those leave the fingerprint."""
+    config = load_config(SMOKE)
+    keys = config.schedulable_keys()
+    assert {"model.lambda_l1", "model.lambda_tv", "model.tv_norm"} <= keys
+    assert {"optimizer.learning_rate", "optimizer.beta_1", "optimizer.beta_2"} <= keys
+    assert not keys & {"model.base_filters", "model.norm", "data.image_size", "seed"}
+    changed = config.replace({"model.lambda_l1": 3.0, "optimizer.learning_rate": 1e-3})
+    assert changed.fingerprint() != config.fingerprint()
+    assert changed.fingerprint(excluding=keys) == config.fingerprint(excluding=keys)
+    wider = config.replace({"model.base_filters": 4})
+    assert wider.fingerprint(excluding=keys) != config.fingerprint(excluding=keys)

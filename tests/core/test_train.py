@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import time
@@ -12,7 +13,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from ganime_core.checkpoint import Checkpointer, open_checkpoint
+from ganime_core.checkpoint import Best, Checkpointer, Inheritance, open_checkpoint
 from ganime_core.config import load_config
 from ganime_core.errors import CheckpointError
 from ganime_core.families import build_family
@@ -25,7 +26,7 @@ from ganime_core.losses import (
     pix2pix_discriminator_loss,
     total_variation_loss,
 )
-from ganime_core.train import NonFiniteLossError, train
+from ganime_core.train import NonFiniteLossError, TrainingRun, train
 from tests.support.paths import EXPERIMENTS, REPO, SMOKE
 from tests.support.processes import ganime_command
 
@@ -94,6 +95,49 @@ def test_a_run_refuses_a_checkpoint_of_another_configuration(smoke_config) -> No
     train(smoke_config("train.epochs=1"), progress=False)
     with pytest.raises(CheckpointError, match="different configuration"):
         train(smoke_config("train.epochs=2", "model.lambda_tv=0.5"), progress=False)
+
+
+def test_a_run_inherits_another_runs_state_bit_for_bit_under_changed_loss_weights(
+    smoke_config,
+) -> None:
+    """A PBT exploit: the recipient takes the donor's networks, optimizer slots, RNG and
+    epoch exactly, trains on under its own loss weights and learning rate, and keeps its own
+    best; a change outside the schedulable keys is refused."""
+    donor = train(smoke_config("name=donor", "train.epochs=2"), progress=False)
+    checkpoint = donor.history[-1].checkpoint
+    own_best = Best("selection_fid", 123.0, 1)
+    changed = (
+        "name=recipient",
+        "train.epochs=3",
+        "model.lambda_l1=37",
+        "optimizer.learning_rate=1e-3",
+    )
+    run = TrainingRun(
+        smoke_config(*changed), inherit=Inheritance(checkpoint, own_best), progress=False
+    )
+    assert (run.epochs_done, run.best, run.restored_epochs) == (2, own_best, ())
+    # The donor's own state, restored the ordinary way, against the recipient's.
+    again = TrainingRun(smoke_config("name=donor", "train.epochs=2"), progress=False)
+    assert again.epochs_done == 2
+    mine, donors = run.checkpointer.variables(), again.checkpointer.variables()
+    assert len(mine) == len(donors) > 0
+    for ours, theirs in zip(mine, donors, strict=True):
+        if "learning_rate" not in ours.path:  # the recipient's own (below)
+            np.testing.assert_array_equal(ours.numpy(), theirs.numpy(), err_msg=ours.path)
+    assert run.start_digest == json.loads((checkpoint / "state.json").read_text())["digest"]
+    assert run.checkpointer.digest() != "" and run.start_digest
+    for optimizer in run.family.optimizers().values():
+        assert float(optimizer.learning_rate) == pytest.approx(1e-3)
+        assert int(optimizer.iterations) == donor.history[-1].epoch * run.data.steps_per_epoch
+    report = run.run_epoch()
+    assert report.epoch == 3 and report.resumed_from == 2
+
+    with pytest.raises(CheckpointError, match="more than the schedulable keys"):
+        TrainingRun(
+            smoke_config("name=other", "model.base_filters=4"),
+            inherit=Inheritance(checkpoint, None),
+            progress=False,
+        )
 
 
 def test_nan_loss_stops_the_run_with_its_reason(smoke_config, monkeypatch) -> None:
