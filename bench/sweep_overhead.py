@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
                 "--set",
                 f"num_samples={args.trials}",
                 "--set",
-                "asha.max_epochs=1",
+                "max_epochs=1",
                 "--set",
                 "max_concurrent_trials=1",
             ],

@@ -25,7 +25,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     add_overrides(
         sweep,
-        help="override a sweep value (num_samples=4, asha.max_epochs=2, trial.workers=2) or, "
+        help="override a sweep value (num_samples=4, max_epochs=2, trial.workers=2) or, "
         "under data/model/optimizer/train/metrics, a base experiment value (repeatable)",
     )
     sweep.add_argument(

@@ -28,10 +28,10 @@ class TrialOutcomes(Callback):
     the trial (its last result, its error); a trial cut off by an interrupt gets no event here,
     and the driver marks it."""
 
-    def __init__(self, uri: str, sweep: str, max_epochs: int) -> None:
+    def __init__(self, uri: str, sweep: Sweep) -> None:
         self.uri = uri
-        self.sweep = sweep
-        self.max_epochs = max_epochs
+        self.sweep = sweep.name
+        self.config = sweep.config
         self.started: dict[str, float] = {}  # trial id -> when Tune started it
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -52,7 +52,7 @@ class TrialOutcomes(Callback):
         if trial.trial_id in self.started:  # the wall time of the whole trial, start-up included
             seconds = time.time() - self.started.pop(trial.trial_id)
         epochs = int(result.get(names.EPOCH, 0))
-        reason, status = trial_outcome(epochs, self.max_epochs, error, ended=True)
+        reason, status = trial_outcome(epochs, self.config, error, ended=True)
         close_trial_run(self.uri, run_id, reason, status, seconds)
 
 

@@ -1,5 +1,5 @@
-"""`run_sweep`: the sweep's Tuner (Optuna's TPE sampler, ASHA, reused actors), its parent run in
-MLflow, its summary, and what an interrupt does.
+"""`run_sweep`: the sweep's Tuner (its sampler and scheduler from search.py, reused actors), its
+parent run in MLflow, its summary, and what an interrupt does.
 
 The driver never imports TensorFlow and never trains: trials run in Tune's actors
 (sweep/trainable.py). An interrupt (Ctrl-C, SIGTERM) stops the trials, saves Tune's state and
@@ -15,19 +15,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import optuna
 import ray
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler
-from ray.tune.search.optuna import OptunaSearch
 
 from ganime_core.errors import GanimeError
 from ganime_core.metrics import names
 from orchestration.interrupts import sigterm_as_sigint
 from orchestration.jobs.storage import storage_root
+from orchestration.sweep import search
 from orchestration.sweep.callbacks import ProgressTable, TrialOutcomes
 from orchestration.sweep.plan import plan_sweep
-from orchestration.sweep.spec import Sweep, SweepConfig
+from orchestration.sweep.spec import Sweep
 from orchestration.sweep.storage import save_sweep, sweep_exists
 from orchestration.sweep.summary import (
     RESULT_RUN_ID,
@@ -104,7 +102,7 @@ def run_sweep(
         )
     save_sweep(sweep, root, parent_run_id)
     context = TrialContext(sweep, root, reachable_from_workers(uri), parent_run_id)
-    callbacks: list[Any] = [TrialOutcomes(uri, sweep.name, sweep.config.asha.max_epochs)]
+    callbacks: list[Any] = [TrialOutcomes(uri, sweep)]
     if progress:
         callbacks.append(ProgressTable(sweep))
     experiment_path = f"{root}/{sweep.name}"
@@ -112,15 +110,16 @@ def run_sweep(
         log.info("resuming sweep %s from %s", sweep.name, experiment_path)
         tuner = tune.Tuner.restore(experiment_path, trainable=trainable(context))
     else:
+        several = sweep.multi_objective  # then the searcher holds the metrics
         tuner = tune.Tuner(
             trainable(context),
-            param_space=search_space(sweep.config),
+            param_space=search.search_space(sweep.config),
             tune_config=tune.TuneConfig(
-                metric=sweep.metric_key,
-                mode=sweep.config.objective_mode,
-                search_alg=_searcher(sweep.config),
-                scheduler=_scheduler(sweep.config),
-                num_samples=sweep.config.num_samples,
+                metric=None if several else sweep.metric_key,
+                mode=None if several else sweep.config.objective_mode,
+                search_alg=search.searcher(sweep),
+                scheduler=search.scheduler(sweep.config),
+                num_samples=search.tune_samples(sweep.config),
                 max_concurrent_trials=max(plan.at_once, 1),
                 # The next trial runs in a finished trial's actor: TensorFlow and the backbone
                 # are loaded once per actor (in-process trials; a Ray Train trial's actor only
@@ -135,7 +134,7 @@ def run_sweep(
                 callbacks=callbacks,
                 verbose=0,
                 failure_config=tune.FailureConfig(max_failures=0),
-                checkpoint_config=_checkpoints(),
+                checkpoint_config=_checkpoints(sweep),
             ),
         )
     # Tune's own console output (its configuration box, a TensorBoard hint) would interleave
@@ -155,13 +154,7 @@ def _parent_params(sweep: Sweep) -> dict[str, Any]:
     params: dict[str, Any] = {
         "experiment": str(config.experiment),
         "num_samples": config.num_samples,
-        "metric": sweep.metric_key,
-        "mode": config.objective_mode,
-        "sampler": f"optuna.TPESampler(seed={config.seed})",
-        "scheduler": (
-            f"ASHA(time_attr=epoch, grace_period={config.asha.grace_period}, "
-            f"max_t={config.asha.max_epochs}, reduction_factor={config.asha.reduction_factor})"
-        ),
+        **search.parent_params(sweep),
         "trial_resources": (
             f"{config.trial.workers} workers x ({config.trial.cpus_per_worker} CPU, "
             f"{config.trial.gpus_per_worker} GPU)"
@@ -172,45 +165,17 @@ def _parent_params(sweep: Sweep) -> dict[str, Any]:
     return params
 
 
-def _checkpoints() -> tune.CheckpointConfig:
+def _checkpoints(sweep: Sweep) -> tune.CheckpointConfig:
     """A trial's step ends at an evaluated epoch; its Tune checkpoint after each step is where
     a resumed trial continues (an in-process trial's epoch checkpoint; a Ray Train trial's
     last result, beside the checkpoints its Train run persists itself).
 
-    Two are kept: Tune deletes the older checkpoint as soon as the newer is saved, but writes
-    the experiment state that `--resume` reads a little later, so a driver killed in between
-    resumed from a checkpoint already deleted ("does not exist on storage anymore"; seen in
-    the killed-driver test)."""
-    return tune.CheckpointConfig(checkpoint_frequency=1, num_to_keep=2)
-
-
-def search_space(config: SweepConfig) -> dict[str, Any]:
-    """Tune's domains for the searched keys (Optuna's sampler draws from them)."""
-    space = {}
-    for key, dimension in config.search.items():
-        low_or_choices = dimension.extremes()
-        if dimension.kind == "choice":
-            space[key] = tune.choice(low_or_choices)
-        elif dimension.kind == "integer":
-            space[key] = tune.randint(low_or_choices[0], low_or_choices[1] + 1)  # high excluded
-        else:
-            space[key] = getattr(tune, dimension.kind)(*low_or_choices)  # loguniform, uniform
-    return space
-
-
-def _searcher(config: SweepConfig) -> OptunaSearch:
-    return OptunaSearch(
-        points_to_evaluate=[dict(point) for point in config.start_with] or None,
-        sampler=optuna.samplers.TPESampler(seed=config.seed),
-    )
-
-
-def _scheduler(config: SweepConfig) -> ASHAScheduler:
-    return ASHAScheduler(
-        time_attr=names.EPOCH,
-        max_t=config.asha.max_epochs,
-        grace_period=config.asha.grace_period,
-        reduction_factor=config.asha.reduction_factor,
+    At least two are kept: Tune deletes the older checkpoint as soon as the newer is saved, but
+    writes the experiment state that `--resume` reads a little later, so a driver killed in
+    between resumed from a checkpoint already deleted ("does not exist on storage anymore";
+    seen in the killed-driver test)."""
+    return tune.CheckpointConfig(
+        checkpoint_frequency=1, num_to_keep=search.checkpoints_to_keep(sweep.config)
     )
 
 
@@ -266,7 +231,7 @@ def _trial_row(sweep: Sweep, uri: str, result: Any) -> TrialRow:
     error = failure_reason(result.error) if result.error else None
     ended = bool(last.get("done")) or error is not None
     epochs = int(last.get(names.EPOCH, 0) or 0)
-    reason, status = trial_outcome(epochs, sweep.config.asha.max_epochs, error, ended)
+    reason, status = trial_outcome(epochs, sweep.config, error, ended)
     best_epoch, best_metrics = best_evaluation(history, sweep.metric_key)
     return TrialRow(
         trial=number,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ganime_core.metrics import names
 from orchestration.jobs.plan import runs_at_once
 from orchestration.sweep.spec import Sweep
 
@@ -23,17 +24,14 @@ class Plan:
         config = sweep.config
         trial = config.trial
         width = max(len(key) for key in config.search)
-        rungs = ", ".join(map(str, config.asha.rungs())) or "none"
         limit = config.max_concurrent_trials
+        metrics = ", ".join(f"{key} ({names.mode(key)})" for key in sweep.metric_keys)
         return [
             f"sweep {sweep.name}: {sweep.source} (base experiment: {config.experiment})",
-            f"search: Optuna TPE (seed {config.seed}), {config.num_samples} trials "
-            f"({len(config.start_with)} given by start_with), on {sweep.metric_key} "
-            f"({config.objective_mode})",
+            f"search: {config.sampler_line()}, {config.num_samples} trials "
+            f"({len(config.start_with)} given by start_with), on {metrics}",
             *(f"  {key:<{width}}  {dimension}" for key, dimension in config.search.items()),
-            f"scheduler: ASHA on epoch: grace period {config.asha.grace_period}, max "
-            f"{config.asha.max_epochs} epochs, reduction factor {config.asha.reduction_factor} "
-            f"(trials compared at epochs {rungs})",
+            f"scheduler: {config.scheduler_line()}",
             f"each trial: {trial.workers} Ray Train worker(s) x ({trial.cpus_per_worker} CPU, "
             f"{trial.gpus_per_worker} GPU) = {self.trial_cpus} CPU, {self.trial_gpus} GPU",
             f"cluster ({self.cluster}): {self.cluster_cpus:g} CPU, {self.cluster_gpus:g} GPU -> "

@@ -11,7 +11,7 @@ from typing import Any
 
 from ganime_core.errors import exception_message
 from ganime_core.metrics import names
-from orchestration.sweep.spec import Sweep
+from orchestration.sweep.spec import Sweep, SweepConfig
 from orchestration.tracking.runs import browse_hint
 
 # The key of a trial's MLflow run in each Tune result it reports (sweep/trainable.py puts it
@@ -65,16 +65,18 @@ class SweepOutcome:
     interrupted: bool = False
 
 
-def trial_outcome(epochs: int, max_epochs: int, error: str | None, ended: bool) -> tuple[str, str]:
+def trial_outcome(
+    epochs: int, config: SweepConfig, error: str | None, ended: bool
+) -> tuple[str, str]:
     """(stop reason, MLflow status) of a trial that trained `epochs` epochs. `ended` is False
     for a trial the driver's interrupt cut off: it continues on `--resume`."""
     if error is not None:
         return f"failed: {exception_message(error) or 'error'}", "FAILED"
-    if epochs >= max_epochs:
+    if epochs >= config.max_epochs:
         return COMPLETED, "FINISHED"
     if not ended:
         return f"{INTERRUPTED} at epoch {epochs}", "KILLED"
-    return f"stopped early by ASHA at epoch {epochs}", "KILLED"
+    return f"stopped early by {config.scheduler.upper()} at epoch {epochs}", "KILLED"
 
 
 def best_evaluation(history: list[dict[str, Any]], key: str) -> tuple[int | None, dict[str, float]]:

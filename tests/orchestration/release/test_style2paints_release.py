@@ -48,7 +48,8 @@ def test_a_style2paints_sweep_is_promoted_and_colorizes_after_a_reference(
                 "start_with": [{"model.alpha": 0.3, "model.discriminator": "acgan"}],
                 "num_samples": 1,
                 "metric": "fid",
-                "asha": {"grace_period": 1, "max_epochs": 1, "reduction_factor": 2},
+                "max_epochs": 1,
+                "asha": {"grace_period": 1, "reduction_factor": 2},
                 "max_concurrent_trials": 1,
             }
         )

@@ -65,7 +65,8 @@ def tiny_sweep(tmp_path: Path, rates: list[float], **changes) -> Path:
         "start_with": [{"optimizer.learning_rate": rate} for rate in rates],
         "num_samples": len(rates),
         "metric": "fid",
-        "asha": {"grace_period": 1, "max_epochs": 2, "reduction_factor": 2},
+        "max_epochs": 2,
+        "asha": {"grace_period": 1, "reduction_factor": 2},
         "max_concurrent_trials": 1,
         **changes,
     }
@@ -195,7 +196,7 @@ def test_a_stopped_or_killed_driver_resumes_its_sweep_and_a_nan_trial_fails_alon
     the finished trial, runs the NaN trial, which fails alone, and finishes the parent run.
     The drivers join the test's Ray cluster: a killed driver's job, its trial actor with it,
     ends without it. (A driver killed with the local Ray it started: test_compare_resume.)"""
-    path = tiny_sweep(tmp_path, [GOOD, NAN], asha={"grace_period": 1, "max_epochs": 3})
+    path = tiny_sweep(tmp_path, [GOOD, NAN], max_epochs=3)
     command = [*ganime_command(), "sweep", "--storage", str(tmp_path / "ray"), "--no-progress"]
     client = MlflowClient(mlflow_store)
 
@@ -275,7 +276,7 @@ def test_two_worker_trials_resume_after_an_interrupt_and_release_their_workers(
     without the dashboard) and on a busy node took minutes. The first driver joins this test's
     cluster (RAY_ADDRESS), so every Train controller is in its actor table."""
     path = tiny_sweep(
-        tmp_path, [GOOD, WORSE], asha={"grace_period": 1, "max_epochs": 3}, trial={"workers": 2}
+        tmp_path, [GOOD, WORSE], max_epochs=3, trial={"workers": 2}
     )
     storage = str(tmp_path / "ray")
     client = MlflowClient(mlflow_store)

@@ -35,7 +35,7 @@ def test_the_quickstart_sweep_resolves_its_base_experiment() -> None:
     # Ranked on the selection split; no ImageNet weights on this machine
     assert sweep.metric_key == "selection_fid_untrained_inception"
     assert sweep.base.name == "quickstart"  # trials log to the sweep's MLflow experiment
-    assert sweep.base.train.epochs == sweep.config.asha.max_epochs == 4
+    assert sweep.base.train.epochs == sweep.config.max_epochs == 4
     assert sweep.base.data.image_size == 64 and sweep.base.model.base_filters == 16
     trial = sweep.trial_config(
         {"model.lambda_tv": 3e-5, "model.lambda_l1": 120.0, "model.tv_norm": "l2"}
@@ -53,13 +53,13 @@ def test_every_sweep_file_validates(path) -> None:
     # Real sweeps need the ImageNet weights; this machine has none.
     sweep = load_sweep(path, ["metrics.allow_untrained_backbone=true"])
     train = sweep.base.train
-    assert all(train.evaluates(epoch) for epoch in [*sweep.config.asha.rungs(), train.epochs])
+    assert all(train.evaluates(epoch) for epoch in sweep.config.evaluated_epochs())
     if path != QUICKSTART:
         assert sweep.config.trial.gpus_per_worker >= 1  # the cluster sweeps
 
 
 def test_set_reaches_the_sweep_or_the_base_experiment_by_its_first_key() -> None:
-    sweep = load_sweep(QUICKSTART, ["num_samples=2", "asha.max_epochs=2", "data.image_size=64"])
+    sweep = load_sweep(QUICKSTART, ["num_samples=2", "max_epochs=2", "data.image_size=64"])
     assert sweep.config.num_samples == 2
     assert sweep.base.train.epochs == 2
     assert sweep.base.data.image_size == 64
@@ -77,7 +77,8 @@ def test_set_reaches_the_sweep_or_the_base_experiment_by_its_first_key() -> None
         ({"metric": "fid", "mode": "max"}, "contradicts"),
         ({"metric": "swap"}, "swap: its trials would never report it: .* takes none"),
         ({"metric": "ab_distance"}, "follows its reference; this one takes none"),
-        ({"asha": {"grace_period": 5, "max_epochs": 4}}, "exceeds max_epochs"),
+        ({"asha": {"grace_period": 5}}, "exceeds max_epochs"),
+        ({"asha": {"max_epochs": 4}}, "max_epochs is the sweep's own now"),
         ({"start_with": [{"model.lambda_tv": 1.0}]}, "exactly the searched keys"),
         ({"num_samples": 0}, "num_samples"),
         ({"surprise": 1}, "unknown key"),
@@ -104,11 +105,11 @@ def test_a_sweep_ranks_on_a_colour_metric_only_where_its_trials_measure_it(tmp_p
 
 def test_every_asha_rung_must_be_an_evaluation_epoch(tmp_path) -> None:
     """ASHA decides on the metric at its rungs; an unevaluated rung would decide on nothing."""
-    with pytest.raises(ConfigError, match=r"epochs \[1, 2\].*none at \[1\]"):
+    with pytest.raises(ConfigError, match=r"decides at epochs \[1, 2\].*none at \[1\]"):
         load_sweep(write_sweep(tmp_path), ["train.eval_every=2", "train.checkpoint_every=2"])
     with pytest.raises(ConfigError, match=r"evaluates none at \[1, 2, 4\]"):
         load_sweep(write_sweep(tmp_path), ["train.eval_every=0"])
-    assert AshaSettings(grace_period=2, max_epochs=20, reduction_factor=3).rungs() == [2, 6, 18]
+    assert AshaSettings(grace_period=2, reduction_factor=3).rungs(20) == [2, 6, 18]
 
 
 def test_a_sweep_that_leaves_eval_every_unset_evaluates_at_the_rungs_and_the_end(
@@ -116,7 +117,7 @@ def test_a_sweep_that_leaves_eval_every_unset_evaluates_at_the_rungs_and_the_end
 ) -> None:
     """An evaluation can cost more than an epoch of a small model: a sweep evaluates where ASHA
     decides and where the trial ends, not every epoch."""
-    train = load_sweep(write_sweep(tmp_path, asha={"max_epochs": 8})).base.train
+    train = load_sweep(write_sweep(tmp_path, max_epochs=8)).base.train
     assert train.eval_every == 0 and train.eval_epochs == (1, 2, 4, 8)
     assert [e for e in range(1, 9) if train.evaluates(e)] == [1, 2, 4, 8]
     explicit = load_sweep(write_sweep(tmp_path), ["train.eval_every=1"]).base.train
@@ -259,3 +260,123 @@ def test_trials_csv_has_a_column_per_searched_key_and_metric_in_the_rows_order(t
                         "selection_ssim", "status", "stop_reason", "run_id"]  # fmt: skip
     assert table[1] == ["1", "a", "0.0001", "2", "2", "0.5", "FINISHED", "completed", "r1"]
     assert table[2] == ["2", "b", "0.001", "0", "", "", "KILLED", "interrupted at epoch 0", ""]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"scheduler": "pbt", "asha": None}, r"scheduler pbt needs pbt: \{interval: N\}"),
+        (
+            {"scheduler": "pbt", "pbt": {"interval": 2}},
+            "asha: given, but scheduler is pbt",
+        ),
+        (
+            {"scheduler": "pbt", "asha": None, "pbt": {"interval": 1}, "sampler": "tpe"},
+            "scheduler pbt evolves its population itself .* use sampler: random or grid",
+        ),
+        (
+            {"scheduler": "pbt", "asha": None, "pbt": {"interval": 4}, "sampler": "random"},
+            r"pbt.interval \(4\) must be below max_epochs \(4\)",
+        ),
+        (
+            {"metric": ["fid", "ssim"]},
+            "scheduler asha ranks trials on one metric, and metric names 2; .* scheduler: none",
+        ),
+        (
+            {"metric": ["fid", "ssim"], "scheduler": "pbt", "asha": None, "pbt": {"interval": 1}},
+            "scheduler pbt ranks trials on one metric",
+        ),
+        ({"sampler": "nsga2"}, "sampler nsga2 searches a front of several metrics"),
+        ({"metric": ["fid", "fid"], "scheduler": "none", "asha": None}, "each metric once"),
+        (
+            {"metric": ["fid", "ssim"], "scheduler": "none", "asha": None, "mode": "min"},
+            "each take their own direction",
+        ),
+        ({"pick": {"prefer": "ssim"}}, "pick chooses a trial from a front"),
+        (
+            {
+                "metric": ["fid", "ssim"],
+                "scheduler": "none",
+                "asha": None,
+                "pick": {"prefer": "kid"},
+            },
+            r"pick.prefer: kid is not one of metric \['fid', 'ssim'\]",
+        ),
+        ({"sampler": "grid"}, "sampler grid visits every point; start_with has nothing to add"),
+        (
+            {"sampler": "grid", "start_with": []},
+            "sampler grid needs values: search.model.lambda_l1 is loguniform; give grid_points",
+        ),
+        (
+            {"sampler": "grid", "start_with": [], "grid_points": 2},
+            r"the grid has 8 points; set num_samples: 8",
+        ),
+        ({"grid_points": 3}, "grid_points: only sampler grid uses it, and sampler is tpe"),
+    ],
+)
+def test_every_refused_sampler_scheduler_pair_says_why_in_one_line(
+    tmp_path, changes, message
+) -> None:
+    raw = {key: value for key, value in changes.items() if value is not None}
+    path = write_sweep(tmp_path, **raw)
+    if any(value is None for value in changes.values()):
+        written = yaml.safe_load(path.read_text())
+        for key in (key for key, value in changes.items() if value is None):
+            written.pop(key, None)
+        path.write_text(yaml.safe_dump(written))
+    with pytest.raises(ConfigError, match=message) as error:
+        load_sweep(path)
+    assert "\n" not in str(error.value)
+
+
+def test_pbt_searches_only_keys_a_running_trial_may_change(tmp_path) -> None:
+    pbt = {"scheduler": "pbt", "sampler": "random", "pbt": {"interval": 2}, "start_with": []}
+    path = write_sweep(tmp_path, **pbt, search={"model.base_filters": {"integer": [4, 8]}})
+    written = yaml.safe_load(path.read_text())
+    del written["asha"]
+    path.write_text(yaml.safe_dump(written))
+    with pytest.raises(ConfigError, match="search.model.base_filters: PBT changes .* shapes"):
+        load_sweep(path)
+
+
+def test_the_accepted_pairs_evaluate_where_their_scheduler_decides(tmp_path) -> None:
+    def load(**changes):
+        path = write_sweep(tmp_path, **changes)
+        written = yaml.safe_load(path.read_text())
+        if changes.get("scheduler", "asha") != "asha":
+            del written["asha"]
+        path.write_text(yaml.safe_dump(written))
+        return load_sweep(path, ["max_epochs=6"])
+
+    pbt = load(scheduler="pbt", sampler="random", pbt={"interval": 2}, start_with=[])
+    assert pbt.base.train.eval_epochs == (2, 4, 6)
+    assert "PBT (synchronous)" in pbt.config.scheduler_line()
+    front = load(metric=["fid", "ssim"], scheduler="none", sampler="nsga2")
+    assert front.metric_keys == ("selection_fid_untrained_inception", "selection_ssim")
+    assert front.base.train.eval_epochs == (6,) and front.multi_objective
+    grid = load(sampler="grid", grid_points=2, num_samples=8, start_with=[])
+    points = grid.config.grid_values()
+    assert len(points) == 8 and points[0]["model.lambda_tv"] == pytest.approx(3.0)
+    assert sorted({p["model.lambda_l1"] for p in points}) == pytest.approx([30.0, 300.0])
+
+
+def test_pbt_explores_within_the_bounds_from_its_seed() -> None:
+    from orchestration.sweep.search import BoundedExplore
+    from orchestration.sweep.spec import Dimension
+
+    search = {
+        "optimizer.learning_rate": Dimension(loguniform=(1e-4, 1e-2)),
+        "model.lambda_l1": Dimension(uniform=(10.0, 20.0)),
+        "model.tv_norm": Dimension(choice=["l1", "l2"]),
+    }
+    explore = BoundedExplore(search, resample_probability=0.25, factors=(0.8, 1.2), seed=3)
+    again = BoundedExplore(search, resample_probability=0.25, factors=(0.8, 1.2), seed=3)
+    at_the_edge = {"optimizer.learning_rate": 1e-2, "model.lambda_l1": 10.0, "model.tv_norm": "l2"}
+    explored = [explore(at_the_edge) for _ in range(200)]
+    assert explored == [again(at_the_edge) for _ in range(200)]
+    for point in explored:
+        assert all(search[key].contains(value) for key, value in point.items())
+    rates = {point["optimizer.learning_rate"] for point in explored}
+    assert 8e-3 in {round(r, 6) for r in rates}  # perturbed down by 0.8 from the upper bound
+    assert any(r < 8e-3 for r in rates)  # and resampled
+    assert {point["model.tv_norm"] for point in explored} == {"l1", "l2"}
