@@ -102,6 +102,9 @@ class Checkpointer:
         self._checkpoint = tf.train.Checkpoint(**self._items)
         scales = family.loss_scale_variables()
         self._loss_scale = tf.train.Checkpoint(scales=scales) if scales else None
+        # The digest of the newest state saved or restored: what a sweep trial says of the
+        # checkpoint it hands on (an exploit's donor), without hashing it again.
+        self.last_digest = ""
 
     def latest(self) -> Path | None:
         """The complete checkpoint with the most epochs, if any."""
@@ -123,12 +126,13 @@ class Checkpointer:
         self._checkpoint.write(str(tmp / _PREFIX))
         if self._loss_scale is not None:
             self._loss_scale.write(str(tmp / LOSS_SCALE))
+        self.last_digest = self.digest()
         state = {
             "epochs_completed": epochs_completed,
             "fingerprint": self.fingerprint,
             "best": asdict(best) if best else None,
             "epochs": [asdict(record) for record in epochs],
-            "digest": self.digest(),
+            "digest": self.last_digest,
         }
         (tmp / CONFIG_FILE).write_text(config_yaml(self.config))
         (tmp / STATE_FILE).write_text(json.dumps(state))
@@ -196,6 +200,7 @@ class Checkpointer:
 
     def _read(self, path: Path) -> CheckpointState:
         state = json.loads((path / STATE_FILE).read_text())
+        self.last_digest = state.get("digest", "")
         self._checkpoint.read(str(path / _PREFIX)).assert_existing_objects_matched()
         if self._loss_scale is not None and (path / f"{LOSS_SCALE}.index").is_file():
             self._loss_scale.read(str(path / LOSS_SCALE)).assert_existing_objects_matched()

@@ -19,6 +19,7 @@ from ray.train.v2._internal.callbacks.placement_group_callback import (
 from ray.train.v2._internal.exceptions import WorkerGroupStartupTimeoutError
 from ray.train.v2._internal.execution.callback import ControllerCallback
 from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
+from ray.tune.schedulers import PopulationBasedTraining
 
 CHECKED_AGAINST = "2.60.0"
 
@@ -38,6 +39,7 @@ if release_series(ray.__version__) != release_series(CHECKED_AGAINST):
 __all__ = [
     "CHECKED_AGAINST",
     "ControllerCallback",
+    "ResumablePBT",
     "TrainerWithoutCleaner",
     "WorkerGroupStartupTimeoutError",
     "is_worker_startup_timeout",
@@ -87,3 +89,30 @@ def is_worker_startup_timeout(error: Exception) -> bool:
     as `controller_failure`, but the class is not exported, and its message ("... timed out")
     does not name the setting that waits longer, which GANime's one-line reason does."""
     return isinstance(getattr(error, "controller_failure", None), WorkerGroupStartupTimeoutError)
+
+
+class ResumablePBT(PopulationBasedTraining):
+    """Ray's synchronous PopulationBasedTraining, resumable after its driver was killed.
+
+    Touch point 4: the private per-trial state (`_trial_state`: last_train_time,
+    last_perturbation_time) and `_next_perturbation_sync`. Tune keeps no scheduler state
+    across a restore: `Tuner.restore` brings back the PBT built at the sweep's start, whose next
+    sync point is the first interval, while the trials it is handed are further on. Ray's
+    synchronous mode then perturbs at their epoch and sets its next sync point to that same
+    epoch, after which `choose_trial_to_run` finds no trial below it and the sweep waits for
+    ever (seen: a PBT sweep killed after its first exploit, resumed, hung with every trial
+    PAUSED). A restored trial's state starts at the epoch it last reported instead, as if its
+    perturbation there had been decided (it had been, if the driver got that far; if not,
+    that one exploit is skipped), and the next sync point is the interval after it."""
+
+    def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
+        super().on_trial_add(tune_controller, trial)
+        reached = (trial.last_result or {}).get(self._time_attr)
+        if not reached:
+            return
+        state = self._trial_state[trial]
+        state.last_train_time = reached
+        state.last_perturbation_time = reached
+        self._next_perturbation_sync = max(
+            self._next_perturbation_sync, reached + self._perturbation_interval
+        )

@@ -40,6 +40,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="test images to measure on (default: the whole test split)",
     )
     promote.add_argument(
+        "--pick",
+        metavar="METRIC:FRACTION",
+        help="of a multi-objective sweep: the trial on its Pareto front with the best METRIC "
+        "among those within FRACTION of the best of its other metrics, e.g. ssim:0.05 "
+        "(default: the rule in the sweep file)",
+    )
+    promote.add_argument(
         "--dry-run", action="store_true", help="say what would happen; change nothing"
     )
     promote.set_defaults(run=run)
@@ -47,7 +54,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here, not above: MLflow takes seconds to import, which --help need not wait for.
-    from orchestration.release.promote import promote, rollback
+    from orchestration.release.promote import FrontPick, promote, rollback
     from orchestration.tracking.runs import browse_hint, tracking_uri
 
     if args.rollback:
@@ -62,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         min_improvement=args.min_improvement,
         limit=args.limit,
         dry_run=args.dry_run,
+        pick=FrontPick.parse(args.pick) if args.pick else None,
     )
     print("\n".join(promotion.lines()))
     if not args.dry_run:

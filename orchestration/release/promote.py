@@ -21,12 +21,12 @@ from typing import Any
 
 from ganime_core.config import ExperimentConfig
 from ganime_core.errors import GanimeError
-from ganime_core.metrics import names
+from ganime_core.metrics import names, pareto
 from ganime_core.splits import SELECTION, TEST
 from orchestration.tracking import tags
 from orchestration.tracking.model import load_colorizer, pyfunc_colorizer
 from orchestration.tracking.registry import Registry
-from orchestration.tracking.sink import GENERATORS
+from orchestration.tracking.sink import FINAL_GENERATOR, GENERATORS
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ class Candidate:
     logged_value: float  # the run's best logged value: ranks runs, never gates them
     model_id: str
     generator: str  # best_generator or final_generator
+    pick_rule: str = ""  # how it was picked from a multi-objective sweep's front ("" otherwise)
 
     @property
     def uri(self) -> str:
@@ -128,6 +129,79 @@ def find_candidate(
     )
 
 
+@dataclass(frozen=True)
+class FrontPick:
+    """`--pick PREFER:WITHIN`: take from a multi-objective sweep's front the trial with the
+    best PREFER among those within WITHIN (a fraction) of the best of its other metrics."""
+
+    prefer: str  # an objective: ssim
+    within: float
+
+    @classmethod
+    def parse(cls, text: str) -> FrontPick:
+        prefer, _, within = text.partition(":")
+        try:
+            fraction = float(within or 0.05)
+        except ValueError:
+            fraction = -1.0
+        if prefer not in names.MODES or fraction < 0:
+            raise GanimeError(
+                f"--pick {text}: expected METRIC:FRACTION, e.g. ssim:0.05 (METRIC one of "
+                f"{', '.join(names.MODES)})"
+            )
+        return cls(prefer, fraction)
+
+
+def find_front_candidate(registry: Registry, sweep: str, pick: FrontPick | None) -> Candidate:
+    """A multi-objective sweep's pick from its Pareto front: the trial the sweep picked by its
+    own rule, or the one `pick` takes from the front of the trials' last evaluations. Its
+    final_generator: a trial's point on the front is its last epoch."""
+    parent = registry.sweep_parent_run(sweep)
+    if parent is None:
+        raise GanimeError(f"--sweep {sweep}: no MLflow experiment of that name")
+    keys = parent.data.params.get("metric", "").split(", ")
+    if len(keys) < 2:
+        raise GanimeError(f"--pick: sweep {sweep} ranks its trials on one metric, {keys[0]}")
+    if pick is None:
+        rule, run_id = (
+            parent.data.tags[tags.PICK_RULE],
+            parent.data.tags.get(tags.BEST_TRIAL_RUN_ID),
+        )
+        if not run_id:
+            raise GanimeError(f"--sweep {sweep}: its front has no trial (see its parent run)")
+    else:
+        prefer = next((k for k in keys if names.parse(k).metric == pick.prefer), None)
+        if prefer is None:
+            raise GanimeError(f"--pick {pick.prefer}: sweep {sweep} ranks on {', '.join(keys)}")
+        runs = [
+            run
+            for run in registry.sweep_trial_runs(sweep) or []
+            if run.info.status == "FINISHED" and all(k in run.data.metrics for k in keys)
+        ]
+        points = {run.info.run_id: {k: run.data.metrics[k] for k in keys} for run in runs}
+        run_id = pareto.pick(points, tuple(keys), prefer, pick.within)
+        if run_id is None:
+            raise GanimeError(f"--sweep {sweep}: no finished trial reported {', '.join(keys)}")
+        others = [names.parse(k).metric for k in keys if k != prefer]
+        rule = pareto.describe_pick(pick.prefer, others, pick.within)
+    run = registry.run(run_id)
+    models = registry.logged_models(run)
+    if FINAL_GENERATOR not in models:
+        raise GanimeError(f"run {run_id} logged no {FINAL_GENERATOR} (did it finish?)")
+    key = keys[0]
+    return Candidate(
+        run_id=run.info.run_id,
+        run_name=run.info.run_name,
+        experiment_id=run.info.experiment_id,
+        tags=dict(run.data.tags),
+        logged_key=key,
+        logged_value=run.data.metrics[key],
+        model_id=models[FINAL_GENERATOR],
+        generator=FINAL_GENERATOR,
+        pick_rule=rule,
+    )
+
+
 def _runs_to_rank(registry: Registry, *, sweep: str | None, run_id: str | None) -> list[Any]:
     if run_id is not None:
         run = registry.run(run_id)
@@ -198,8 +272,13 @@ class Promotion:
         lines = [
             f"candidate: run {run.run_name} ({run.run_id}), its {run.generator}, "
             f"{run.logged_key} {run.logged_value:.4g} as logged",
-            f"test split: {_describe(self.measured)}",
         ]
+        if run.pick_rule:
+            lines.append(f"picked by: {run.pick_rule}")
+        schedule = run.tags.get(tags.SCHEDULE)
+        if schedule:
+            lines.append(f"its PBT schedule: {schedule}")
+        lines.append(f"test split: {_describe(self.measured)}")
         if self.champion_measured is not None:
             lines.append(f"champion v{self.champion.version}: {_describe(self.champion_measured)}")
         would = "would " if self.dry_run else ""
@@ -215,6 +294,11 @@ class Promotion:
         if self.dry_run:
             lines.append("dry run: nothing registered, no alias moved")
         return lines
+
+
+def _has_front(registry: Registry, sweep: str) -> bool:
+    parent = registry.sweep_parent_run(sweep)
+    return parent is not None and tags.PICK_RULE in parent.data.tags
 
 
 def _describe(measured: Measured) -> str:
@@ -233,12 +317,19 @@ def promote(
     min_improvement: float = 0.0,
     limit: int | None = None,
     dry_run: bool = False,
+    pick: FrontPick | None = None,
 ) -> Promotion:
-    """Register the best candidate; move `champion` to it if it passes the gate."""
+    """Register the best candidate (of a multi-objective sweep: its pick from the front, by
+    `pick` or the sweep's own rule); move `champion` to it if it passes the gate."""
     if min_improvement < 0:
         raise GanimeError("--min-improvement must be >= 0")
+    if pick is not None and sweep is None:
+        raise GanimeError("--pick chooses from a sweep's Pareto front: give --sweep NAME")
     registry = Registry(uri)
-    candidate = find_candidate(registry, metric, sweep=sweep, run_id=run_id)
+    if sweep is not None and (pick is not None or _has_front(registry, sweep)):
+        candidate = find_front_candidate(registry, sweep, pick)
+    else:
+        candidate = find_candidate(registry, metric, sweep=sweep, run_id=run_id)
     models = {"candidate": load_colorizer(candidate.uri, what="candidate")}
     config = models["candidate"].unwrap_python_model().config
     name = registered_name(config.model.family)
@@ -303,6 +394,8 @@ class Gate:
             tags.HOLDOUT_SPLIT: TEST,
             tags.HOLDOUT_IMAGES: str(self.measured.n),
             **{tags.holdout(k): f"{v:.6g}" for k, v in self.measured.metrics.items()},
+            **({tags.SCHEDULE: lineage[tags.SCHEDULE]} if tags.SCHEDULE in lineage else {}),
+            **({tags.PICK_RULE: self.candidate.pick_rule} if self.candidate.pick_rule else {}),
         }
 
     def description(self) -> str:
@@ -325,6 +418,10 @@ class Gate:
         if sweep:
             trial = run.tags.get(tags.TRIAL_NUMBER) or "?"
             lines.append(f"- sweep `{sweep}`, trial {trial} (`{run.tags.get(tags.TRIAL_ID, '')}`)")
+        if run.pick_rule:
+            lines.append(f"- picked from the sweep's Pareto front by {run.pick_rule}")
+        if tags.SCHEDULE in run.tags:
+            lines.append(f"- its PBT schedule: {run.tags[tags.SCHEDULE]}")
         return "\n".join(lines)
 
 

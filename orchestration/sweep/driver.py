@@ -24,6 +24,13 @@ from orchestration.interrupts import sigterm_as_sigint
 from orchestration.jobs.storage import storage_root
 from orchestration.sweep import search
 from orchestration.sweep.callbacks import ProgressTable, TrialOutcomes
+from orchestration.sweep.importance import (
+    Importance,
+    NoImportance,
+    parameter_importance,
+    plot_importance,
+)
+from orchestration.sweep.lineage import load_trial_record
 from orchestration.sweep.plan import plan_sweep
 from orchestration.sweep.spec import Sweep
 from orchestration.sweep.storage import save_sweep, sweep_exists
@@ -32,9 +39,13 @@ from orchestration.sweep.summary import (
     SweepOutcome,
     TrialRow,
     best_evaluation,
+    front_rows,
+    last_evaluation,
     markdown_table,
     note,
     pick_best,
+    pick_rule_line,
+    plot_front,
     plot_metric,
     tally,
     trial_outcome,
@@ -145,7 +156,7 @@ def run_sweep(
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     with sigterm_as_sigint():
         results = tuner.fit()
-    return _summarize(sweep, uri, parent_run_id, list(results))
+    return _summarize(sweep, root, uri, parent_run_id, list(results))
 
 
 def _parent_params(sweep: Sweep) -> dict[str, Any]:
@@ -179,10 +190,14 @@ def _checkpoints(sweep: Sweep) -> tune.CheckpointConfig:
     )
 
 
-def _summarize(sweep: Sweep, uri: str, parent_run_id: str, results: list[Any]) -> SweepOutcome:
+def _summarize(
+    sweep: Sweep, root: str, uri: str, parent_run_id: str, results: list[Any]
+) -> SweepOutcome:
     """One row per trial from Tune's results; trials an interrupt cut off marked as such; the
     summary on the parent run, which ends only when every trial has."""
-    rows = sorted((_trial_row(sweep, uri, result) for result in results), key=lambda r: r.trial)
+    rows = sorted(
+        (_trial_row(sweep, root, uri, result) for result in results), key=lambda r: r.trial
+    )
     interrupted = [row for row in rows if not row.ended]
     for row in interrupted:
         if row.run_id:
@@ -197,22 +212,48 @@ def _summarize(sweep: Sweep, uri: str, parent_run_id: str, results: list[Any]) -
         plot = out / f"{sweep.metric_key}_vs_params.png"
         if plot_metric(sweep, rows, plot):
             files.append(plot)
+        if sweep.multi_objective:
+            front = front_rows(sweep, rows)
+            write_trials_csv(front, out / "pareto_front.csv")
+            (out / "pareto_front.md").write_text(markdown_table(front))
+            files += [out / "pareto_front.csv", out / "pareto_front.md"]
+            if plot_front(sweep, rows, best, out / "pareto_front.png"):
+                files.append(out / "pareto_front.png")
+        importances = _importances(sweep, rows, out) if not unfinished else []
+        files += [
+            out / f"importance_{i.metric}.png" for i in importances if isinstance(i, Importance)
+        ]
+        lines = [importance.line() for importance in importances]
         log_sweep_summary(
             uri,
             parent_run_id,
             files=files,
-            note=note(sweep, rows, best),
+            note=note(sweep, rows, best, tuple(lines)),
             best_params={key: best.params[key] for key in sweep.config.search} if best else {},
             best_metrics={
-                names.best_name(name): best.metrics[name]
-                for name in names.siblings(sweep.metric_key)
-                if best and name in best.metrics
+                **{
+                    names.best_name(name): best.metrics[name]
+                    for name in names.siblings(sweep.metric_key)
+                    if best and name in best.metrics
+                },
+                **{
+                    f"importance.{key}": share
+                    for i in importances
+                    if isinstance(i, Importance) and i.metric == sweep.metric_key
+                    for key, share in i.shares.items()
+                },
             },
             best_trial=(best.trial, best.run_id) if best else None,
+            pick_rule=pick_rule_line(sweep) if sweep.multi_objective else None,
             status=None if unfinished else ("FINISHED" if best is not None else "FAILED"),
         )
     outcome = SweepOutcome(
-        parent_run_id, experiment_id(uri, sweep.name), rows, best, interrupted=unfinished
+        parent_run_id,
+        experiment_id(uri, sweep.name),
+        rows,
+        best,
+        interrupted=unfinished,
+        importance=lines,
     )
     if unfinished:
         raise SweepInterrupted(
@@ -222,7 +263,19 @@ def _summarize(sweep: Sweep, uri: str, parent_run_id: str, results: list[Any]) -
     return outcome
 
 
-def _trial_row(sweep: Sweep, uri: str, result: Any) -> TrialRow:
+def _importances(sweep: Sweep, rows: list[TrialRow], out: Path) -> list[Importance | NoImportance]:
+    """The parameter importance of each of the sweep's metrics, its chart in `out`."""
+    points = [(row.params, row.metrics) for row in rows]
+    found = []
+    for key in sweep.metric_keys:
+        importance = parameter_importance(sweep, points, key)
+        if isinstance(importance, Importance):
+            plot_importance(sweep, importance, out / f"importance_{key}.png")
+        found.append(importance)
+    return found
+
+
+def _trial_row(sweep: Sweep, root: str, uri: str, result: Any) -> TrialRow:
     number, trial_id = trial_of_folder(Path(result.path).name)
     history = []
     if result.metrics_dataframe is not None:
@@ -232,7 +285,13 @@ def _trial_row(sweep: Sweep, uri: str, result: Any) -> TrialRow:
     ended = bool(last.get("done")) or error is not None
     epochs = int(last.get(names.EPOCH, 0) or 0)
     reason, status = trial_outcome(epochs, sweep.config, error, ended)
-    best_epoch, best_metrics = best_evaluation(history, sweep.metric_key)
+    if sweep.multi_objective:  # a trial's point on the front: where it ended
+        best_epoch, best_metrics = last_evaluation(history, sweep.metric_keys)
+    else:
+        best_epoch, best_metrics = best_evaluation(history, sweep.metric_key)
+    record = (
+        load_trial_record(root, sweep.name, trial_id) if sweep.config.scheduler == "pbt" else None
+    )
     return TrialRow(
         trial=number,
         trial_id=trial_id,
@@ -244,4 +303,5 @@ def _trial_row(sweep: Sweep, uri: str, result: Any) -> TrialRow:
         best_epoch=best_epoch,
         metrics=best_metrics,
         ended=ended,
+        schedule=record.schedule() if record and record.exploits else "",
     )

@@ -13,11 +13,12 @@ from typing import Any
 
 import optuna
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import BasicVariantGenerator, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from ganime_core.metrics import names
+from orchestration.ray_internals import ResumablePBT
 from orchestration.sweep.spec import Dimension, Sweep, SweepConfig
 
 
@@ -48,10 +49,13 @@ def tune_samples(config: SweepConfig) -> int:
 def searcher(sweep: Sweep) -> Searcher | BasicVariantGenerator:
     """Optuna's sampler for tpe, random and nsga2; Tune's variant generator for a grid (every
     point, in order) and for PBT, which evolves its population itself (Tune refuses a
-    searcher under PBT), drawn at random from the sweep's seed."""
+    searcher under PBT), start_with's first, the rest drawn at random from the sweep's seed."""
     config = sweep.config
     if config.sampler == "grid" or config.scheduler == "pbt":
-        return BasicVariantGenerator(random_state=config.seed)
+        return BasicVariantGenerator(
+            points_to_evaluate=[dict(point) for point in config.start_with] or None,
+            random_state=config.seed,
+        )
     several = sweep.multi_objective
     return OptunaSearch(
         points_to_evaluate=[dict(point) for point in config.start_with] or None,
@@ -73,7 +77,7 @@ def _optuna_sampler(config: SweepConfig) -> optuna.samplers.BaseSampler:
     return optuna.samplers.TPESampler(seed=config.seed)  # multi-objective too (MOTPE)
 
 
-def scheduler(config: SweepConfig) -> ASHAScheduler | PopulationBasedTraining | FIFOScheduler:
+def scheduler(config: SweepConfig) -> ASHAScheduler | ResumablePBT | FIFOScheduler:
     if config.scheduler == "asha":
         return ASHAScheduler(
             time_attr=names.EPOCH,
@@ -83,7 +87,7 @@ def scheduler(config: SweepConfig) -> ASHAScheduler | PopulationBasedTraining | 
         )
     if config.scheduler == "pbt":
         pbt = config.pbt
-        return PopulationBasedTraining(
+        return ResumablePBT(
             time_attr=names.EPOCH,
             perturbation_interval=pbt.interval,
             quantile_fraction=pbt.quantile,

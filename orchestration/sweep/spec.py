@@ -50,7 +50,7 @@ from ganime_core.config import (
 )
 from ganime_core.data.annotations import Annotations
 from ganime_core.errors import ConfigError
-from ganime_core.metrics import names
+from ganime_core.metrics import names, pareto
 from ganime_core.pretrained import standins
 from ganime_core.splits import SELECTION
 from orchestration.jobs.spec import TrialResources
@@ -120,8 +120,10 @@ class Dimension(Section):
             return [math.sqrt(low * high) if self.loguniform else (low + high) / 2]
         if self.loguniform is not None:
             step = math.log(high / low) / (points - 1)
-            return [low * math.exp(step * i) for i in range(points)]
-        return [low + (high - low) * i / (points - 1) for i in range(points)]
+            inner = [low * math.exp(step * i) for i in range(1, points - 1)]
+        else:
+            inner = [low + (high - low) * i / (points - 1) for i in range(1, points - 1)]
+        return [low, *inner, high]  # the bounds exactly, not a rounding beyond them
 
     def sample(self, rng: random.Random) -> Any:
         """A value drawn from the whole dimension (PBT's resample)."""
@@ -190,10 +192,7 @@ class PickRule(Section):
     within: float = Field(0.05, ge=0.0, description="0.05: at most 5% worse than the best")
 
     def describe(self, others: list[str]) -> str:
-        return (
-            f"the best {self.prefer} on the Pareto front among trials within "
-            f"{self.within:.0%} of the best {', '.join(others)}"
-        )
+        return pareto.describe_pick(self.prefer, others, self.within)
 
 
 class SweepConfig(Section):

@@ -15,6 +15,7 @@ actor imports it in `setup`, the one lazy seam here.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -35,9 +36,16 @@ from ray.util.queue import Empty, Queue
 
 from ganime_core.errors import GanimeError, last_line
 from orchestration.ray_internals import ControllerCallback
+from orchestration.sweep.lineage import (
+    CheckpointOwner,
+    Exploit,
+    TrialRecord,
+    load_trial_record,
+    save_trial_record,
+)
 from orchestration.sweep.spec import Sweep
 from orchestration.sweep.summary import RESULT_RUN_ID, short_value
-from orchestration.tracking.sweeps import open_trial_run
+from orchestration.tracking.sweeps import log_exploit, log_schedule_values, open_trial_run
 from orchestration.training.ray_train import (
     PAUSED,
     TRAIN_DRIVER_MEMORY,
@@ -151,12 +159,15 @@ def open_child_run(
     trial_id: str,
     name: str,
     params: dict[str, Any],
+    job: str | None = None,
 ) -> str:
+    """The trial's MLflow run: found by `job` (a PBT trial's, from its record: its values have
+    changed since it opened its run), else by its number and values."""
     number = trial_number(name)
     return open_trial_run(
         config,
         context.tracking_uri,
-        job=trial_job(context, number, params),
+        job=job or trial_job(context, number, params),
         run_name=trial_run_name(context.sweep.name, number, params),
         parent_run_id=context.parent_run_id,
         sweep=context.sweep.name,
@@ -167,8 +178,12 @@ def open_child_run(
 
 class InProcessTrial(tune.Trainable):
     """A 1-worker trial trained in this actor. Each `step` trains up to the next evaluated epoch
-    (ASHA's rungs and the last) and returns its metrics; the Tune checkpoint after it holds the
-    newest epoch checkpoint, so a restored trial continues where it was."""
+    (the scheduler's decision epochs and the last) and returns its metrics; the Tune checkpoint
+    after it holds the newest epoch checkpoint, so a restored trial continues where it was.
+
+    Under PBT the checkpoint Tune restores may be another trial's (an exploit): the trial then
+    inherits that state under its explored values (ganime_core.checkpoint.Inheritance), in
+    its own MLflow run, where the exploit is recorded (lineage.py)."""
 
     def setup(self, config: dict[str, Any], context: TrialContext) -> None:
         # The lazy seam: the local runner (and with it TensorFlow) is imported here, in the
@@ -178,10 +193,13 @@ class InProcessTrial(tune.Trainable):
         self.local = local
         self.context = context  # reset_config gets only the next trial's params: keep it
         self.sweep = context.sweep
+        self.pbt = self.sweep.config.scheduler == "pbt"
         self.process = local.TrialProcess(self.sweep.config.trial.cpus_per_worker)
         self.scratch = Path(tempfile.mkdtemp(prefix="ganime-trial-"))
         self.training: Any = None  # the LocalTraining of the current trial, begun at its step
         self.restored: Path | None = None
+        self.owner: CheckpointOwner | None = None  # of the checkpoint restored, if any
+        self.record: TrialRecord | None = None  # a PBT trial's own (lineage.py)
         self.last_result: dict[str, Any] = {}
         self.first_trial_rss_mb = 0.0  # after its first step: the base its growth is measured on
 
@@ -206,21 +224,37 @@ class InProcessTrial(tune.Trainable):
         if self.training.finished:
             result["done"] = True
         self.last_result = result
+        if self.pbt:
+            self._keep_record(report.epoch)
         return result
 
     def save_checkpoint(self, checkpoint_dir: str) -> str:
-        latest = self.training.run.checkpointer.latest() if self.training else None
+        folder = Path(checkpoint_dir)
+        latest = self.training.run.checkpointer.latest() if self.training else self.restored
         if latest is not None:
-            shutil.copytree(latest, Path(checkpoint_dir) / latest.name, copy_function=_link)
-        (Path(checkpoint_dir) / LAST_RESULT_FILE).write_text(json.dumps(self.last_result))
+            shutil.copytree(latest, folder / latest.name, copy_function=_link)
+        if self.training is None and self.owner is not None:
+            owner = self.owner  # saved again before it trained: the state it was given
+        else:
+            owner = CheckpointOwner(
+                trial_id=self.trial_id,
+                trial=trial_number(self.trial_name),
+                run_id=self.last_result.get(RESULT_RUN_ID, ""),
+                epoch=self.training.run.epochs_done if self.training else 0,
+                params=dict(self.config),
+                digest=self.training.run.checkpointer.last_digest if self.training else "",
+                last_result=self.last_result,
+            )
+        owner.write(folder)
         return checkpoint_dir
 
     def load_checkpoint(self, checkpoint: str) -> None:
         folder = Path(checkpoint)
         found = sorted(folder.glob("epoch-*"))
         self.restored = found[-1] if found else None
-        result_file = folder / LAST_RESULT_FILE
-        self.last_result = json.loads(result_file.read_text()) if result_file.is_file() else {}
+        self.owner = CheckpointOwner.read(folder)
+        mine = self.owner is None or self.owner.trial_id == self.trial_id
+        self.last_result = self.owner.last_result if self.owner and mine else {}
         self._end()  # a trial restored in place after a failure begins again from here
 
     def reset_config(self, new_config: dict[str, Any]) -> bool:
@@ -228,7 +262,7 @@ class InProcessTrial(tune.Trainable):
         previous trial's networks and graphs go. An actor whose memory grew past
         ACTOR_GROWTH_LIMIT_MB since its first trial declines, and Tune starts a fresh one."""
         self._end()
-        self.restored, self.last_result = None, {}
+        self.restored, self.owner, self.record, self.last_result = None, None, None, {}
         self.process.next_run()
         grown = rss_mb() - self.first_trial_rss_mb
         return not (self.first_trial_rss_mb and grown > ACTOR_GROWTH_LIMIT_MB)
@@ -242,15 +276,81 @@ class InProcessTrial(tune.Trainable):
         config = self.sweep.trial_config(params).replace(
             {"train.output_dir": self.scratch / self.trial_id}
         )
-        run_id = open_child_run(self.context, config, self.trial_id, self.trial_name, params)
+        storage, sweep = self.context.storage, self.sweep.name
+        self.record = load_trial_record(storage, sweep, self.trial_id) if self.pbt else None
+        job = self.record.job if self.record else None
+        run_id = open_child_run(self.context, config, self.trial_id, self.trial_name, params, job)
+        donor = self.owner if self.owner and self.owner.trial_id != self.trial_id else None
+        inherit = None
+        if donor is not None and self.restored is not None:
+            inherit = self.local.inheritance(
+                self.restored, self.record.best if self.record else None
+            )
         self.training = self.local.LocalTraining(
             config,
             self.context.tracking_uri,
             run_id,
             cache=self.process.evaluations,
             progress=False,
-            resume_from=self.restored,
+            resume_from=None if inherit else self.restored,
+            inherit=inherit,
         )
+        if self.pbt and self.record is None:
+            number = trial_number(self.trial_name)
+            self.record = TrialRecord(
+                self.trial_id,
+                number,
+                trial_job(self.context, number, params),
+                run_id,
+                params,
+                None,
+                started_with=params,
+            )
+        if inherit is not None:
+            self._record_exploit(donor, params, run_id)
+
+    def _record_exploit(self, donor: CheckpointOwner, params: dict[str, Any], run_id: str) -> None:
+        """The exploit this trial just took, on its record and its MLflow run (once: a trial
+        restored again from the same donor's state took no second one)."""
+        exploit = Exploit(
+            epoch=donor.epoch,
+            donor=donor.trial,
+            donor_trial_id=donor.trial_id,
+            donor_run_id=donor.run_id,
+            donor_values=donor.params,
+            before=self.record.params,
+            after=params,
+            digest=self.training.run.start_digest,
+        )
+        taken = self.record.exploits
+        if taken and (taken[-1].epoch, taken[-1].donor_trial_id) == (exploit.epoch, donor.trial_id):
+            return
+        self.record = dataclasses.replace(self.record, params=params, exploits=(*taken, exploit))
+        save_trial_record(self.context.storage, self.sweep.name, self.record)
+        log_exploit(
+            self.context.tracking_uri,
+            run_id,
+            lineage=[dataclasses.asdict(e) for e in self.record.exploits],
+            schedule=self.record.schedule(),
+        )
+
+    def _keep_record(self, epoch: int) -> None:
+        """A PBT trial's record after a step: its values, best and the state it saved."""
+        training = self.training
+        best = training.run.best
+        # An epoch trained again after a kill is in the record already: its schedule point too.
+        first_time = str(epoch) not in self.record.digests
+        self.record = dataclasses.replace(
+            self.record,
+            run_id=training.sink.run_id,
+            params=dict(self.config),
+            best=dataclasses.asdict(best) if best else None,
+            digests={**self.record.digests, str(epoch): training.run.checkpointer.last_digest},
+        )
+        save_trial_record(self.context.storage, self.sweep.name, self.record)
+        numeric = {k: v for k, v in self.config.items() if isinstance(v, int | float)}
+        if numeric and first_time:
+            log_schedule_values(self.context.tracking_uri, training.sink.run_id, numeric, epoch)
 
     def _end(self) -> None:
         """Stop recording the current trial (the driver writes its outcome) and drop it."""

@@ -41,6 +41,18 @@ class Registry:
             filter_string=f"tags.`{tags.SWEEP}` = '{sweep}' and tags.`{tags.TRIAL_ID}` != ''",
         )
 
+    def sweep_parent_run(self, sweep: str) -> Run | None:
+        """The parent run of `sweep` (its newest, if it was started more than once)."""
+        experiment = self.client.get_experiment_by_name(sweep)
+        if experiment is None:
+            return None
+        runs = self.client.search_runs(
+            [experiment.experiment_id],
+            filter_string=f"tags.`{tags.SWEEP}` = '{sweep}'",
+            order_by=["attributes.start_time DESC"],
+        )
+        return next((run for run in runs if tags.TRIAL_ID not in run.data.tags), None)
+
     def metric_history(self, run_id: str, key: str) -> list[float]:
         """Every value of metric `key` that run `run_id` logged, in step order."""
         return [metric.value for metric in self.client.get_metric_history(run_id, key)]

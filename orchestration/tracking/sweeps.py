@@ -4,6 +4,8 @@ module writes it down."""
 
 from __future__ import annotations
 
+import json
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,35 @@ def open_trial_run(
     return run_id
 
 
+LINEAGE_ARTIFACT = "pbt/lineage.json"
+
+
+def log_exploit(uri: str, run_id: str, *, lineage: list[dict[str, Any]], schedule: str) -> None:
+    """A PBT exploit on the trial's run that took it: every exploit so far as
+    pbt/lineage.json (from which trial, at which epoch, values before and after, the state's
+    digest), and the schedule as a tag the runs table can show."""
+    logger = RunLogger(uri, run_id)
+    with tempfile.TemporaryDirectory(prefix="ganime-lineage-") as folder:
+        path = Path(folder) / Path(LINEAGE_ARTIFACT).name
+        path.write_text(json.dumps(lineage, indent=2))
+        logger.retrying(
+            "pbt lineage",
+            lambda: logger.client.log_artifact(
+                run_id, str(path), Path(LINEAGE_ARTIFACT).parent.name
+            ),
+        )
+    logger.log_batch(
+        "pbt exploit", run_tags={tags.SCHEDULE: schedule, tags.EXPLOITS: str(len(lineage))}
+    )
+
+
+def log_schedule_values(uri: str, run_id: str, values: dict[str, float], epoch: int) -> None:
+    """A PBT trial's numeric searched values at `epoch` as `schedule.<key>` metrics: the UI
+    charts each trial's schedule beside its losses."""
+    metrics = {f"schedule.{key}": float(value) for key, value in values.items()}
+    RunLogger(uri, run_id).log_batch(f"epoch {epoch} schedule", metrics, step=epoch)
+
+
 def close_trial_run(
     uri: str, run_id: str, reason: str, status: str, seconds: float | None = None
 ) -> None:
@@ -81,6 +112,7 @@ def log_sweep_summary(
     best_metrics: dict[str, float],
     best_trial: tuple[int, str] | None,
     status: str | None,
+    pick_rule: str | None = None,
 ) -> None:
     """The sweep's result on its parent run: artifacts, the best trial's params (`best.*`) and
     metrics (`best_*`), a description with the trial table; `status` None leaves it RUNNING
@@ -92,6 +124,8 @@ def log_sweep_summary(
             f"sweep {file.name}", lambda f=file: client.log_artifact(parent_run_id, str(f))
         )
     run_tags = {tags.RUN_NOTE: note}
+    if pick_rule is not None:
+        run_tags[tags.PICK_RULE] = pick_rule
     if best_trial is not None:
         run_tags[tags.BEST_TRIAL] = str(best_trial[0])
         run_tags[tags.BEST_TRIAL_RUN_ID] = best_trial[1]

@@ -25,6 +25,9 @@ TRIAL_NUMBER = "ganime.trial_number"
 STOP_REASON = "ganime.stop_reason"  # completed / stopped early by ASHA at epoch N / interrupted ...
 BEST_TRIAL = "ganime.best_trial"
 BEST_TRIAL_RUN_ID = "ganime.best_trial_run_id"
+SCHEDULE = "ganime.schedule"  # a PBT trial's values and exploits: 't03 lr=0.002 | epoch 2: ...'
+EXPLOITS = "ganime.pbt_exploits"  # how many exploits a PBT trial took
+PICK_RULE = "ganime.pick_rule"  # how a multi-objective sweep's best trial is picked from its front
 
 # A compare's parent run and its methods' runs.
 COMPARE = "ganime.compare"  # on the parent and every child
@@ -35,6 +38,7 @@ RUN_KEY = "ganime.run_key"  # what the child's result depends on: the same key i
 # A registered model version.
 MODEL_ID = "ganime.model_id"  # the logged model a version was registered from
 GENERATOR = "ganime.generator"  # best_generator or final_generator
+# A version's SCHEDULE and PICK_RULE: the trial's schedule, the rule that picked it.
 RUN_ID = "ganime.run_id"
 CONFIG_HASH = "ganime.config_hash"
 BACKBONE = "ganime.backbone"

@@ -8,6 +8,7 @@ from typing import Any
 
 import keras
 
+from ganime_core.checkpoint import Best, Inheritance
 from ganime_core.config import ExperimentConfig
 from ganime_core.evaluation import EvaluationCache
 from ganime_core.families.base import ModelFamily
@@ -45,9 +46,12 @@ class LocalTraining:
         cache: EvaluationCache | None = None,
         progress: bool = True,
         resume_from: Path | None = None,
+        inherit: Inheritance | None = None,
     ) -> None:
         self.config = config
-        self.run = TrainingRun(config, progress=progress, cache=cache, resume_from=resume_from)
+        self.run = TrainingRun(
+            config, progress=progress, cache=cache, resume_from=resume_from, inherit=inherit
+        )
         self.sink = MlflowSink(config, uri, run_id, runner=RUNNER)
         self.sink.start(self.run.data, self.run.input_example())
         self.sink.catch_up(self.run.restored_epochs, self.run.family)
@@ -89,6 +93,12 @@ class LocalTraining:
 
     def close(self, status: str) -> None:
         self.sink.close(status)
+
+
+def inheritance(checkpoint: Path, best: dict[str, Any] | None) -> Inheritance:
+    """Another run's epoch checkpoint for a run to go on from, keeping the run's own best (as
+    a sweep trial's record holds it)."""
+    return Inheritance(checkpoint, Best(**best) if best else None)
 
 
 def train_locally(config: ExperimentConfig, *, progress: bool = True) -> dict[str, Any]:

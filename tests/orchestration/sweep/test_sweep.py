@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import re
 import signal
@@ -16,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from orchestration.sweep.driver import run_sweep
 from orchestration.sweep.spec import load_sweep
@@ -26,84 +24,23 @@ from orchestration.tracking.tags import STOP_REASON as STOP_TAG
 from orchestration.tracking.tags import SWEEP as SWEEP_TAG
 from orchestration.tracking.tags import TRIAL_ID as TRIAL_TAG
 from tests.support.mlflow_records import sample_steps
-from tests.support.paths import EXPERIMENTS
 from tests.support.processes import ganime_command
 from tests.support.ray_cluster import local_ray_cluster, ray_actors
+from tests.support.sweeps import (
+    GOOD,
+    NAN,
+    SELECTION_FID,
+    WORSE,
+    child_runs,
+    tiny_sweep,
+    trial_runs,
+    tune_results,
+    with_an_epoch,
+)
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("cache_dir")]
 from mlflow.tracking import MlflowClient  # noqa: E402
-
-# Learning rates: trains, barely moves, blows up. After one epoch (4 steps) GOOD's FID was 29.3
-# against WORSE's 31.0 on 8 held-out images (at 2e-4 both were still 31.0: ASHA could not tell
-# them apart); trials are now ranked on 8 selection images carved from train/.
-GOOD, WORSE, NAN = 2e-3, 1e-12, 1e30
-
-# What trials rank on: the selection split, measured with the stand-in InceptionV3.
-SELECTION_FID = "selection_fid_untrained_inception"
-
-
-def tiny_sweep(tmp_path: Path, rates: list[float], **changes) -> Path:
-    """32 px, 8 base filters, 4 steps of 8 per epoch (40 train and 10 test images generated, 8
-    of the train images carved for selection), searching only the learning rate; the
-    trials are exactly `rates`, in order, one at a time (so ASHA's comparisons are fixed)."""
-    raw = {
-        "name": "tiny",
-        "experiment": str(EXPERIMENTS / "smoke.yaml"),
-        "overrides": {
-            "data.synthetic.count": 50,
-            "data.selection": 8,
-            "model.base_filters": 8,
-            "train.checkpoint_every": 1,
-            "train.eval_every": 1,
-            "train.sample_images": 2,
-            "metrics.backbone_size": 75,
-            "metrics.kid_subset_size": 8,
-            "metrics.kid_subsets": 10,
-        },
-        "search": {"optimizer.learning_rate": {"loguniform": [1e-12, 1e30]}},
-        "start_with": [{"optimizer.learning_rate": rate} for rate in rates],
-        "num_samples": len(rates),
-        "metric": "fid",
-        "max_epochs": 2,
-        "asha": {"grace_period": 1, "reduction_factor": 2},
-        "max_concurrent_trials": 1,
-        **changes,
-    }
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return path
-
-
-def tune_results(experiment: Path) -> dict[str, list[dict]]:
-    """Every result each trial reported, from Tune's result.json files: trial folder -> steps."""
-    return {
-        folder.name: [
-            json.loads(line) for line in (folder / "result.json").read_text().splitlines()
-        ]
-        for folder in experiment.iterdir()
-        if (folder / "result.json").is_file()
-    }
-
-
-def trial_runs(client: MlflowClient) -> list:
-    """The tiny sweep's trial runs so far (none before its experiment exists)."""
-    experiment = client.get_experiment_by_name("tiny")
-    runs = client.search_runs([experiment.experiment_id]) if experiment else []
-    return [run for run in runs if TRIAL_TAG in run.data.tags]
-
-
-def with_an_epoch(client: MlflowClient, trials: list):
-    """The first of `trials` that has logged an epoch, or None."""
-    return next((r for r in trials if client.get_metric_history(r.info.run_id, "epoch")), None)
-
-
-def child_runs(client: MlflowClient, parent_run_id: str) -> dict[str, object]:
-    experiment = client.get_experiment_by_name("tiny")
-    runs = client.search_runs(
-        [experiment.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}'"
-    )
-    return {run.data.tags[TRIAL_TAG]: run for run in runs}
 
 
 def test_a_sweep_logs_its_trials_under_one_parent_and_asha_stops_the_worse(
@@ -148,8 +85,8 @@ def test_a_sweep_logs_its_trials_under_one_parent_and_asha_stops_the_worse(
     note = parent.data.tags[tags.RUN_NOTE]
     assert "**Best: trial 1**" in note and "| trial |" in note and "completed" in note
     assert parent.data.params["search.optimizer.learning_rate"] == "loguniform(1e-12, 1e+30)"
-    assert parent.data.params["sampler"] == "optuna.TPESampler(seed=0)"
-    assert "ASHA(time_attr=epoch, grace_period=1, max_t=2" in parent.data.params["scheduler"]
+    assert parent.data.params["sampler"] == "Optuna TPE (seed 0)"
+    assert parent.data.params["scheduler"].startswith("ASHA on epoch: grace period 1, max 2 ")
     assert float(parent.data.params["best.optimizer.learning_rate"]) == GOOD
     assert parent.data.metrics["selection_best_fid_untrained_inception"] == pytest.approx(
         by_rate[GOOD].metrics["selection_fid_untrained_inception"]
@@ -275,9 +212,7 @@ def test_two_worker_trials_resume_after_an_interrupt_and_release_their_workers(
     leaving the group to Ray Train's cleaner, which needs the state API (off here, as on a node
     without the dashboard) and on a busy node took minutes. The first driver joins this test's
     cluster (RAY_ADDRESS), so every Train controller is in its actor table."""
-    path = tiny_sweep(
-        tmp_path, [GOOD, WORSE], max_epochs=3, trial={"workers": 2}
-    )
+    path = tiny_sweep(tmp_path, [GOOD, WORSE], max_epochs=3, trial={"workers": 2})
     storage = str(tmp_path / "ray")
     client = MlflowClient(mlflow_store)
 
