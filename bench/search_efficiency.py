@@ -268,7 +268,10 @@ def plot(report: dict[str, Any], path: Path) -> None:
             )
     summary = report["summary"]
     axis.axhline(
-        summary["threshold"], color="gray", linestyle="--", label="grid's best - 1 std (3 seeds)"
+        summary["threshold"],
+        color="gray",
+        linestyle="--",
+        label=f"grid's best - 1 std ({len(report['grid_best']['selection_ssim_seeds'])} seeds)",
     )
     axis.axvline(
         summary["grid_trial_epochs"] * TARGET_SHARE,

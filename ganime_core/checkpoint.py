@@ -213,6 +213,11 @@ class Checkpointer:
         )
 
 
+def saved_epochs(checkpoint: Path) -> int:
+    """The epochs an epoch checkpoint folder had completed."""
+    return int(json.loads((checkpoint / STATE_FILE).read_text())["epochs_completed"])
+
+
 def complete_checkpoints(directory: Path) -> list[Path]:
     """The finished epoch-NNNN folders in `directory`, oldest first."""
     if not directory.is_dir():

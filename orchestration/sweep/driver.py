@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -122,16 +123,19 @@ def run_sweep(
         tuner = tune.Tuner.restore(experiment_path, trainable=trainable(context))
     else:
         several = sweep.multi_objective  # then the searcher holds the metrics
+        at_once = max(plan.at_once, 1)
         tuner = tune.Tuner(
             trainable(context),
             param_space=search.search_space(sweep.config),
             tune_config=tune.TuneConfig(
                 metric=None if several else sweep.metric_key,
                 mode=None if several else sweep.config.objective_mode,
-                search_alg=search.searcher(sweep),
+                search_alg=search.searcher(sweep, at_once),
                 scheduler=search.scheduler(sweep.config),
                 num_samples=search.tune_samples(sweep.config),
-                max_concurrent_trials=max(plan.at_once, 1),
+                max_concurrent_trials=(
+                    None if search.searcher_limits_concurrency(sweep.config) else at_once
+                ),
                 # The next trial runs in a finished trial's actor: TensorFlow and the backbone
                 # are loaded once per actor (in-process trials; a Ray Train trial's actor only
                 # drives its run).
@@ -154,7 +158,10 @@ def run_sweep(
     # Tune snapshots its state after every trial checkpoint (num_to_keep) and warns about it; at a
     # step per evaluation the snapshots are what `--resume` needs, not a bottleneck.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    with sigterm_as_sigint():
+    with sigterm_as_sigint(), warnings.catch_warnings():
+        # Ray suggests reuse_actors to PBT sweeps; a Ray Train trial's actor only drives its
+        # run (each run gets new workers), so there is nothing to reuse.
+        warnings.filterwarnings("ignore", message="Consider boosting PBT performance")
         results = tuner.fit()
     return _summarize(sweep, root, uri, parent_run_id, list(results))
 

@@ -33,6 +33,9 @@ class CheckpointOwner:
     params: dict[str, Any]  # the searched values it trained under
     digest: str  # the epoch checkpoint's state (ganime_core.checkpoint.Checkpointer.digest)
     last_result: dict[str, Any]  # what the trial last reported to Tune
+    # A Ray Train trial's epoch checkpoint in storage (ray_train.checkpoint_uri); an in-process
+    # trial's is inside the Tune checkpoint ("").
+    train_checkpoint: str = ""
 
     def write(self, folder: Path) -> None:
         (folder / OWNER_FILE).write_text(json.dumps(asdict(self)))

@@ -36,7 +36,12 @@ class Plan:
             f"{trial.gpus_per_worker} GPU) = {self.trial_cpus} CPU, {self.trial_gpus} GPU",
             f"cluster ({self.cluster}): {self.cluster_cpus:g} CPU, {self.cluster_gpus:g} GPU -> "
             f"{self.at_once} trial(s) at once"
-            + (f" (max_concurrent_trials {limit})" if limit else ""),
+            + (f" (max_concurrent_trials {limit})" if limit else "")
+            + (
+                "; PBT's whole population is live, trained in turn"
+                if config.scheduler == "pbt"
+                else ""
+            ),
         ]
 
 

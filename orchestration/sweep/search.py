@@ -41,20 +41,31 @@ def search_space(config: SweepConfig) -> dict[str, Any]:
     return space
 
 
+def searcher_limits_concurrency(config: SweepConfig) -> bool:
+    """Whether the searcher itself caps the trials at once (Tune's variant generator), so
+    TuneConfig's max_concurrent_trials is left unset (Tune warns that it ignores it)."""
+    return config.sampler == "grid" or config.scheduler == "pbt"
+
+
 def tune_samples(config: SweepConfig) -> int:
     """TuneConfig's num_samples: a grid is visited once (Tune counts repeats of it)."""
     return 1 if config.sampler == "grid" else config.num_samples
 
 
-def searcher(sweep: Sweep) -> Searcher | BasicVariantGenerator:
+def searcher(sweep: Sweep, at_once: int) -> Searcher | BasicVariantGenerator:
     """Optuna's sampler for tpe, random and nsga2; Tune's variant generator for a grid (every
     point, in order) and for PBT, which evolves its population itself (Tune refuses a
     searcher under PBT), start_with's first, the rest drawn at random from the sweep's seed."""
     config = sweep.config
-    if config.sampler == "grid" or config.scheduler == "pbt":
+    if searcher_limits_concurrency(config):
         return BasicVariantGenerator(
             points_to_evaluate=[dict(point) for point in config.start_with] or None,
             random_state=config.seed,
+            # Tune ignores max_concurrent_trials for this searcher: it caps the trials itself.
+            # Not under PBT: the whole population must be live from the start (a cap would
+            # hold the later trials back until the first had finished, and nothing would be
+            # exploited); PBT pauses and resumes them in turn, as the resources allow.
+            max_concurrent=0 if config.scheduler == "pbt" else at_once,
         )
     several = sweep.multi_objective
     return OptunaSearch(
@@ -74,7 +85,9 @@ def _optuna_sampler(config: SweepConfig) -> optuna.samplers.BaseSampler:
         # trials make a generation, so the second half is bred from the first.
         population = max(2, min(50, config.num_samples // 2))
         return optuna.samplers.NSGAIISampler(population_size=population, seed=config.seed)
-    return optuna.samplers.TPESampler(seed=config.seed)  # multi-objective too (MOTPE)
+    return optuna.samplers.TPESampler(  # multi-objective too (MOTPE)
+        n_startup_trials=config.tpe_startup_trials(), seed=config.seed
+    )
 
 
 def scheduler(config: SweepConfig) -> ASHAScheduler | ResumablePBT | FIFOScheduler:

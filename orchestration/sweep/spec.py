@@ -213,6 +213,12 @@ class SweepConfig(Section):
     asha: AshaSettings | None = None
     pbt: PbtSettings | None = None
     grid_points: int | None = Field(None, ge=1, description="values per range on a grid")
+    startup_trials: int | None = Field(
+        None,
+        ge=1,
+        description="trials drawn at random before TPE models the rest (Optuna's "
+        "n_startup_trials); unset: a third of num_samples, at least 2",
+    )
     pick: PickRule | None = None
     max_concurrent_trials: int | None = Field(
         None, ge=1, description="unset = as many as the cluster's resources hold"
@@ -299,9 +305,16 @@ class SweepConfig(Section):
                 f"pbt.interval ({self.pbt.interval}) must be below max_epochs "
                 f"({self.max_epochs}), or PBT never exploits"
             )
+        if self.startup_trials is not None and self.sampler != "tpe":
+            return f"startup_trials: only sampler tpe uses it, and sampler is {self.sampler}"
         if self.sampler == "grid" and self.start_with:
             return "sampler grid visits every point; start_with has nothing to add: drop it"
         return None
+
+    def tpe_startup_trials(self) -> int:
+        """Optuna's default, 10, suits studies of hundreds of trials: a sweep of 10 or fewer
+        would be all random, TPE's first trials being its seeded random sampler's."""
+        return self.startup_trials or max(2, self.num_samples // 3)
 
     def _grid_problem(self) -> str | None:
         if self.sampler != "grid":
@@ -349,7 +362,9 @@ class SweepConfig(Section):
             return f"grid ({self.num_samples} points)"
         if self.scheduler == "pbt":
             return f"Ray Tune's random population (seed {self.seed})"
-        name = {"tpe": "TPE", "random": "random", "nsga2": "NSGA-II"}[self.sampler]
+        if self.sampler == "tpe":
+            return f"Optuna TPE (seed {self.seed}, {self.tpe_startup_trials()} random first)"
+        name = {"random": "random", "nsga2": "NSGA-II"}[self.sampler]
         return f"Optuna {name} (seed {self.seed})"
 
     def scheduler_line(self) -> str:

@@ -35,6 +35,7 @@ from ray.train import TrainingFailedError, UserCallback
 from ray.util.queue import Empty, Queue
 
 from ganime_core.errors import GanimeError, last_line
+from ganime_core.metrics import names
 from orchestration.ray_internals import ControllerCallback
 from orchestration.sweep.lineage import (
     CheckpointOwner,
@@ -47,17 +48,20 @@ from orchestration.sweep.spec import Sweep
 from orchestration.sweep.summary import RESULT_RUN_ID, short_value
 from orchestration.tracking.sweeps import log_exploit, log_schedule_values, open_trial_run
 from orchestration.training.ray_train import (
+    CHECKPOINT_DIGEST,
     PAUSED,
     TRAIN_DRIVER_MEMORY,
+    InheritedState,
     Scaling,
+    checkpoint_uri,
     failure_reason,
     make_trainer,
     reported_metrics,
+    run_best,
 )
 
 log = logging.getLogger(__name__)
 
-LAST_RESULT_FILE = "tune-result.json"
 BACKBONE_BUILDS = "actor_backbone_builds"  # InceptionV3s this trial's actor has built so far
 # The actor's resident memory after the step; the benchmark reads it. clear_session between
 # reused trials does not give everything back: measured +50 MB a trial at 64 px
@@ -81,6 +85,7 @@ class ControllerStarted:
 @dataclass(frozen=True)
 class EpochEvaluated:
     report: dict[str, Any]  # rank 0's report, once MLflow holds the epoch
+    checkpoint: str  # where Ray Train persisted the epoch's checkpoint (checkpoint_uri)
 
 
 @dataclass(frozen=True)
@@ -174,6 +179,69 @@ def open_child_run(
         trial_id=trial_id,
         trial_number=number,
     )
+
+
+def record_exploit(
+    context: TrialContext,
+    record: TrialRecord,
+    donor: CheckpointOwner,
+    params: dict[str, Any],
+    run_id: str,
+    digest: str,
+) -> TrialRecord:
+    """The exploit a trial just took (`donor`'s state, whose digest is `digest`, under the
+    explored `params`) on its record and its MLflow run; once: a trial restored again from
+    the same donor's state took no second one."""
+    taken = record.exploits
+    if taken and (taken[-1].epoch, taken[-1].donor_trial_id) == (donor.epoch, donor.trial_id):
+        return record
+    exploit = Exploit(
+        epoch=donor.epoch,
+        donor=donor.trial,
+        donor_trial_id=donor.trial_id,
+        donor_run_id=donor.run_id,
+        donor_values=donor.params,
+        before=record.params,
+        after=params,
+        digest=digest,
+    )
+    record = dataclasses.replace(record, params=params, exploits=(*taken, exploit))
+    save_trial_record(context.storage, context.sweep.name, record)
+    log_exploit(
+        context.tracking_uri,
+        run_id,
+        lineage=[dataclasses.asdict(e) for e in record.exploits],
+        schedule=record.schedule(),
+    )
+    return record
+
+
+def keep_record(
+    context: TrialContext,
+    record: TrialRecord,
+    run_id: str,
+    *,
+    params: dict[str, Any],
+    best: dict[str, Any] | None,
+    epoch: int,
+    digest: str,
+) -> TrialRecord:
+    """A PBT trial's record after a step (its values, best and the state it saved), and its
+    numeric values as `schedule.*` metrics at the epoch."""
+    # An epoch trained again after a kill is in the record already: its schedule point too.
+    first_time = str(epoch) not in record.digests
+    record = dataclasses.replace(
+        record,
+        run_id=run_id,
+        params=params,
+        best=best,
+        digests={**record.digests, str(epoch): digest},
+    )
+    save_trial_record(context.storage, context.sweep.name, record)
+    numeric = {k: v for k, v in params.items() if isinstance(v, int | float)}
+    if numeric and first_time:
+        log_schedule_values(context.tracking_uri, run_id, numeric, epoch)
+    return record
 
 
 class InProcessTrial(tune.Trainable):
@@ -307,50 +375,22 @@ class InProcessTrial(tune.Trainable):
                 started_with=params,
             )
         if inherit is not None:
-            self._record_exploit(donor, params, run_id)
-
-    def _record_exploit(self, donor: CheckpointOwner, params: dict[str, Any], run_id: str) -> None:
-        """The exploit this trial just took, on its record and its MLflow run (once: a trial
-        restored again from the same donor's state took no second one)."""
-        exploit = Exploit(
-            epoch=donor.epoch,
-            donor=donor.trial,
-            donor_trial_id=donor.trial_id,
-            donor_run_id=donor.run_id,
-            donor_values=donor.params,
-            before=self.record.params,
-            after=params,
-            digest=self.training.run.start_digest,
-        )
-        taken = self.record.exploits
-        if taken and (taken[-1].epoch, taken[-1].donor_trial_id) == (exploit.epoch, donor.trial_id):
-            return
-        self.record = dataclasses.replace(self.record, params=params, exploits=(*taken, exploit))
-        save_trial_record(self.context.storage, self.sweep.name, self.record)
-        log_exploit(
-            self.context.tracking_uri,
-            run_id,
-            lineage=[dataclasses.asdict(e) for e in self.record.exploits],
-            schedule=self.record.schedule(),
-        )
+            self.record = record_exploit(
+                self.context, self.record, donor, params, run_id, self.training.run.start_digest
+            )
 
     def _keep_record(self, epoch: int) -> None:
-        """A PBT trial's record after a step: its values, best and the state it saved."""
         training = self.training
         best = training.run.best
-        # An epoch trained again after a kill is in the record already: its schedule point too.
-        first_time = str(epoch) not in self.record.digests
-        self.record = dataclasses.replace(
+        self.record = keep_record(
+            self.context,
             self.record,
-            run_id=training.sink.run_id,
+            training.sink.run_id,
             params=dict(self.config),
             best=dataclasses.asdict(best) if best else None,
-            digests={**self.record.digests, str(epoch): training.run.checkpointer.last_digest},
+            epoch=epoch,
+            digest=training.run.checkpointer.last_digest,
         )
-        save_trial_record(self.context.storage, self.sweep.name, self.record)
-        numeric = {k: v for k, v in self.config.items() if isinstance(v, int | float)}
-        if numeric and first_time:
-            log_schedule_values(self.context.tracking_uri, training.sink.run_id, numeric, epoch)
 
     def _end(self) -> None:
         """Stop recording the current trial (the driver writes its outcome) and drop it."""
@@ -383,6 +423,7 @@ class RayTrainTrial(tune.Trainable):
     def setup(self, config: dict[str, Any], context: TrialContext) -> None:
         self.context = context
         self.sweep = context.sweep
+        self.pbt = self.sweep.config.scheduler == "pbt"
         # The controller's reports and handle, and fit()'s outcome, in the order they happen.
         self.inbox = Queue(actor_options={"num_cpus": 0})
         # A token per worker for each next step: the workers wait for it after an evaluated
@@ -392,6 +433,10 @@ class RayTrainTrial(tune.Trainable):
         self.controller: Any = None
         self.run_id = ""
         self.last_result: dict[str, Any] = {}
+        self.last_checkpoint = ""  # the newest epoch checkpoint Ray Train persisted
+        self.last_digest = ""  # its state digest
+        self.owner: CheckpointOwner | None = None  # of the Tune checkpoint restored, if any
+        self.record: TrialRecord | None = None  # a PBT trial's own (lineage.py)
 
     def step(self) -> dict[str, Any]:
         if self.fit_thread is None:
@@ -403,25 +448,36 @@ class RayTrainTrial(tune.Trainable):
             match message:
                 case ControllerStarted(controller):
                     self.controller = controller
-                case EpochEvaluated(report):
-                    self.last_result = self._result(report)
+                case EpochEvaluated(report, checkpoint):
+                    self._evaluated(report, checkpoint)
                     return self.last_result
                 case FitFailed(reason):
                     raise TrialFailed(reason)
                 case FitFinished(metrics):
                     # The last epoch comes from fit()'s result: the run has released its workers.
                     if self.sweep.metric_key in metrics:
-                        self.last_result = self._result(metrics)
+                        self._evaluated(metrics, self.last_checkpoint)
                     return {**self.last_result, "done": True}
 
     def save_checkpoint(self, checkpoint_dir: str) -> str:
-        """Ray Train persists the run's own checkpoints; Tune's holds the last result."""
-        (Path(checkpoint_dir) / LAST_RESULT_FILE).write_text(json.dumps(self.last_result))
+        """Ray Train persists the run's own checkpoints; Tune's says which one is newest."""
+        CheckpointOwner(
+            trial_id=self.trial_id,
+            trial=trial_number(self.trial_name),
+            run_id=self.run_id,
+            epoch=int(self.last_result.get(names.EPOCH, 0)),
+            params=dict(self.config),
+            digest=self.last_digest,
+            last_result=self.last_result,
+            train_checkpoint=self.last_checkpoint,
+        ).write(Path(checkpoint_dir))
         return checkpoint_dir
 
     def load_checkpoint(self, checkpoint: str) -> None:
-        result_file = Path(checkpoint) / LAST_RESULT_FILE
-        self.last_result = json.loads(result_file.read_text()) if result_file.is_file() else {}
+        self.owner = CheckpointOwner.read(Path(checkpoint))
+        if self.owner is not None and self.owner.trial_id == self.trial_id:
+            self.last_result = self.owner.last_result
+            self.last_checkpoint, self.last_digest = self.owner.train_checkpoint, self.owner.digest
 
     def cleanup(self) -> None:
         if self.fit_thread is not None and self.fit_thread.is_alive():
@@ -432,12 +488,23 @@ class RayTrainTrial(tune.Trainable):
     def _begin(self) -> None:
         params = dict(self.config)
         config = self.sweep.trial_config(params)
-        self.run_id = open_child_run(self.context, config, self.trial_id, self.trial_name, params)
+        storage, sweep = self.context.storage, self.sweep.name
+        self.record = load_trial_record(storage, sweep, self.trial_id) if self.pbt else None
+        job = self.record.job if self.record else None
+        self.run_id = open_child_run(
+            self.context, config, self.trial_id, self.trial_name, params, job
+        )
+        donor = self.owner if self.owner and self.owner.trial_id != self.trial_id else None
+        inherit = None
+        if donor is not None:
+            inherit = InheritedState(
+                donor.train_checkpoint, donor.epoch, self.record.best if self.record else None
+            )
         trial = self.sweep.config.trial
         trainer = make_trainer(
             config,
             Scaling(trial.workers, trial.cpus_per_worker, trial.gpus_per_worker),
-            storage=f"{self.context.storage}/{self.sweep.name}/trials",
+            storage=f"{storage}/{sweep}/trials",
             name=self.trial_id,
             tracking_uri=self.context.tracking_uri,
             run_id=self.run_id,
@@ -448,11 +515,40 @@ class RayTrainTrial(tune.Trainable):
                 ForwardEvaluations(self.inbox),
             ],
             pace=self.pace,
+            inherit=inherit,
         )
+        if self.pbt and self.record is None:
+            number = trial_number(self.trial_name)
+            job = trial_job(self.context, number, params)
+            self.record = TrialRecord(
+                self.trial_id, number, job, self.run_id, params, None, started_with=params
+            )
+        if donor is not None:
+            # The workers check the state they inherit against the donor's digest, bit for
+            # bit, before they train.
+            self.record = record_exploit(
+                self.context, self.record, donor, params, self.run_id, donor.digest
+            )
         self.fit_thread = threading.Thread(
             target=self._fit, args=(trainer,), name="ganime-ray-train-fit", daemon=True
         )
         self.fit_thread.start()
+
+    def _evaluated(self, report: dict[str, Any], checkpoint: str) -> None:
+        self.last_result = self._result(report)
+        self.last_digest = report.get(CHECKPOINT_DIGEST, self.last_digest)
+        self.last_checkpoint = checkpoint or self.last_checkpoint
+        if self.pbt:
+            epoch = int(report[names.EPOCH])
+            self.record = keep_record(
+                self.context,
+                self.record,
+                self.run_id,
+                params=dict(self.config),
+                best=run_best(report),
+                epoch=epoch,
+                digest=self.last_digest,
+            )
 
     def _fit(self, trainer: Any) -> None:
         try:
@@ -507,11 +603,14 @@ class ForwardEvaluations(UserCallback):
 
     def __init__(self, inbox: Queue) -> None:
         self.inbox = inbox
+        self.checkpoint = ""  # the newest epoch checkpoint Ray Train persisted
 
     def after_report(self, run_context: Any, metrics: list[dict], checkpoint: Any) -> None:
+        if checkpoint is not None:  # the epoch's first report; its second pauses the workers
+            self.checkpoint = checkpoint_uri(checkpoint)
         report = metrics[0] if metrics else {}
         if report.get(PAUSED):
-            self.inbox.put(EpochEvaluated(report))
+            self.inbox.put(EpochEvaluated(report, self.checkpoint))
 
 
 def trainable(context: TrialContext) -> Any:

@@ -10,11 +10,12 @@ the epoch with the same MLflow sink a local run uses.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -52,6 +53,10 @@ TRAIN_DRIVER_MEMORY = 512 * 1024**2
 WORK = "work"  # train_loop_config's one key: the run's WorkerWork
 TRACKED = "tracked"  # set in the report made after rank 0 logged the epoch to MLflow
 PAUSED = "paused"  # set in that report when the workers now wait for `pace` (see make_trainer)
+# Set in that report too: the state digest of the newest checkpoint (Checkpointer.last_digest),
+# which a sweep trial records and hands on with its checkpoint (a PBT exploit's donor).
+CHECKPOINT_DIGEST = "checkpoint_digest"
+RUN_BEST = "run_best"  # and the run's best evaluation so far (ganime_core.checkpoint.Best), JSON
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,17 @@ class WorkerWork:
     tracking_uri: str  # reachable from the workers (reachable_from_workers)
     run_id: str  # the MLflow run rank 0 records the epochs in
     pace: Any = None  # a sweep trial's ray.util.queue.Queue of step tokens (see make_trainer)
+    inherit: InheritedState | None = None  # a PBT exploit: another run's state to go on from
+
+
+@dataclass(frozen=True)
+class InheritedState:
+    """Another Train run's checkpoint for this run to go on from (a PBT exploit, see
+    ganime_core.checkpoint.Inheritance), with this run's own best evaluation so far."""
+
+    checkpoint: str  # the donor's epoch checkpoint in storage (a path or URI)
+    epoch: int
+    best: dict[str, Any] | None  # ganime_core.checkpoint.Best, as a dict
 
 
 @dataclass(frozen=True)
@@ -148,6 +164,7 @@ def make_trainer(
     controller_failure_limit: int = -1,
     callbacks: list[Any] | None = None,
     pace: Any = None,
+    inherit: InheritedState | None = None,
 ) -> Any:
     """A Train V2 trainer running `worker_loop` for `config`, logging to `run_id`.
 
@@ -179,6 +196,7 @@ def make_trainer(
                 tracking_uri=tracking_uri,
                 run_id=run_id,
                 pace=pace,
+                inherit=inherit,
             )
         },
         scaling_config=ScalingConfig(
@@ -198,9 +216,26 @@ def make_trainer(
     )
 
 
+def checkpoint_uri(checkpoint: Any) -> str:
+    """A ray.train.Checkpoint's location as one string ray.train.Checkpoint reads back:
+    its path on a local file system, else scheme://path (s3://bucket/..., gs://...)."""
+    scheme = checkpoint.filesystem.type_name
+    return checkpoint.path if scheme == "local" else f"{scheme}://{checkpoint.path}"
+
+
 def reported_metrics(report: dict[str, Any]) -> dict[str, Any]:
     """A worker's report without the keys that only pace the run."""
-    return {key: value for key, value in report.items() if key not in (TRACKED, PAUSED)}
+    return {
+        key: value
+        for key, value in report.items()
+        if key not in (TRACKED, PAUSED, CHECKPOINT_DIGEST, RUN_BEST)
+    }
+
+
+def run_best(report: dict[str, Any]) -> dict[str, Any] | None:
+    """The run's best evaluation so far as a worker's report carries it (RUN_BEST)."""
+    text = report.get(RUN_BEST)
+    return json.loads(text) if text else None
 
 
 def failure_reason(error: Exception) -> str:
@@ -252,6 +287,7 @@ def worker_loop(loop_config: dict[str, WorkerWork]) -> None:
     # unpickle the trainer, and must not pay for TensorFlow (tested); only workers train.
     import tensorflow as tf
 
+    from ganime_core.checkpoint import Best, Inheritance, saved_epochs
     from ganime_core.train import TrainingRun, configure_process
 
     # Ray pins OMP threads only; TensorFlow's own pools would otherwise take every core of the
@@ -273,9 +309,24 @@ def worker_loop(loop_config: dict[str, WorkerWork]) -> None:
     restored = ray.train.get_checkpoint()
     if restored is not None:
         resume_from = Path(restored.to_directory(str(local / "restored" / "checkpoint")))
+    inherit = None
+    # The donor's state, unless this run's own checkpoints are past it (a restart after the
+    # run trained on from it).
+    if work.inherit is not None and (
+        resume_from is None or saved_epochs(resume_from) <= work.inherit.epoch
+    ):
+        donor = ray.train.Checkpoint(work.inherit.checkpoint)
+        inherited = Path(donor.to_directory(str(local / "inherited" / "checkpoint")))
+        best = Best(**work.inherit.best) if work.inherit.best else None
+        inherit, resume_from = Inheritance(inherited, best), None
 
     run = TrainingRun(
-        config, strategy=strategy, resume_from=resume_from, is_chief=rank == 0, progress=False
+        config,
+        strategy=strategy,
+        resume_from=resume_from,
+        inherit=inherit,
+        is_chief=rank == 0,
+        progress=False,
     )
     sink = None
     if rank == 0:
@@ -302,7 +353,11 @@ def worker_loop(loop_config: dict[str, WorkerWork]) -> None:
             # reaches a sweep's scheduler, so a trial it stops never loses the epoch it was
             # judged on.
             pause = pace is not None and config.train.evaluates(report.epoch) and not report.last
-            ray.train.report({**metrics, TRACKED: 1, PAUSED: int(pause)})
+            state = {
+                CHECKPOINT_DIGEST: run.checkpointer.last_digest,
+                RUN_BEST: json.dumps(asdict(run.best)) if run.best else "",
+            }
+            ray.train.report({**metrics, TRACKED: 1, PAUSED: int(pause), **state})
             if pause:
                 pace.get()  # the trial's next step (or its stop, which aborts this run)
     finally:

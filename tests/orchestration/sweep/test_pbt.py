@@ -129,3 +129,49 @@ def test_a_pbt_exploit_copies_the_donor_and_a_killed_pbt_sweep_resumes(
     rates = client.get_metric_history(worse.info.run_id, "schedule.optimizer.learning_rate")
     assert [m.step for m in rates] == [1, 2, 3]
     assert rates[0].value == pytest.approx(WORSE) and LOW <= rates[-1].value <= HIGH
+
+
+def test_a_pbt_exploit_between_two_worker_ray_train_trials(tmp_path, mlflow_store) -> None:
+    """Trials of two workers are Ray Train runs: at the exploit, WORSE's next Train run starts
+    from GOOD's epoch-1 checkpoint in storage (its workers check the state they restore
+    against GOOD's digest, bit for bit), in WORSE's own MLflow run; every trial pauses at the
+    interval and goes on in a new Train run from its own checkpoint; no placement group is
+    left when the sweep ends."""
+    from orchestration.sweep.driver import run_sweep
+    from orchestration.sweep.spec import load_sweep
+    from tests.support.ray_cluster import ray_actors
+
+    path = tiny_sweep(
+        tmp_path,
+        [GOOD, WORSE],
+        max_epochs=2,
+        scheduler="pbt",
+        sampler="random",
+        asha=None,
+        pbt={"interval": 1, "quantile": 0.5, "resample_probability": 0.0},
+        search={"optimizer.learning_rate": {"loguniform": [LOW, HIGH]}},
+        metric="ssim",
+        trial={"workers": 2},
+    )
+    storage = str(tmp_path / "ray")
+    with local_ray_cluster():
+        outcome = run_sweep(load_sweep(path), storage=storage, progress=False)
+        left = [pg for pg in ray.util.placement_group_table().values() if pg["state"] != "REMOVED"]
+        controllers = ray_actors("TrainController")
+    assert left == []
+    assert len(controllers) == 4  # each trial: a Train run to the interval, one after it
+    assert [row.stop_reason for row in outcome.trials] == ["completed", "completed"]
+    client = MlflowClient(mlflow_store)
+    by_rate = {float(r.data.params["optimizer.learning_rate"]): r for r in trial_runs(client)}
+    good, worse = by_rate[GOOD], by_rate[WORSE]
+    for run in (good, worse):
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "epoch")]
+        assert steps == [1, 2]
+    taken = load_trial_record(storage, "tiny", worse.data.tags[tags.TRIAL_ID]).exploits
+    donor = load_trial_record(storage, "tiny", good.data.tags[tags.TRIAL_ID])
+    assert [(e.epoch, e.donor_run_id) for e in taken] == [(1, good.info.run_id)]
+    assert taken[0].digest == donor.digests["1"] != ""
+    assert LOW <= taken[0].after["optimizer.learning_rate"] <= HIGH
+    assert worse.data.tags[tags.EXPLOITS] == "1"
+    row = next(r for r in outcome.trials if r.run_id == worse.info.run_id)
+    assert row.schedule == worse.data.tags[tags.SCHEDULE]

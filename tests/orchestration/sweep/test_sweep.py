@@ -85,7 +85,7 @@ def test_a_sweep_logs_its_trials_under_one_parent_and_asha_stops_the_worse(
     note = parent.data.tags[tags.RUN_NOTE]
     assert "**Best: trial 1**" in note and "| trial |" in note and "completed" in note
     assert parent.data.params["search.optimizer.learning_rate"] == "loguniform(1e-12, 1e+30)"
-    assert parent.data.params["sampler"] == "Optuna TPE (seed 0)"
+    assert parent.data.params["sampler"] == "Optuna TPE (seed 0, 2 random first)"
     assert parent.data.params["scheduler"].startswith("ASHA on epoch: grace period 1, max 2 ")
     assert float(parent.data.params["best.optimizer.learning_rate"]) == GOOD
     assert parent.data.metrics["selection_best_fid_untrained_inception"] == pytest.approx(
