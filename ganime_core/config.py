@@ -594,10 +594,9 @@ class ExperimentConfig(Section):
                 },
             },
         )
-        flat = {key: value for key, value in flatten(shaping).items() if key not in excluding}
-        if not excluding:  # the hash every checkpoint written so far holds
-            flat = shaping
-        return hashlib.sha256(json.dumps(flat, sort_keys=True).encode()).hexdigest()[:16]
+        if excluding:  # unset: the nested form every checkpoint written so far hashed
+            shaping = {k: v for k, v in flatten(shaping).items() if k not in excluding}
+        return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
 
     def schedulable_keys(self) -> frozenset[str]:
         """The dotted keys of this config a run may change between epochs (SCHEDULABLE)."""

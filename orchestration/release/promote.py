@@ -55,6 +55,23 @@ class Candidate:
     def uri(self) -> str:
         return f"models:/{self.model_id}"
 
+    @classmethod
+    def of_run(
+        cls, run: Any, key: str, value: float, model: tuple[str, str], pick_rule: str = ""
+    ) -> Candidate:
+        """`run` ranked by `key` at `value`, with its logged generator `model` (id, name)."""
+        return cls(
+            run_id=run.info.run_id,
+            run_name=run.info.run_name,
+            experiment_id=run.info.experiment_id,
+            tags=dict(run.data.tags),
+            logged_key=key,
+            logged_value=value,
+            model_id=model[0],
+            generator=model[1],
+            pick_rule=pick_rule,
+        )
+
 
 @dataclass(frozen=True)
 class Measured:
@@ -116,17 +133,7 @@ def find_candidate(
         where = f"run {run_id}" if run_id else f"sweep {sweep}'s trials"
         raise GanimeError(f"{where}: no {metric} was logged (evaluations need train.eval_every)")
     value, key, run = best(ranked, key=lambda item: item[0])
-    model_id, generator = logged_generator(registry, run)
-    return Candidate(
-        run_id=run.info.run_id,
-        run_name=run.info.run_name,
-        experiment_id=run.info.experiment_id,
-        tags=dict(run.data.tags),
-        logged_key=key,
-        logged_value=value,
-        model_id=model_id,
-        generator=generator,
-    )
+    return Candidate.of_run(run, key, value, logged_generator(registry, run))
 
 
 @dataclass(frozen=True)
@@ -188,18 +195,8 @@ def find_front_candidate(registry: Registry, sweep: str, pick: FrontPick | None)
     models = registry.logged_models(run)
     if FINAL_GENERATOR not in models:
         raise GanimeError(f"run {run_id} logged no {FINAL_GENERATOR} (did it finish?)")
-    key = keys[0]
-    return Candidate(
-        run_id=run.info.run_id,
-        run_name=run.info.run_name,
-        experiment_id=run.info.experiment_id,
-        tags=dict(run.data.tags),
-        logged_key=key,
-        logged_value=run.data.metrics[key],
-        model_id=models[FINAL_GENERATOR],
-        generator=FINAL_GENERATOR,
-        pick_rule=rule,
-    )
+    model = (models[FINAL_GENERATOR], FINAL_GENERATOR)
+    return Candidate.of_run(run, keys[0], run.data.metrics[keys[0]], model, rule)
 
 
 def _runs_to_rank(registry: Registry, *, sweep: str | None, run_id: str | None) -> list[Any]:

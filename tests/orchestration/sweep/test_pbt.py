@@ -28,10 +28,21 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 LOW, HIGH = 1e-12, 2.2e-3
 
 
-@pytest.fixture
-def joined_cluster():
-    with local_ray_cluster():
-        yield
+def pbt_sweep(tmp_path, max_epochs: int, **changes):
+    """The tiny sweep of GOOD and WORSE under PBT: an exploit after every epoch, the bottom half
+    taking the top half's state, the rate perturbed (never resampled) within [LOW, HIGH]."""
+    return tiny_sweep(
+        tmp_path,
+        [GOOD, WORSE],
+        max_epochs=max_epochs,
+        scheduler="pbt",
+        sampler="random",
+        asha=None,
+        pbt={"interval": 1, "quantile": 0.5, "resample_probability": 0.0},
+        search={"optimizer.learning_rate": {"loguniform": [LOW, HIGH]}},
+        metric="ssim",  # moves with a single epoch where FID on 8 images may not
+        **changes,
+    )
 
 
 def test_a_pbt_exploit_copies_the_donor_and_a_killed_pbt_sweep_resumes(
@@ -42,17 +53,7 @@ def test_a_pbt_exploit_copies_the_donor_and_a_killed_pbt_sweep_resumes(
     bounds. The driver is killed (SIGKILL) once the first exploit is on MLflow; the resume
     finishes both trials in their runs, with every epoch logged once and the exploit recorded
     once."""
-    path = tiny_sweep(
-        tmp_path,
-        [GOOD, WORSE],
-        max_epochs=3,
-        scheduler="pbt",
-        sampler="random",
-        asha=None,
-        pbt={"interval": 1, "quantile": 0.5, "resample_probability": 0.0},
-        search={"optimizer.learning_rate": {"loguniform": [LOW, HIGH]}},
-        metric="ssim",  # moves with a single epoch where FID on 8 images may not
-    )
+    path = pbt_sweep(tmp_path, max_epochs=3)
     storage = tmp_path / "ray"
 
     def record(run):
@@ -141,18 +142,7 @@ def test_a_pbt_exploit_between_two_worker_ray_train_trials(tmp_path, mlflow_stor
     from orchestration.sweep.spec import load_sweep
     from tests.support.ray_cluster import ray_actors
 
-    path = tiny_sweep(
-        tmp_path,
-        [GOOD, WORSE],
-        max_epochs=2,
-        scheduler="pbt",
-        sampler="random",
-        asha=None,
-        pbt={"interval": 1, "quantile": 0.5, "resample_probability": 0.0},
-        search={"optimizer.learning_rate": {"loguniform": [LOW, HIGH]}},
-        metric="ssim",
-        trial={"workers": 2},
-    )
+    path = pbt_sweep(tmp_path, max_epochs=2, trial={"workers": 2})
     storage = str(tmp_path / "ray")
     with local_ray_cluster():
         outcome = run_sweep(load_sweep(path), storage=storage, progress=False)

@@ -115,14 +115,6 @@ def test_a_sweep_logs_its_trials_under_one_parent_and_asha_stops_the_worse(
         promote(mlflow_store, sweep="tiny", limit=8)
 
 
-@pytest.fixture
-def joined_cluster():
-    """This process's Ray cluster, which the `ganime` drivers the test starts join
-    (RAY_ADDRESS), as drivers on a cluster's head node do."""
-    with local_ray_cluster():
-        yield
-
-
 def test_a_stopped_or_killed_driver_resumes_its_sweep_and_a_nan_trial_fails_alone(
     tmp_path, mlflow_store, joined_cluster
 ) -> None:
