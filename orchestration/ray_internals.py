@@ -9,9 +9,12 @@ new Ray's source, update CHECKED_AGAINST, pyproject.toml and the lock together.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import pyarrow.fs
 import ray
+from ray.air.constants import EXPR_RESULT_FILE
 from ray.train.v2._internal.callbacks.datasets import DatasetsCallback
 from ray.train.v2._internal.callbacks.placement_group_callback import (
     PlacementGroupCleanerCallback,
@@ -19,7 +22,7 @@ from ray.train.v2._internal.callbacks.placement_group_callback import (
 from ray.train.v2._internal.exceptions import WorkerGroupStartupTimeoutError
 from ray.train.v2._internal.execution.callback import ControllerCallback
 from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
-from ray.tune.schedulers import PopulationBasedTraining
+from ray.tune.schedulers import ASHAScheduler, PopulationBasedTraining
 
 CHECKED_AGAINST = "2.60.0"
 
@@ -39,6 +42,7 @@ if release_series(ray.__version__) != release_series(CHECKED_AGAINST):
 __all__ = [
     "CHECKED_AGAINST",
     "ControllerCallback",
+    "ResumableASHA",
     "ResumablePBT",
     "TrainerWithoutCleaner",
     "WorkerGroupStartupTimeoutError",
@@ -116,3 +120,41 @@ class ResumablePBT(PopulationBasedTraining):
         self._next_perturbation_sync = max(
             self._next_perturbation_sync, reached + self._perturbation_interval
         )
+
+
+class ResumableASHA(ASHAScheduler):
+    """Ray's AsyncHyperBandScheduler, whose rungs survive a killed driver.
+
+    Touch point 5: the private `_trial_info` (the bracket of each trial), `_Bracket.on_result`
+    and `_time_attr`/`_metric`/`_metric_op`. Tune keeps no scheduler state across a restore
+    (see ResumablePBT): the ASHA `Tuner.restore` brings back has empty rungs, so a resumed
+    sweep compared its trials only with results reported since the resume, and let through
+    what the uninterrupted sweep stopped (seen: a trial that reached rung 1 before the
+    interrupt was recorded at rung 2 after it, and the next trial, behind it at rung 1, ran
+    on to rung 2). A restored trial's reported results, in the result.json Tune synced with
+    the experiment state it restores, are recorded in its bracket's rungs as they were first
+    reported; the decisions they were taken with stand."""
+
+    def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
+        super().on_trial_add(tune_controller, trial)
+        if not trial.has_reported_at_least_once:  # a new trial, or one that never reported
+            return
+        bracket = self._trial_info[trial.trial_id]
+        for result in reported_results(trial):
+            if self._time_attr in result and self._metric in result:
+                bracket.on_result(
+                    trial, result[self._time_attr], self._metric_op * result[self._metric]
+                )
+
+
+def reported_results(trial: Any) -> list[dict[str, Any]]:
+    """Every result `trial` reported, in order, from its result.json in the sweep's storage
+    (written by Tune's JsonLoggerCallback; none if the trial's folder was never synced)."""
+    storage = trial.storage
+    path = f"{trial.path}/{EXPR_RESULT_FILE}"
+    info = storage.storage_filesystem.get_file_info(path)
+    if info.type != pyarrow.fs.FileType.File:
+        return []
+    with storage.storage_filesystem.open_input_stream(path) as stream:
+        text = stream.readall().decode()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]

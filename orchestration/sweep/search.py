@@ -13,12 +13,12 @@ from typing import Any
 
 import optuna
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.schedulers import FIFOScheduler
 from ray.tune.search import BasicVariantGenerator, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from ganime_core.metrics import names
-from orchestration.ray_internals import ResumablePBT
+from orchestration.ray_internals import ResumableASHA, ResumablePBT
 from orchestration.sweep.spec import Dimension, Sweep, SweepConfig
 
 
@@ -90,9 +90,9 @@ def _optuna_sampler(config: SweepConfig) -> optuna.samplers.BaseSampler:
     )
 
 
-def scheduler(config: SweepConfig) -> ASHAScheduler | ResumablePBT | FIFOScheduler:
+def scheduler(config: SweepConfig) -> ResumableASHA | ResumablePBT | FIFOScheduler:
     if config.scheduler == "asha":
-        return ASHAScheduler(
+        return ResumableASHA(
             time_attr=names.EPOCH,
             max_t=config.max_epochs,
             grace_period=config.asha.grace_period,

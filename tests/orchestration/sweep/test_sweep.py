@@ -199,11 +199,13 @@ def test_two_worker_trials_resume_after_an_interrupt_and_release_their_workers(
     """Trials of two workers are Ray Train runs. SIGTERM to the driver while trial 1 trains:
     it exits 130 and the trial is recorded as interrupted. `--resume`: trial 1 continues from
     the checkpoint Ray Train persisted, in its own MLflow run, and completes; ASHA stops trial
-    2 at epoch 1 while its run waits to start epoch 2. Once the sweep is done no placement
-    group remains: a Ray Train trial aborts its controller when Tune stops it, rather than
-    leaving the group to Ray Train's cleaner, which needs the state API (off here, as on a node
-    without the dashboard) and on a busy node took minutes. The first driver joins this test's
-    cluster (RAY_ADDRESS), so every Train controller is in its actor table."""
+    2 at epoch 1 while its run waits to start epoch 2, whether or not Tune had trial 1's epoch
+    1 before the interrupt (the resumed ASHA has it from result.json, ResumableASHA). Once the
+    sweep is done no placement group remains: a Ray Train trial aborts its controller when Tune
+    stops it, rather than leaving the group to Ray Train's cleaner, which needs the state API
+    (off here, as on a node without the dashboard) and on a busy node took minutes. The first
+    driver joins this test's cluster (RAY_ADDRESS), so every Train controller is in its actor
+    table."""
     path = tiny_sweep(tmp_path, [GOOD, WORSE], max_epochs=3, trial={"workers": 2})
     storage = str(tmp_path / "ray")
     client = MlflowClient(mlflow_store)
