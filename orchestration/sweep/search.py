@@ -18,7 +18,7 @@ from ray.tune.search import BasicVariantGenerator, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from ganime_core.metrics import names
-from orchestration.ray_internals import ResumableASHA, ResumablePBT
+from orchestration.ray_internals import PopulationVariants, ResumableASHA, SynchronousPBT
 from orchestration.sweep.spec import Dimension, Sweep, SweepConfig
 
 
@@ -58,7 +58,8 @@ def searcher(sweep: Sweep, at_once: int) -> Searcher | BasicVariantGenerator:
     searcher under PBT), start_with's first, the rest drawn at random from the sweep's seed."""
     config = sweep.config
     if searcher_limits_concurrency(config):
-        return BasicVariantGenerator(
+        variants = PopulationVariants if config.scheduler == "pbt" else BasicVariantGenerator
+        return variants(
             points_to_evaluate=[dict(point) for point in config.start_with] or None,
             random_state=config.seed,
             # Tune ignores max_concurrent_trials for this searcher: it caps the trials itself.
@@ -90,7 +91,7 @@ def _optuna_sampler(config: SweepConfig) -> optuna.samplers.BaseSampler:
     )
 
 
-def scheduler(config: SweepConfig) -> ResumableASHA | ResumablePBT | FIFOScheduler:
+def scheduler(config: SweepConfig) -> ResumableASHA | SynchronousPBT | FIFOScheduler:
     if config.scheduler == "asha":
         return ResumableASHA(
             time_attr=names.EPOCH,
@@ -100,7 +101,7 @@ def scheduler(config: SweepConfig) -> ResumableASHA | ResumablePBT | FIFOSchedul
         )
     if config.scheduler == "pbt":
         pbt = config.pbt
-        return ResumablePBT(
+        return SynchronousPBT(
             time_attr=names.EPOCH,
             perturbation_interval=pbt.interval,
             quantile_fraction=pbt.quantile,

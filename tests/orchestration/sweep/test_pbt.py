@@ -18,7 +18,15 @@ from orchestration.sweep.lineage import load_trial_record
 from orchestration.tracking import tags
 from tests.support.processes import ganime_command
 from tests.support.ray_cluster import local_ray_cluster
-from tests.support.sweeps import GOOD, SELECTION_FID, WORSE, child_runs, tiny_sweep, trial_runs
+from tests.support.sweeps import (
+    GOOD,
+    SELECTION_FID,
+    WORSE,
+    child_runs,
+    tiny_sweep,
+    trial_runs,
+    tune_results,
+)
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("cache_dir")]
@@ -51,8 +59,8 @@ def test_a_pbt_exploit_copies_the_donor_and_a_killed_pbt_sweep_resumes(
     """Two trials, GOOD and WORSE, 3 epochs, an exploit after epochs 1 and 2: WORSE (the bottom
     half) takes GOOD's state each time and trains on under GOOD's rate perturbed within its
     bounds. The driver is killed (SIGKILL) once the first exploit is on MLflow; the resume
-    finishes both trials in their runs, with every epoch logged once and the exploit recorded
-    once."""
+    finishes both trials in their runs, in two actors, with every epoch logged once and the
+    exploit recorded once."""
     path = pbt_sweep(tmp_path, max_epochs=3)
     storage = tmp_path / "ray"
 
@@ -78,11 +86,22 @@ def test_a_pbt_exploit_copies_the_donor_and_a_killed_pbt_sweep_resumes(
     os.killpg(driver.pid, signal.SIGKILL)
     driver.wait()
 
+    resume_started = int(time.time())
     resumed = subprocess.run(
         [*command, "--resume", "tiny"], cwd=tmp_path, capture_output=True, text=True
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "sweep tiny: 2 trials (2 completed)" in resumed.stdout, resumed.stdout
+    # The trials trained on in the resumed driver's actors (two at most), through the sync
+    # point after epoch 2: Tune, left to itself, ends every paused trial's actor at a sync
+    # point and starts new ones (SynchronousPBT, PopulationVariants).
+    actors = {
+        step["pid"]
+        for steps in tune_results(storage / "tiny").values()
+        for step in steps
+        if step["timestamp"] >= resume_started
+    }
+    assert len(actors) <= 2, actors
 
     runs = trial_runs(client)
     assert len(runs) == 2  # the resume continued both trials in their runs
@@ -132,36 +151,61 @@ def test_a_pbt_exploit_copies_the_donor_and_a_killed_pbt_sweep_resumes(
     assert rates[0].value == pytest.approx(WORSE) and LOW <= rates[-1].value <= HIGH
 
 
-def test_a_pbt_exploit_between_two_worker_ray_train_trials(tmp_path, mlflow_store) -> None:
+def test_a_pbt_exploit_between_two_worker_ray_train_trials_and_a_killed_sweep_resumes(
+    tmp_path, mlflow_store
+) -> None:
     """Trials of two workers are Ray Train runs: at the exploit, WORSE's next Train run starts
     from GOOD's epoch-1 checkpoint in storage (its workers check the state they restore
-    against GOOD's digest, bit for bit), in WORSE's own MLflow run; every trial pauses at the
-    interval and goes on in a new Train run from its own checkpoint; no placement group is
-    left when the sweep ends."""
+    against GOOD's digest, bit for bit), in WORSE's own MLflow run. The driver is killed
+    (SIGKILL) once the exploit is on MLflow; the resumed sweep finishes both trials in their
+    runs, each epoch logged once and the exploit recorded once, and leaves no placement
+    group."""
     from orchestration.sweep.driver import run_sweep
-    from orchestration.sweep.spec import load_sweep
-    from tests.support.ray_cluster import ray_actors
+    from orchestration.sweep.storage import load_saved_sweep
 
     path = pbt_sweep(tmp_path, max_epochs=2, trial={"workers": 2})
     storage = str(tmp_path / "ray")
-    with local_ray_cluster():
-        outcome = run_sweep(load_sweep(path), storage=storage, progress=False)
-        left = [pg for pg in ray.util.placement_group_table().values() if pg["state"] != "REMOVED"]
-        controllers = ray_actors("TrainController")
-    assert left == []
-    assert len(controllers) == 4  # each trial: a Train run to the interval, one after it
-    assert [row.stop_reason for row in outcome.trials] == ["completed", "completed"]
     client = MlflowClient(mlflow_store)
+    log = tmp_path / "driver.log"  # a file: a pipe nobody reads would fill and stall it
+    with local_ray_cluster(), log.open("w") as output:  # the driver joins it (RAY_ADDRESS)
+        driver = subprocess.Popen(
+            [*ganime_command(), "sweep", str(path), "--storage", storage, "--no-progress"],
+            cwd=tmp_path,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.time() + 600
+        while not any(tags.EXPLOITS in run.data.tags for run in trial_runs(client)):
+            assert driver.poll() is None, log.read_text()[-2000:]
+            assert time.time() < deadline, "no exploit was recorded"
+            time.sleep(0.3)
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait()
+        sweep, _ = load_saved_sweep("tiny", storage)
+        outcome = run_sweep(sweep, storage=storage, resume=True, progress=False)
+        left = [pg for pg in ray.util.placement_group_table().values() if pg["state"] != "REMOVED"]
+    assert left == []
+    assert [row.stop_reason for row in outcome.trials] == ["completed", "completed"]
     by_rate = {float(r.data.params["optimizer.learning_rate"]): r for r in trial_runs(client)}
+    assert len(by_rate) == 2  # the resume continued both trials in their runs
     good, worse = by_rate[GOOD], by_rate[WORSE]
     for run in (good, worse):
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "epoch")]
         assert steps == [1, 2]
+        assert client.get_run(run.info.run_id).info.status == "FINISHED"
     taken = load_trial_record(storage, "tiny", worse.data.tags[tags.TRIAL_ID]).exploits
     donor = load_trial_record(storage, "tiny", good.data.tags[tags.TRIAL_ID])
     assert [(e.epoch, e.donor_run_id) for e in taken] == [(1, good.info.run_id)]
     assert taken[0].digest == donor.digests["1"] != ""
     assert LOW <= taken[0].after["optimizer.learning_rate"] <= HIGH
+    worse = client.get_run(worse.info.run_id)
     assert worse.data.tags[tags.EXPLOITS] == "1"
+    # The recipient trained on under the explored rate it recorded, through the kill.
+    rates = client.get_metric_history(worse.info.run_id, "schedule.optimizer.learning_rate")
+    assert [(m.step, m.value) for m in rates][-1] == (
+        2,
+        pytest.approx(taken[0].after["optimizer.learning_rate"]),
+    )
     row = next(r for r in outcome.trials if r.run_id == worse.info.run_id)
     assert row.schedule == worse.data.tags[tags.SCHEDULE]
