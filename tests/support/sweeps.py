@@ -64,6 +64,16 @@ def tune_results(experiment: Path) -> dict[str, list[dict]]:
     }
 
 
+def trial_errors(experiment: Path) -> dict[str, str]:
+    """Why each failed trial failed, from Tune's error.txt files: trial folder -> its last line
+    (for a test's assertion message: what a trial's failure was, not only that it failed)."""
+    return {
+        folder.name: (folder / "error.txt").read_text().strip().splitlines()[-1]
+        for folder in experiment.iterdir()
+        if (folder / "error.txt").is_file()
+    }
+
+
 def trial_runs(client: MlflowClient) -> list:
     """The tiny sweep's trial runs so far (none before its experiment exists)."""
     experiment = client.get_experiment_by_name("tiny")

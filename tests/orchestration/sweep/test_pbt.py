@@ -112,7 +112,7 @@ def test_a_pbt_exploit_copies_the_donor_and_a_killed_pbt_sweep_resumes(
     for run in runs:
         assert run.info.status == "FINISHED"
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "epoch")]
-        assert steps == [1, 2, 3]  # each epoch logged once, through the kill
+        assert steps == [1, 2, 3], (run.info.run_name, steps)  # each once, through the kill
         assert SELECTION_FID in run.data.metrics
 
     # Two trials, a quantile of one half: one exploit at each interval, the bottom trial taking
@@ -147,7 +147,7 @@ def test_a_pbt_exploit_copies_the_donor_and_a_killed_pbt_sweep_resumes(
         assert run.data.tags[tags.SCHEDULE] == records[run_id].schedule()
         assert run.data.tags[tags.SCHEDULE].count("'s state") == len(logged)
     rates = client.get_metric_history(worse.info.run_id, "schedule.optimizer.learning_rate")
-    assert [m.step for m in rates] == [1, 2, 3]
+    assert [m.step for m in rates] == [1, 2, 3], rates
     assert rates[0].value == pytest.approx(WORSE) and LOW <= rates[-1].value <= HIGH
 
 

@@ -33,6 +33,7 @@ from tests.support.sweeps import (
     WORSE,
     child_runs,
     tiny_sweep,
+    trial_errors,
     trial_runs,
     tune_results,
     with_an_epoch,
@@ -177,7 +178,11 @@ def test_a_stopped_or_killed_driver_resumes_its_sweep_and_a_nan_trial_fails_alon
         [*command, "--resume", "tiny"], cwd=tmp_path, capture_output=True, text=True
     )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "sweep tiny: 2 trials (1 completed, 1 failed)" in resumed.stdout, resumed.stdout
+    failures = trial_errors(tmp_path / "ray" / "tiny")
+    assert "sweep tiny: 2 trials (1 completed, 1 failed)" in resumed.stdout, (
+        resumed.stdout,
+        failures,
+    )
     runs = client.search_runs([first.info.experiment_id])
     assert [r.info.run_id for r in runs if TRIAL_TAG not in r.data.tags] == [parent.info.run_id]
     children = child_runs(client, parent.info.run_id)
