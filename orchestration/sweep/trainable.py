@@ -191,22 +191,23 @@ def record_exploit(
 ) -> TrialRecord:
     """The exploit a trial just took (`donor`'s state, whose digest is `digest`, under the
     explored `params`) on its record and its MLflow run; once: a trial restored again from
-    the same donor's state took no second one."""
+    the same donor's state took no second one. The record is saved first and the run then
+    given the whole lineage again, so a trial killed between the two completes its run's
+    lineage when it is restored."""
     taken = record.exploits
-    if taken and (taken[-1].epoch, taken[-1].donor_trial_id) == (donor.epoch, donor.trial_id):
-        return record
-    exploit = Exploit(
-        epoch=donor.epoch,
-        donor=donor.trial,
-        donor_trial_id=donor.trial_id,
-        donor_run_id=donor.run_id,
-        donor_values=donor.params,
-        before=record.params,
-        after=params,
-        digest=digest,
-    )
-    record = dataclasses.replace(record, params=params, exploits=(*taken, exploit))
-    save_trial_record(context.storage, context.sweep.name, record)
+    if not taken or (taken[-1].epoch, taken[-1].donor_trial_id) != (donor.epoch, donor.trial_id):
+        exploit = Exploit(
+            epoch=donor.epoch,
+            donor=donor.trial,
+            donor_trial_id=donor.trial_id,
+            donor_run_id=donor.run_id,
+            donor_values=donor.params,
+            before=record.params,
+            after=params,
+            digest=digest,
+        )
+        record = dataclasses.replace(record, params=params, exploits=(*taken, exploit))
+        save_trial_record(context.storage, context.sweep.name, record)
     log_exploit(
         context.tracking_uri,
         run_id,
@@ -228,8 +229,6 @@ def keep_record(
 ) -> TrialRecord:
     """A PBT trial's record after a step (its values, best and the state it saved), and its
     numeric values as `schedule.*` metrics at the epoch."""
-    # An epoch trained again after a kill is in the record already: its schedule point too.
-    first_time = str(epoch) not in record.digests
     record = dataclasses.replace(
         record,
         run_id=run_id,
@@ -239,7 +238,7 @@ def keep_record(
     )
     save_trial_record(context.storage, context.sweep.name, record)
     numeric = {k: v for k, v in params.items() if isinstance(v, int | float)}
-    if numeric and first_time:
+    if numeric:
         log_schedule_values(context.tracking_uri, run_id, numeric, epoch)
     return record
 

@@ -86,9 +86,18 @@ def log_exploit(uri: str, run_id: str, *, lineage: list[dict[str, Any]], schedul
 
 def log_schedule_values(uri: str, run_id: str, values: dict[str, float], epoch: int) -> None:
     """A PBT trial's numeric searched values at `epoch` as `schedule.<key>` metrics: the UI
-    charts each trial's schedule beside its losses."""
+    charts each trial's schedule beside its losses. Once per epoch, judged by what the run
+    holds (they are logged in one batch): an epoch trained again after a kill, whether or not
+    the killed process got to log it, has one point."""
     metrics = {f"schedule.{key}": float(value) for key, value in values.items()}
-    RunLogger(uri, run_id).log_batch(f"epoch {epoch} schedule", metrics, step=epoch)
+    logger = RunLogger(uri, run_id)
+    first = next(iter(metrics))
+    history = logger.retrying(
+        f"epoch {epoch} schedule read", lambda: logger.client.get_metric_history(run_id, first)
+    )
+    if any(point.step == epoch for point in history or []):
+        return
+    logger.log_batch(f"epoch {epoch} schedule", metrics, step=epoch)
 
 
 def close_trial_run(
