@@ -22,7 +22,7 @@ from ray.train.v2._internal.callbacks.placement_group_callback import (
 from ray.train.v2._internal.exceptions import WorkerGroupStartupTimeoutError
 from ray.train.v2._internal.execution.callback import ControllerCallback
 from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
-from ray.tune.schedulers import ASHAScheduler, PopulationBasedTraining
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining
 from ray.tune.search import BasicVariantGenerator
 
 CHECKED_AGAINST = "2.60.0"
@@ -42,9 +42,11 @@ if release_series(ray.__version__) != release_series(CHECKED_AGAINST):
 
 __all__ = [
     "CHECKED_AGAINST",
+    "CHECKPOINTS_KEPT",
     "ControllerCallback",
     "PopulationVariants",
     "ResumableASHA",
+    "ResumableFIFO",
     "SynchronousPBT",
     "TrainerWithoutCleaner",
     "WorkerGroupStartupTimeoutError",
@@ -97,7 +99,39 @@ def is_worker_startup_timeout(error: Exception) -> bool:
     return isinstance(getattr(error, "controller_failure", None), WorkerGroupStartupTimeoutError)
 
 
-class SynchronousPBT(PopulationBasedTraining):
+CHECKPOINTS_KEPT = 3  # Tune checkpoints per trial: see StateSavedBeforeCheckpointsGo
+
+
+class StateSavedBeforeCheckpointsGo:
+    """A Tune scheduler (a mixin, first among its bases) under which the experiment state in
+    storage never names a trial checkpoint Tune has deleted.
+
+    Touch point 8: the controller's `checkpoint` (`_tune_controller`, reached through the
+    wrapper Tune hands schedulers; touch point 7 forces it too), and the order Tune 2.60 takes
+    a result in: scheduler decision, then the step's checkpoint saved, whose registration
+    deletes the trial's oldest beyond `num_to_keep` at once. Tune saves the experiment state
+    (which checkpoint each trial resumes from) only every ten seconds or so and after every
+    `num_to_keep` checkpoints of a trial, in the background: a driver killed in between
+    resumed a trial from a checkpoint it had deleted, and the trial failed ("Could not
+    recover from checkpoint as it does not exist on storage anymore"; seen in CI: a trial
+    that had completed was a failure on the next resume). Saving the state, and waiting for
+    it, before each result's decision keeps storage at most one checkpoint behind; a trial's
+    last result (Tune stops it without asking the scheduler) adds its own and one earlier
+    one before the next save, so CHECKPOINTS_KEPT is three (a PBT donor's checkpoint also
+    outlives the exploits that copy it: Ray warns below three).
+    A save on local storage took 12 ms on average, 22 ms at most (6 saves of a 4-trial tiny
+    sweep, 2-core AMD EPYC, another test running beside it)."""
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
+        tune_controller._tune_controller.checkpoint(force=True, wait=True)
+        return super().on_trial_result(tune_controller, trial, result)
+
+
+class ResumableFIFO(StateSavedBeforeCheckpointsGo, FIFOScheduler):
+    """Tune's FIFO scheduler (a sweep without one), resumable like the others."""
+
+
+class SynchronousPBT(StateSavedBeforeCheckpointsGo, PopulationBasedTraining):
     """Ray's synchronous PopulationBasedTraining, resumable after its driver was killed at any
     point, and keeping its trials' actors through each sync point.
 
@@ -108,9 +142,11 @@ class SynchronousPBT(PopulationBasedTraining):
     synchronous mode then perturbs at their epoch and sets its next sync point to that same
     epoch, after which `choose_trial_to_run` finds no trial below it and the sweep waits for
     ever (seen: a PBT sweep killed after its first exploit, resumed, hung with every trial
-    PAUSED). A restored trial's state starts at the epoch it last reported instead, as if its
-    perturbation there had been decided (it had been, if the driver got that far; if not,
-    that one exploit is skipped), and the next sync point is the interval after it.
+    PAUSED). A restored trial's state starts at the epoch it last reported instead (for a
+    recipient of an exploit, whose result Ray's exploit clears, the epoch of the donor's
+    state it holds), as if its perturbation there had been decided (it had been, if the
+    driver got that far; if not, that one exploit is skipped), and the next sync point is
+    the interval after it.
 
     Touch point 6, with PopulationVariants: the controller's actor cache
     (`_tune_controller._actor_cache`, reached through the wrapper Tune hands schedulers).
@@ -123,15 +159,24 @@ class SynchronousPBT(PopulationBasedTraining):
     sized for the whole population; Tune ends every cached actor when the sweep ends.
 
     Touch point 7: the experiment state saved (`_tune_controller.checkpoint`, forced) as soon
-    as an exploit was decided (`_num_perturbations`). Tune saves it every few seconds, so a
-    driver killed after a recipient had started from its donor's state, and recorded the
-    exploit, could resume the recipient from its own checkpoint under its old values, with
-    its lineage naming an exploit its training no longer followed."""
+    as an exploit was decided (`_num_perturbations`), with each trial's cached run metadata
+    dropped first (`run_metadata.invalidate_cache`). Ray's exploit hands the recipient the
+    donor's checkpoint by setting its checkpoint manager's private `_latest_checkpoint_result`,
+    which leaves the JSON Tune saves of that trial cached from before: until the recipient
+    reported again, every state saved named no checkpoint for it. A driver killed in between
+    (after the recipient had started from its donor's state and recorded the exploit)
+    resumed it from scratch under the explored values; its lineage named an exploit its
+    training no longer followed, and an epoch went unlogged (seen in CI: the recipient
+    trained epoch 1 again, was exploited at epoch 2 before it trained epoch 2, and its run
+    held epochs 1 and 3)."""
 
     def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
         super().on_trial_add(tune_controller, trial)
         tune_controller._tune_controller._actor_cache.increase_max(trial.placement_group_factory)
         reached = (trial.last_result or {}).get(self._time_attr)
+        if not reached:  # an exploit's recipient: its result cleared, the donor's state held
+            held = trial.run_metadata.checkpoint_manager.latest_checkpoint_result
+            reached = (held.metrics if held else {}).get(self._time_attr)
         if not reached:
             return
         state = self._trial_state[trial]
@@ -145,6 +190,8 @@ class SynchronousPBT(PopulationBasedTraining):
         exploits = self._num_perturbations
         decision = super().on_trial_result(tune_controller, trial, result)
         if self._num_perturbations > exploits:
+            for each in tune_controller.get_trials():
+                each.run_metadata.invalidate_cache()
             tune_controller._tune_controller.checkpoint(force=True, wait=True)
         return decision
 
@@ -163,7 +210,7 @@ class PopulationVariants(BasicVariantGenerator):
         return super().is_finished() and not self._live_trials
 
 
-class ResumableASHA(ASHAScheduler):
+class ResumableASHA(StateSavedBeforeCheckpointsGo, ASHAScheduler):
     """Ray's AsyncHyperBandScheduler, whose rungs survive a killed driver.
 
     Touch point 5: the private `_trial_info` (the bracket of each trial), `_Bracket.on_result`

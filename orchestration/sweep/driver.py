@@ -23,6 +23,7 @@ from ganime_core.errors import GanimeError
 from ganime_core.metrics import names
 from orchestration.interrupts import sigterm_as_sigint
 from orchestration.jobs.storage import storage_root
+from orchestration.ray_internals import CHECKPOINTS_KEPT
 from orchestration.sweep import search
 from orchestration.sweep.callbacks import ProgressTable, TrialOutcomes
 from orchestration.sweep.importance import (
@@ -149,7 +150,7 @@ def run_sweep(
                 callbacks=callbacks,
                 verbose=0,
                 failure_config=tune.FailureConfig(max_failures=0),
-                checkpoint_config=_checkpoints(sweep),
+                checkpoint_config=_checkpoints(),
             ),
         )
     # Tune's own console output (its configuration box, a TensorBoard hint) would interleave
@@ -183,18 +184,12 @@ def _parent_params(sweep: Sweep) -> dict[str, Any]:
     return params
 
 
-def _checkpoints(sweep: Sweep) -> tune.CheckpointConfig:
+def _checkpoints() -> tune.CheckpointConfig:
     """A trial's step ends at an evaluated epoch; its Tune checkpoint after each step is where
     a resumed trial continues (an in-process trial's epoch checkpoint; a Ray Train trial's
-    last result, beside the checkpoints its Train run persists itself).
-
-    At least two are kept: Tune deletes the older checkpoint as soon as the newer is saved, but
-    writes the experiment state that `--resume` reads a little later, so a driver killed in
-    between resumed from a checkpoint already deleted ("does not exist on storage anymore";
-    seen in the killed-driver test)."""
-    return tune.CheckpointConfig(
-        checkpoint_frequency=1, num_to_keep=search.checkpoints_to_keep(sweep.config)
-    )
+    last result, beside the checkpoints its Train run persists itself). How many are kept:
+    ray_internals.StateSavedBeforeCheckpointsGo."""
+    return tune.CheckpointConfig(checkpoint_frequency=1, num_to_keep=CHECKPOINTS_KEPT)
 
 
 def _summarize(

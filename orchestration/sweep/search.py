@@ -13,12 +13,16 @@ from typing import Any
 
 import optuna
 from ray import tune
-from ray.tune.schedulers import FIFOScheduler
 from ray.tune.search import BasicVariantGenerator, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from ganime_core.metrics import names
-from orchestration.ray_internals import PopulationVariants, ResumableASHA, SynchronousPBT
+from orchestration.ray_internals import (
+    PopulationVariants,
+    ResumableASHA,
+    ResumableFIFO,
+    SynchronousPBT,
+)
 from orchestration.sweep.spec import Dimension, Sweep, SweepConfig
 
 
@@ -91,7 +95,7 @@ def _optuna_sampler(config: SweepConfig) -> optuna.samplers.BaseSampler:
     )
 
 
-def scheduler(config: SweepConfig) -> ResumableASHA | SynchronousPBT | FIFOScheduler:
+def scheduler(config: SweepConfig) -> ResumableASHA | SynchronousPBT | ResumableFIFO:
     if config.scheduler == "asha":
         return ResumableASHA(
             time_attr=names.EPOCH,
@@ -116,7 +120,7 @@ def scheduler(config: SweepConfig) -> ResumableASHA | SynchronousPBT | FIFOSched
             # interval epochs are the evaluated ones.
             synch=True,
         )
-    return FIFOScheduler()
+    return ResumableFIFO()
 
 
 @dataclass
@@ -142,12 +146,6 @@ class BoundedExplore:
             else:
                 explored[key] = dimension.perturb(config[key], self.rng, self.factors)
         return explored
-
-
-def checkpoints_to_keep(config: SweepConfig) -> int:
-    """Tune checkpoints kept per trial. Two, and a third under PBT: a donor's checkpoint must
-    outlive the exploits that copy it (Ray warns below three). Why two, see the driver."""
-    return 3 if config.scheduler == "pbt" else 2
 
 
 def parent_params(sweep: Sweep) -> dict[str, Any]:

@@ -5,6 +5,7 @@ each function, so a test that calls none of them never imports it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -96,3 +97,25 @@ def train_callbacks(trainer: Any) -> tuple[list[Any], list[Any]]:
 # Ray's AWS bootstrap, the code `ray up` runs before it launches anything (test_cluster drives
 # its private functions with every AWS call replaced): no public API runs it without a cloud.
 AWS_BOOTSTRAP_MODULE = "ray.autoscaler._private.aws.config"
+
+
+def after_each_trial_checkpoint(hook: Callable[[Any], None]) -> None:
+    """Call `hook(trial)` in this driver each time Tune has registered one of a trial's
+    checkpoints (and with it deleted the oldest beyond `num_to_keep`), before Tune saves its
+    experiment state again: the moment a test kills a driver at. Tune's public callbacks run
+    before the registration (`on_checkpoint`) or after that save (`on_step_end`)."""
+    from ray.tune.execution.experiment_state import _ExperimentCheckpointManager
+
+    registered = _ExperimentCheckpointManager.on_trial_checkpoint
+
+    def then_hook(manager: Any, trial: Any) -> None:
+        registered(manager, trial)
+        hook(trial)
+
+    _ExperimentCheckpointManager.on_trial_checkpoint = then_hook
+
+
+def exploits_decided(pbt: Any) -> int:
+    """How many exploits a PopulationBasedTraining scheduler has decided (its private count;
+    Tune reports none)."""
+    return pbt._num_perturbations
