@@ -159,11 +159,14 @@ class SynchronousPBT(StateSavedBeforeCheckpointsGo, PopulationBasedTraining):
     sized for the whole population; Tune ends every cached actor when the sweep ends.
 
     Touch point 7: the experiment state saved (`_tune_controller.checkpoint`, forced) as soon
-    as an exploit was decided (`_num_perturbations`), with each trial's cached run metadata
-    dropped first (`run_metadata.invalidate_cache`). Ray's exploit hands the recipient the
-    donor's checkpoint by setting its checkpoint manager's private `_latest_checkpoint_result`,
-    which leaves the JSON Tune saves of that trial cached from before: until the recipient
-    reported again, every state saved named no checkpoint for it. A driver killed in between
+    as an exploit was decided (`_num_perturbations`), every trial's state serialized anew for
+    it (`run_metadata.invalidate_cache`, `_mark_trial_to_checkpoint`). Ray's exploit gives the
+    recipient its explored values and the donor's checkpoint (its checkpoint manager's private
+    `_latest_checkpoint_result`) without telling Tune, which saves the JSON it cached of a
+    trial until the trial's next result or status change: a recipient paused at the sync
+    point before the donor's result decided the exploit was saved under its old values and
+    its own checkpoint (seen in CI, a two-worker sweep), and the run metadata named no
+    checkpoint until the recipient reported again. A driver killed in between
     (after the recipient had started from its donor's state and recorded the exploit)
     resumed it from scratch under the explored values; its lineage named an exploit its
     training no longer followed, and an epoch went unlogged (seen in CI: the recipient
@@ -190,9 +193,11 @@ class SynchronousPBT(StateSavedBeforeCheckpointsGo, PopulationBasedTraining):
         exploits = self._num_perturbations
         decision = super().on_trial_result(tune_controller, trial, result)
         if self._num_perturbations > exploits:
+            controller = tune_controller._tune_controller
             for each in tune_controller.get_trials():
                 each.run_metadata.invalidate_cache()
-            tune_controller._tune_controller.checkpoint(force=True, wait=True)
+                controller._mark_trial_to_checkpoint(each)
+            controller.checkpoint(force=True, wait=True)
         return decision
 
 

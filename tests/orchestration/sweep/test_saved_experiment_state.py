@@ -82,7 +82,7 @@ def _drive(moment: str, storage: str) -> None:
         return decision
 
     SynchronousPBT.on_trial_result = die_after_the_exploit
-    counter_tuner(storage, pbt(), pbt_space(storage)).fit()
+    counter_tuner(storage, pbt(), pbt_space(storage, slow=moment.removeprefix("exploit, "))).fit()
 
 
 def counter_tuner(storage: str, scheduler: Any, space: dict[str, Any]) -> tune.Tuner:
@@ -114,12 +114,14 @@ def pbt() -> SynchronousPBT:
     )
 
 
-def pbt_space(storage: str) -> dict[str, Any]:
-    """Two trials: rate 2 (fast, the top), rate 1 (each epoch 2 s later, so it reports last
-    and the exploit is decided on its result)."""
+def pbt_space(storage: str, slow: str) -> dict[str, Any]:
+    """Two trials, rate 2 (the donor) and rate 1 (the recipient); the `slow` one's epochs take
+    2 s longer, so it reports last and the exploit is decided on its result (the other waits
+    paused)."""
+    slow_rate = {"donor": 2.0, "recipient": 1.0}[slow]
     return {
         "rate": tune.grid_search([2.0, 1.0]),
-        "delay": tune.sample_from(lambda spec: 0.0 if spec.config.rate == 2.0 else 2.0),
+        "delay": tune.sample_from(lambda spec: 2.0 if spec.config.rate == slow_rate else 0.0),
         "log": str(Path(storage) / "steps.jsonl"),
     }
 
@@ -151,16 +153,20 @@ def test_a_driver_killed_as_tune_deletes_a_checkpoint_resumes_the_trial(tmp_path
     assert result.metrics["epoch"] == EPOCHS
 
 
+@pytest.mark.parametrize("last", ["recipient", "donor"])
 def test_a_driver_killed_after_a_pbt_exploit_resumes_the_recipient_from_the_donor(
-    tmp_path: Path,
+    tmp_path: Path, last: str
 ) -> None:
-    """Killed as soon as the exploit after epoch 1 is decided: the resumed recipient (rate 1)
-    starts from the donor's epoch-1 state (value 2), not from scratch, and trains epoch 2
-    under the donor's rate (value 4). (Without the cached run metadata dropped, the state
-    saved named no checkpoint for the recipient: it trained epoch 1 again, from 0.)"""
+    """Killed as soon as the exploit after epoch 1 is decided, on the recipient's result or
+    on the donor's: the resumed recipient (rate 1) starts from the donor's epoch-1 state
+    (value 2), not from its own or from scratch, and trains epoch 2 under the donor's rate
+    (value 4). (Without each trial's state serialized anew, the state saved named no
+    checkpoint for a recipient that reported last, which trained epoch 1 again from 0; and
+    kept a recipient that waited paused under its old rate and its own checkpoint, which
+    went on from value 1 to 2.)"""
     log = tmp_path / "steps.jsonl"
     with local_ray_cluster():
-        killed_driver("exploit", tmp_path)
+        killed_driver(f"exploit, {last}", tmp_path)
         before = [json.loads(line) for line in log.read_text().splitlines()]
         results = tune.Tuner.restore(str(tmp_path / "counter"), Counter).fit()
 
