@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import sys
@@ -214,7 +215,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def summarize(report: dict[str, Any]) -> dict[str, Any]:
     """Per method: the trial-epochs at which each seed's best-so-far came within one std of
-    the grid's best point (None: never), and their median as a share of the grid's compute."""
+    the grid's best point (None: never), how many seeds did, and the median seed's as a share
+    of the grid's compute: a seed that never reached it counts as the slowest, so the median
+    is None unless more than half reached it."""
     best = report["grid_best"]
     threshold = best["mean"] - best["std"]
     grid_epochs = report["runs"]["grid"][0]["trial_epochs"]
@@ -226,10 +229,12 @@ def summarize(report: dict[str, Any]) -> dict[str, Any]:
             next((spent for spent, value in entry["curve"] if value >= threshold), None)
             for entry in entries
         ]
-        hits = [r for r in reached if r is not None]
-        median = statistics.median(hits) if len(hits) * 2 > len(reached) else None
+        median = statistics.median(math.inf if r is None else r for r in reached)
+        if math.isinf(median):
+            median = None
         summary["methods"][method] = {
             "reached_at_trial_epochs": reached,
+            "seeds_reached": sum(r is not None for r in reached),
             "median_share_of_grid": None if median is None else median / grid_epochs,
             "total_trial_epochs": [entry["trial_epochs"] for entry in entries],
             "selection_ssim": [entry["selection_ssim"] for entry in entries],
