@@ -11,7 +11,7 @@ standard deviation of that point's mean. Each sweep's best trial is confirmed on
 <= 40% of the grid's trial-epochs (its median seed; a seed that never does counts as the
 slowest). TPE's best against random's is a one-sided exact Mann-Whitney test over the seeds.
 
-    python -m bench.search_efficiency                       # ~20 min on 2 cores
+    python -m bench.search_efficiency                       # 15-22 min on 2 cores
     python -m bench.search_efficiency --replot docs/search_efficiency.json
 """
 
