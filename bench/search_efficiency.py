@@ -76,7 +76,12 @@ def methods(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """Each method's sweep settings (the seed is added per run)."""
     asha = {"scheduler": "asha", "asha": {"grace_period": 1, "reduction_factor": 2}}
     return {
-        "tpe_asha": {"sampler": "tpe", "num_samples": args.samples, **asha},
+        "tpe_asha": {
+            "sampler": "tpe",
+            "num_samples": args.samples,
+            **({"startup_trials": args.tpe_startup} if args.tpe_startup else {}),
+            **asha,
+        },
         "random_asha": {"sampler": "random", "num_samples": args.samples, **asha},
         "pbt": {
             "sampler": "random",
@@ -316,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     # 12: enough trials for an ASHA sweep to spend the 40% budget (26 trial-epochs); at 8 they
     # ended after 18-27, one TPE seed at 28% of the grid without having reached its best.
     parser.add_argument("--samples", type=positive_int, default=12, help="trials of TPE/random")
+    parser.add_argument(
+        "--tpe-startup", type=positive_int, help="TPE's random trials (default: the sweep's)"
+    )
     parser.add_argument("--population", type=positive_int, default=4, help="PBT's trials")
     parser.add_argument("--out", type=Path, default=OUT, help="writes OUT.json and OUT.png")
     parser.add_argument("--replot", type=Path, help="redraw from a JSON this bench wrote")
